@@ -1,0 +1,288 @@
+//! Spatial indexes and the immutable [`Snapshot`] that readers share.
+//!
+//! Per grid level: an R-tree of grid bounding boxes, an [`IndexedPolygon`] per
+//! grid for exact point tests, and a [`Raster`] that answers most points with
+//! no polygon test. For components: an R-tree of points. All in WGS84 lon/lat
+//! degrees.
+
+mod polygon;
+mod raster;
+
+use std::collections::HashMap;
+
+use geo::{BoundingRect, Coord, Rect};
+use rayon::prelude::*;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use crate::measure::{self, M_PER_DEG};
+use crate::model::{Dataset, Grid, NO_GRID};
+pub use polygon::{IndexedPolygon, Position};
+pub use raster::{Cell, Raster};
+
+type BoxEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+/// A component location in the point R-tree, with its dense store index.
+pub type PointEntry = GeomWithData<[f64; 2], u32>;
+
+/// The smallest rectangle holding both.
+pub fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
+    Rect::new(
+        Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+        Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+    )
+}
+
+/// The deterministic border rule, applied to one level.
+///
+/// A point belongs to the grid whose interior contains it. A point on the
+/// boundary of several grids (a shared border or vertex) belongs to the one
+/// among them with the smallest code (string order). Candidates must be given
+/// in ascending code order.
+#[inline]
+fn pick(candidates: impl Iterator<Item = u32>, position: impl Fn(u32) -> Position) -> Option<(u32, Position)> {
+    let mut boundary = None;
+    for c in candidates {
+        match position(c) {
+            Position::Inside => return Some((c, Position::Inside)),
+            Position::Boundary if boundary.is_none() => boundary = Some((c, Position::Boundary)),
+            _ => {}
+        }
+    }
+    boundary
+}
+
+/// Indexes of one grid level. Grid numbers here are level-local (`0..len`),
+/// in ascending code order; add [`LevelIndex::first`] for the dataset index.
+#[derive(Debug)]
+pub struct LevelIndex {
+    /// Dataset index of this level's first grid.
+    pub first: usize,
+    polys: Vec<IndexedPolygon>,
+    tree: RTree<BoxEntry>,
+    raster: Option<Raster>,
+    extent: Option<Rect<f64>>,
+}
+
+impl LevelIndex {
+    /// Builds the indexes over `grids` (all of one level, sorted by code).
+    pub fn build(first: usize, grids: &[Grid]) -> Self {
+        let polys: Vec<IndexedPolygon> = grids.par_iter().map(|g| IndexedPolygon::new(&g.geometry)).collect();
+        let tree = RTree::bulk_load(
+            polys
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let b = p.bbox();
+                    GeomWithData::new(Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]), i as u32)
+                })
+                .collect(),
+        );
+        let extent = polys.iter().map(|p| p.bbox()).reduce(merge_rects);
+        let mut li = LevelIndex { first, polys, tree, raster: None, extent };
+        if let Some(extent) = extent {
+            let target = (li.polys.len() * 16).clamp(1024, 32 << 20);
+            let raster = Raster::build(
+                extent,
+                li.polys.len(),
+                target,
+                |g| li.polys[g].segments(),
+                |c| li.locate_exact(c).map(|(g, _)| g),
+            );
+            li.raster = Some(raster);
+        }
+        li
+    }
+
+    /// Number of grids at this level.
+    pub fn len(&self) -> usize {
+        self.polys.len()
+    }
+
+    /// True when the level has no grids.
+    pub fn is_empty(&self) -> bool {
+        self.polys.is_empty()
+    }
+
+    /// Exact position of `p` relative to level-local grid `g`.
+    pub fn position(&self, g: u32, p: Coord<f64>) -> Position {
+        self.polys[g as usize].position(p)
+    }
+
+    /// The R-tree path: candidates by bounding box, then exact tests.
+    /// Slower than [`LevelIndex::locate`]; same answer.
+    pub fn locate_exact(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+        let mut cands: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
+            .map(|e| e.data)
+            .collect();
+        cands.sort_unstable();
+        pick(cands.into_iter(), |g| self.position(g, p))
+    }
+
+    /// The grid of this level that contains `p` (lon/lat degrees) under the
+    /// border rule, with whether `p` is on its boundary.
+    #[inline]
+    pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+        match self.raster.as_ref().map(|r| r.cell(p)) {
+            Some(Cell::Pure(g)) => Some((g, Position::Inside)),
+            Some(Cell::Empty) => None,
+            Some(Cell::Mixed(list)) => pick(list.iter().copied(), |g| self.position(g, p)),
+            Some(Cell::Outside) | None => {
+                if !p.x.is_finite() || !p.y.is_finite() {
+                    return None;
+                }
+                self.locate_exact(p)
+            }
+        }
+    }
+
+    /// The nearest grid to `p` and the distance in metres to its boundary.
+    pub fn nearest(&self, p: Coord<f64>, grids: &[Grid]) -> Option<(u32, f64)> {
+        // Degrees of longitude shrink with latitude: bound metres from below by
+        // the smallest cos(lat) over the level's extent.
+        let extent = self.extent?;
+        let max_abs_lat = extent.min().y.abs().max(extent.max().y.abs()).max(p.y.abs()).min(89.9);
+        let k = M_PER_DEG * max_abs_lat.to_radians().cos();
+        let mut best: Option<(u32, f64)> = None;
+        for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&[p.x, p.y]) {
+            if let Some((_, bd)) = best
+                && d2.sqrt() * k > bd
+            {
+                break;
+            }
+            let d = measure::boundary_distance_m(p, &grids[self.first + e.data as usize].geometry);
+            if best.is_none_or(|(bg, bd)| d < bd || (d == bd && e.data < bg)) {
+                best = Some((e.data, d));
+            }
+        }
+        best
+    }
+
+    /// Share of raster cells answered without a polygon test (0..1).
+    pub fn raster_pure_share(&self) -> f64 {
+        self.raster.as_ref().map_or(0.0, |r| r.pure_share())
+    }
+
+    /// Approximate heap bytes of the indexes.
+    pub fn heap_bytes(&self) -> usize {
+        self.polys.iter().map(|p| p.segments().len() * 40 + 64).sum::<usize>()
+            + self.tree.size() * 48
+            + self.raster.as_ref().map_or(0, |r| r.heap_bytes())
+    }
+}
+
+/// An immutable, indexed city: what every reader shares behind an `Arc`.
+#[derive(Debug)]
+pub struct Snapshot {
+    data: Dataset,
+    levels: Vec<LevelIndex>,
+    by_code: HashMap<String, u32>,
+    points: RTree<PointEntry>,
+    version: u64,
+}
+
+impl Snapshot {
+    /// Indexes a dataset: sorts grids by level and code, builds the level
+    /// indexes, assigns every component its unit grid from its location, and
+    /// builds the component R-tree. Uses all cores.
+    pub fn build(mut data: Dataset, version: u64) -> Self {
+        data.grids.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
+        let by_code = data.grids.iter().enumerate().map(|(i, g)| (g.code.clone(), i as u32)).collect();
+        let mut levels = Vec::with_capacity(data.scheme.depth());
+        let mut start = 0;
+        for level in 0..data.scheme.depth() {
+            let end = start + data.grids[start..].iter().take_while(|g| g.level == level).count();
+            levels.push(LevelIndex::build(start, &data.grids[start..end]));
+            start = end;
+        }
+        data.components.finish();
+        let mut snap = Snapshot { data, levels, by_code, points: RTree::new(), version };
+        let assigned: Vec<u32> = snap
+            .data
+            .components
+            .locations()
+            .par_iter()
+            .map(|&[x, y]| snap.locate(Coord { x, y }).map_or(NO_GRID, |(g, _)| g))
+            .collect();
+        snap.data.components.set_unit_grids(assigned);
+        snap.data.components.shrink();
+        let entries: Vec<PointEntry> = snap
+            .data
+            .components
+            .locations()
+            .iter()
+            .enumerate()
+            .map(|(i, &xy)| GeomWithData::new(xy, i as u32))
+            .collect();
+        snap.points = RTree::bulk_load(entries);
+        snap
+    }
+
+    /// The dataset (grids sorted by level, then code).
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// Data version this snapshot was built from.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The index of one level.
+    pub fn level(&self, level: usize) -> &LevelIndex {
+        &self.levels[level]
+    }
+
+    /// All level indexes, coarsest first.
+    pub fn levels(&self) -> &[LevelIndex] {
+        &self.levels
+    }
+
+    /// A grid by dataset index.
+    pub fn grid(&self, index: u32) -> &Grid {
+        &self.data.grids[index as usize]
+    }
+
+    /// A grid by code.
+    pub fn grid_by_code(&self, code: &str) -> Option<&Grid> {
+        self.by_code.get(code).map(|&i| self.grid(i))
+    }
+
+    /// Dataset index of a grid code.
+    pub fn grid_index(&self, code: &str) -> Option<u32> {
+        self.by_code.get(code).copied()
+    }
+
+    /// The finest-level grid containing `p` (lon/lat degrees) under the border
+    /// rule, as a dataset index, with its [`Position`]. When no grid of the
+    /// finest level contains `p`, coarser levels are tried in turn.
+    #[inline]
+    pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+        self.levels
+            .iter()
+            .rev()
+            .find_map(|l| l.locate(p).map(|(g, pos)| ((l.first + g as usize) as u32, pos)))
+    }
+
+    /// The component point R-tree (lon/lat degrees; data = store index).
+    pub fn points(&self) -> &RTree<PointEntry> {
+        &self.points
+    }
+
+    /// Approximate heap bytes of indexes and component store.
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.heap_bytes()).sum::<usize>()
+            + self.data.components.heap_bytes()
+            + self.points.size() * 32
+    }
+
+    /// The envelope of all grids, lon/lat degrees.
+    pub fn extent(&self) -> Option<Rect<f64>> {
+        self.data
+            .grids
+            .iter()
+            .filter_map(|g| g.geometry.bounding_rect())
+            .reduce(merge_rects)
+    }
+}

@@ -1,0 +1,17 @@
+//! wangge (网格): a geospatial tile and query service for China's urban grid
+//! management.
+//!
+//! A city's grid hierarchy (district > street > community > unit grid) and its
+//! coded city components are imported ([`io`]), validated ([`validate`]), held
+//! in memory behind spatial indexes ([`index::Snapshot`]) and queried: "which
+//! grid is this point in" ([`lookup`]), features by code, and over HTTP
+//! ([`http`]). All geometry is WGS84 lon/lat degrees (EPSG:4326); other
+//! coordinate systems are converted at the edge ([`crs`]).
+
+pub mod codes;
+pub mod crs;
+pub mod generate;
+pub mod index;
+pub mod lookup;
+pub mod measure;
+pub mod model;

@@ -1,0 +1,129 @@
+//! Distances and areas in metres for WGS84 lon/lat geometry.
+//!
+//! Grids are small (hundreds of metres to tens of kilometres), so distances and
+//! areas are computed in a local equirectangular frame: 1° of latitude is
+//! `R·π/180` metres and 1° of longitude that times `cos(latitude)`, with R the
+//! mean Earth radius (6,371,008.8 m). Relative error is below 0.1% for
+//! distances under 10 km at Chinese latitudes, which is what a field worker's
+//! "how far am I from the border" needs.
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+
+/// Mean Earth radius in metres (IUGG).
+pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
+/// Metres per degree of latitude (and of longitude at the equator).
+pub const M_PER_DEG: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+
+/// A local metric frame around a reference latitude: converts lon/lat degrees
+/// to metres east/north of the origin.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalFrame {
+    origin: Coord<f64>,
+    kx: f64,
+}
+
+impl LocalFrame {
+    /// A frame centred on `origin` (lon/lat degrees).
+    pub fn new(origin: Coord<f64>) -> Self {
+        LocalFrame {
+            origin,
+            kx: M_PER_DEG * origin.y.to_radians().cos(),
+        }
+    }
+
+    /// Metres east and north of the origin.
+    #[inline]
+    pub fn to_m(&self, c: Coord<f64>) -> Coord<f64> {
+        Coord {
+            x: (c.x - self.origin.x) * self.kx,
+            y: (c.y - self.origin.y) * M_PER_DEG,
+        }
+    }
+
+    /// Back from metres to lon/lat degrees.
+    #[inline]
+    pub fn to_deg(&self, m: Coord<f64>) -> Coord<f64> {
+        Coord {
+            x: self.origin.x + m.x / self.kx,
+            y: self.origin.y + m.y / M_PER_DEG,
+        }
+    }
+}
+
+/// Distance in metres between a point and a segment, both lon/lat degrees.
+#[inline]
+fn seg_dist_m(frame: &LocalFrame, p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
+    let (p, a, b) = (frame.to_m(p), frame.to_m(a), frame.to_m(b));
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (qx, qy) = (a.x + t * dx - p.x, a.y + t * dy - p.y);
+    (qx * qx + qy * qy).sqrt()
+}
+
+/// Distance in metres from a point to the nearest point of a ring (its line, not its area).
+pub fn ring_distance_m(p: Coord<f64>, ring: &LineString<f64>) -> f64 {
+    let frame = LocalFrame::new(p);
+    ring.0
+        .windows(2)
+        .map(|w| seg_dist_m(&frame, p, w[0], w[1]))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Distance in metres from a point to the boundary (all rings) of a multipolygon.
+pub fn boundary_distance_m(p: Coord<f64>, mp: &MultiPolygon<f64>) -> f64 {
+    mp.0.iter()
+        .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
+        .map(|r| ring_distance_m(p, r))
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn ring_area_m2(frame: &LocalFrame, ring: &LineString<f64>) -> f64 {
+    let mut s = 0.0;
+    for w in ring.0.windows(2) {
+        let (a, b) = (frame.to_m(w[0]), frame.to_m(w[1]));
+        s += a.x * b.y - b.x * a.y;
+    }
+    (s / 2.0).abs()
+}
+
+/// Area in square metres of a polygon (exterior minus holes).
+pub fn polygon_area_m2(poly: &Polygon<f64>) -> f64 {
+    let Some(first) = poly.exterior().0.first() else {
+        return 0.0;
+    };
+    let frame = LocalFrame::new(*first);
+    ring_area_m2(&frame, poly.exterior()) - poly.interiors().iter().map(|r| ring_area_m2(&frame, r)).sum::<f64>()
+}
+
+/// Area in square metres of a multipolygon.
+pub fn area_m2(mp: &MultiPolygon<f64>) -> f64 {
+    mp.0.iter().map(polygon_area_m2).sum()
+}
+
+/// Square metres per square degree at latitude `lat` (degrees).
+pub fn m2_per_deg2(lat: f64) -> f64 {
+    M_PER_DEG * M_PER_DEG * lat.to_radians().cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+
+    #[test]
+    fn square_of_100m() {
+        let f = LocalFrame::new(Coord { x: 116.4, y: 39.9 });
+        let a = f.to_deg(Coord { x: 0.0, y: 0.0 });
+        let b = f.to_deg(Coord { x: 100.0, y: 100.0 });
+        let sq = polygon![(x: a.x, y: a.y), (x: b.x, y: a.y), (x: b.x, y: b.y), (x: a.x, y: b.y), (x: a.x, y: a.y)];
+        assert!((polygon_area_m2(&sq) - 10_000.0).abs() < 10.0);
+        let mid = f.to_deg(Coord { x: 30.0, y: 50.0 });
+        let d = ring_distance_m(mid, sq.exterior());
+        assert!((d - 30.0).abs() < 0.05, "{d}");
+    }
+}
