@@ -297,9 +297,9 @@ impl City {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let target_units = options.unit_grids.max(4);
         let target_cells = target_units * CELLS_PER_UNIT;
-        // The city is a blob inside an nx × ny lattice (blob ≈ 80% of it).
-        let nx = ((target_cells as f64 / 0.8 * 1.25).sqrt().ceil() as usize).max(4);
-        let ny = ((target_cells as f64 / 0.8 / nx as f64).ceil() as usize).max(4);
+        // The city is a blob inside an nx × ny lattice (blob ≈ 69% of it).
+        let nx = ((target_cells as f64 / 0.69 * 1.25).sqrt().ceil() as usize).max(4);
+        let ny = ((target_cells as f64 / 0.69 / nx as f64).ceil() as usize).max(4);
         let frame = LocalFrame::new(options.center);
         let vertices: Vec<Coord<f64>> = (0..=ny)
             .flat_map(|y| (0..=nx).map(move |x| (x, y)))

@@ -15,3 +15,8 @@ pub mod index;
 pub mod lookup;
 pub mod measure;
 pub mod model;
+pub mod import;
+pub mod io;
+pub mod store;
+pub mod validate;
+pub mod http;

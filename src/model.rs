@@ -284,6 +284,23 @@ impl Components {
         self.codes.is_empty()
     }
 
+    /// Reserves room for `n` more components.
+    pub fn reserve(&mut self, n: usize) {
+        self.codes.reserve(n);
+        self.class.reserve(n);
+        self.state.reserve(n);
+        self.location.reserve(n);
+        self.unit_grid.reserve(n);
+        self.department.reserve(n);
+        self.owner.reserve(n);
+        self.maintainer.reserve(n);
+        self.source.reserve(n);
+        self.initial_date.reserve(n);
+        self.change_date.reserve(n);
+        self.names.ends.reserve(n);
+        self.remarks.ends.reserve(n);
+    }
+
     /// Appends a component whose code and class were validated by the caller.
     /// `class` is the dense class index; dates must parse with [`parse_date`]
     /// (unparseable dates are stored as empty).

@@ -249,6 +249,15 @@ impl Snapshot {
         self.by_code.get(code).map(|&i| self.grid(i))
     }
 
+    /// The grids one level below `g` whose codes start with its code.
+    pub fn children(&self, g: &Grid) -> &[Grid] {
+        let Some(level) = self.levels.get(g.level + 1) else { return &[] };
+        let grids = &self.data.grids[level.first..level.first + level.len()];
+        let start = grids.partition_point(|c| c.code.as_str() < g.code.as_str());
+        let len = grids[start..].iter().take_while(|c| c.code.starts_with(&g.code)).count();
+        &grids[start..start + len]
+    }
+
     /// Dataset index of a grid code.
     pub fn grid_index(&self, code: &str) -> Option<u32> {
         self.by_code.get(code).copied()

@@ -1,0 +1,545 @@
+//! `POST /lookup`: batches of points in JSON, NDJSON or CSV, streamed both
+//! ways: the body is read record by record and answers are written as soon
+//! as a block of points is looked up, so a million points never sit in memory.
+//!
+//! - `application/json`: an array of `{"lon":..,"lat":..,"id":..}` objects or
+//!   `[lon, lat]` pairs → an array of answers.
+//! - `application/x-ndjson`: one such object per line → one answer per line.
+//! - `text/csv`: a header with `lon`/`lat` (or `x`/`y`) and optional `id` →
+//!   CSV with one row per point.
+//!
+//! A malformed start (not an array, a CSV without coordinate columns) is a
+//! 400 before any answer. A bad point later on gets an error entry in its
+//! place (`"error"` member or CSV column), and the batch continues. Bodies
+//! larger than the limit are refused with 413 when they declare their length,
+//! or cut off with a final error entry when they do not.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use geo::Coord;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::lookup::{parse_crs, to_wgs84};
+use super::{ApiError, AppState, parse_query};
+use crate::crs::Crs;
+use crate::index::Snapshot;
+use crate::lookup::{Answer, lookup};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchParams {
+    crs: Option<String>,
+}
+
+/// Points looked up between two writes to the response.
+const BLOCK: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Json,
+    Ndjson,
+    Csv,
+}
+
+fn kind(headers: &HeaderMap) -> Result<Kind, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match ct.as_str() {
+        "application/json" => Ok(Kind::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/geo+json-seq" => Ok(Kind::Ndjson),
+        "text/csv" => Ok(Kind::Csv),
+        other => Err(ApiError::UnsupportedMedia(format!(
+            "Content-Type '{other}' is not supported for batch lookups: send application/json, application/x-ndjson or text/csv"
+        ))),
+    }
+}
+
+/// Splits a byte stream into records: lines, or the elements of a top-level JSON array.
+#[derive(Debug, Default)]
+struct Splitter {
+    buf: Vec<u8>,
+    /// JSON array state: started, depth, in string, escaped, finished.
+    started: bool,
+    depth: usize,
+    in_str: bool,
+    esc: bool,
+    done: bool,
+    scan_from: usize,
+    elem_start: usize,
+}
+
+impl Splitter {
+    /// Appends bytes and returns complete lines (without the newline).
+    fn lines(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) {
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            out.push(self.buf[start..start + pos].to_vec());
+            start += pos + 1;
+        }
+        self.buf.drain(..start);
+    }
+
+    /// The unterminated last line, at the end of the stream.
+    fn rest(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        (!rest.iter().all(|b| b.is_ascii_whitespace())).then_some(rest)
+    }
+
+    /// Appends bytes and returns complete top-level array elements.
+    fn elements(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), String> {
+        self.buf.extend_from_slice(chunk);
+        let mut i = self.scan_from;
+        while i < self.buf.len() {
+            let b = self.buf[i];
+            if self.done {
+                if !b.is_ascii_whitespace() {
+                    return Err("unexpected content after the closing ']'".into());
+                }
+            } else if !self.started {
+                if b == b'[' {
+                    self.started = true;
+                    self.depth = 1;
+                    self.elem_start = i + 1;
+                } else if !b.is_ascii_whitespace() && b != 0xEF && b != 0xBB && b != 0xBF {
+                    return Err("a JSON batch must be an array: [{\"lon\": 116.4, \"lat\": 39.9}, ...]".into());
+                }
+            } else if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                } else if b == b'\\' {
+                    self.esc = true;
+                } else if b == b'"' {
+                    self.in_str = false;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_str = true,
+                    b'[' | b'{' => self.depth += 1,
+                    b']' | b'}' => {
+                        self.depth = self.depth.checked_sub(1).ok_or("unbalanced brackets")?;
+                        if self.depth == 0 {
+                            let elem = &self.buf[self.elem_start..i];
+                            if !elem.iter().all(|c| c.is_ascii_whitespace()) {
+                                out.push(elem.to_vec());
+                            }
+                            self.done = true;
+                        }
+                    }
+                    b',' if self.depth == 1 => {
+                        out.push(self.buf[self.elem_start..i].to_vec());
+                        self.elem_start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        // Drop consumed bytes, keeping the element in progress.
+        let keep_from = if self.started && !self.done { self.elem_start } else { i };
+        self.buf.drain(..keep_from);
+        self.elem_start -= keep_from.min(self.elem_start);
+        self.scan_from = i - keep_from;
+        Ok(())
+    }
+}
+
+/// One input point: coordinates and an optional caller id echoed back.
+#[derive(Debug)]
+struct Item {
+    id: Option<serde_json::Value>,
+    point: Result<Coord<f64>, ApiError>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum JsonPoint {
+    Pair(Vec<f64>),
+    Object {
+        lon: Option<serde_json::Value>,
+        lat: Option<serde_json::Value>,
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+    },
+}
+
+fn json_number(name: &str, v: Option<serde_json::Value>) -> Result<f64, ApiError> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_f64().ok_or_else(|| ApiError::bad("bad_coordinate", format!("{name} is not a number"))),
+        Some(serde_json::Value::String(s)) => super::parse_number(name, Some(&s)),
+        Some(other) => Err(ApiError::bad("bad_coordinate", format!("{name} = {other} is not a number"))),
+        None => Err(ApiError::bad("missing_coordinate", format!("the point has no '{name}'"))),
+    }
+}
+
+fn parse_json_item(bytes: &[u8], crs: &Crs) -> Item {
+    match serde_json::from_slice::<JsonPoint>(bytes) {
+        Ok(JsonPoint::Pair(v)) if v.len() == 2 => Item {
+            id: None,
+            point: to_point(Ok(v[0]), Ok(v[1]), crs),
+        },
+        Ok(JsonPoint::Pair(_)) => Item {
+            id: None,
+            point: Err(ApiError::bad("bad_point", "a point given as an array must be [lon, lat]")),
+        },
+        Ok(JsonPoint::Object { lon, lat, id }) => Item {
+            id,
+            point: to_point(json_number("lon", lon), json_number("lat", lat), crs),
+        },
+        Err(e) => Item {
+            id: None,
+            point: Err(ApiError::bad(
+                "malformed_point",
+                format!("not a point ({e}): write {{\"lon\": 116.4, \"lat\": 39.9}} or [116.4, 39.9]"),
+            )),
+        },
+    }
+}
+
+fn to_point(lon: Result<f64, ApiError>, lat: Result<f64, ApiError>, crs: &Crs) -> Result<Coord<f64>, ApiError> {
+    let (x, y) = (lon?, lat?);
+    if !x.is_finite() || !y.is_finite() {
+        return Err(ApiError::bad("bad_coordinate", "coordinates must be finite numbers"));
+    }
+    to_wgs84(crs, Coord { x, y })
+}
+
+/// CSV column positions, from the header.
+#[derive(Debug, Clone)]
+struct CsvColumns {
+    lon: usize,
+    lat: usize,
+    id: Option<usize>,
+}
+
+fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(line);
+    match rdr.records().next() {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Ok(csv::StringRecord::new()),
+    }
+}
+
+fn csv_columns(header: &[u8]) -> Result<CsvColumns, ApiError> {
+    let rec = csv_record(header).map_err(|e| ApiError::bad("malformed_csv", format!("cannot read the CSV header: {e}")))?;
+    let find = |names: &[&str]| {
+        rec.iter()
+            .position(|h| names.iter().any(|n| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(n)))
+    };
+    let lon = find(&["lon", "lng", "longitude", "x"]);
+    let lat = find(&["lat", "latitude", "y"]);
+    match (lon, lat) {
+        (Some(lon), Some(lat)) => Ok(CsvColumns { lon, lat, id: find(&["id"]) }),
+        _ => Err(ApiError::bad(
+            "malformed_csv",
+            "the CSV header must name a lon (or x) and a lat (or y) column, e.g. 'id,lon,lat'",
+        )),
+    }
+}
+
+fn parse_csv_item(line: &[u8], cols: &CsvColumns, crs: &Crs) -> Item {
+    let rec = match csv_record(line) {
+        Ok(r) => r,
+        Err(e) => {
+            return Item {
+                id: None,
+                point: Err(ApiError::bad("malformed_csv", format!("malformed CSV row: {e}"))),
+            };
+        }
+    };
+    let id = cols.id.and_then(|i| rec.get(i)).map(|s| serde_json::Value::String(s.to_string()));
+    let num = |i: usize, name: &str| super::parse_number(name, rec.get(i));
+    Item {
+        id,
+        point: to_point(num(cols.lon, "lon"), num(cols.lat, "lat"), crs),
+    }
+}
+
+/// Serializes one answer (or error) for the output format.
+fn write_item(out: &mut Vec<u8>, kind: Kind, first: &mut bool, item: &Item, answer: Option<&Answer<'_>>, levels: usize) {
+    match kind {
+        Kind::Json | Kind::Ndjson => {
+            if kind == Kind::Json && !*first {
+                out.push(b',');
+            }
+            let mut v = match (answer, &item.point) {
+                (Some(a), _) => serde_json::to_value(a).unwrap_or_default(),
+                (None, Err(e)) => e.body(),
+                (None, Ok(_)) => serde_json::Value::Null,
+            };
+            if let (Some(id), Some(obj)) = (&item.id, v.as_object_mut()) {
+                obj.insert("id".into(), id.clone());
+            }
+            let _ = serde_json::to_writer(&mut *out, &v);
+            if kind == Kind::Ndjson {
+                out.push(b'\n');
+            }
+        }
+        Kind::Csv => {
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+            let id = item.id.as_ref().and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let mut row: Vec<String> = vec![id];
+            match (answer, &item.point) {
+                (Some(a), _) => {
+                    row.push(a.lon.to_string());
+                    row.push(a.lat.to_string());
+                    row.push(a.inside.to_string());
+                    row.push(a.on_border.to_string());
+                    for l in 0..levels {
+                        row.push(a.chain.get(l).map_or(String::new(), |g| g.code.to_string()));
+                    }
+                    row.push(a.grid.as_ref().map_or(String::new(), |g| g.name.to_string()));
+                    row.push(a.worker.unwrap_or("").to_string());
+                    row.push(a.border_distance_m.map_or(String::new(), |d| format!("{d:.2}")));
+                    row.push(a.nearest.as_ref().map_or(String::new(), |n| n.grid.code.to_string()));
+                    row.push(a.nearest.as_ref().map_or(String::new(), |n| format!("{:.2}", n.distance_m)));
+                    row.push(String::new());
+                }
+                (None, Err(e)) => {
+                    row.extend(std::iter::repeat_n(String::new(), 4 + levels + 5));
+                    row.push(e.to_string());
+                }
+                (None, Ok(_)) => {}
+            }
+            let _ = w.write_record(&row);
+            out.extend(w.into_inner().unwrap_or_default());
+        }
+    }
+    *first = false;
+}
+
+fn csv_header(snap: &Snapshot) -> Vec<u8> {
+    let mut cols = vec!["id".to_string(), "lon".into(), "lat".into(), "inside".into(), "on_border".into()];
+    cols.extend(snap.data().scheme.levels.iter().map(|l| format!("{}_code", l.name)));
+    cols.extend(["grid_name", "worker", "border_distance_m", "nearest_code", "nearest_distance_m", "error"].map(String::from));
+    let mut line = cols.join(",").into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// Looks up a block of items and serializes the answers.
+fn answer_block(snap: &Snapshot, kind: Kind, items: &[Item], first: &mut bool) -> Bytes {
+    let levels = snap.data().scheme.depth();
+    let mut out = Vec::with_capacity(items.len() * 256);
+    for item in items {
+        let answer = item.point.as_ref().ok().map(|p| lookup(snap, *p));
+        write_item(&mut out, kind, first, item, answer.as_ref(), levels);
+    }
+    Bytes::from(out)
+}
+
+pub(super) async fn post_lookup(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let params: BatchParams = parse_query(q.as_deref())?;
+    let crs = parse_crs(params.crs.as_deref())?;
+    let kind = kind(request.headers())?;
+    let limit = state.limits.max_batch_bytes;
+    if let Some(len) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(ApiError::TooLarge(format!(
+            "the batch is {len} bytes; the limit is {limit} bytes: split it into smaller batches"
+        )));
+    }
+    let snap = state.snapshot();
+    let mut stream = request.into_body().into_data_stream();
+    let mut splitter = Splitter::default();
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let mut received: u64 = 0;
+    let mut ended = false;
+
+    // Read until the first record (or the end) so a malformed start is a 400.
+    let mut csv_cols: Option<CsvColumns> = None;
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                received += chunk.len() as u64;
+                if received > limit {
+                    return Err(ApiError::TooLarge(format!(
+                        "the batch exceeds the limit of {limit} bytes: split it into smaller batches"
+                    )));
+                }
+                match kind {
+                    Kind::Json => splitter.elements(&chunk, &mut records).map_err(|m| ApiError::bad("malformed_json", m))?,
+                    _ => splitter.lines(&chunk, &mut records),
+                }
+            }
+            Some(Err(e)) => return Err(ApiError::bad("bad_body", format!("cannot read the request body: {e}"))),
+            None => {
+                ended = true;
+                if kind != Kind::Json {
+                    records.extend(splitter.rest());
+                } else if !splitter.done {
+                    return Err(ApiError::bad(
+                        "malformed_json",
+                        "the JSON batch ended before its closing ']': send a complete array",
+                    ));
+                }
+            }
+        }
+        if kind == Kind::Csv && csv_cols.is_none() && !records.is_empty() {
+            let header = records.remove(0);
+            csv_cols = Some(csv_columns(&header)?);
+        }
+        if !records.is_empty() || ended {
+            break;
+        }
+    }
+    if kind == Kind::Csv && csv_cols.is_none() {
+        return Err(ApiError::bad("malformed_csv", "the CSV body is empty: send a header line 'id,lon,lat' and rows"));
+    }
+    if kind == Kind::Ndjson
+        && let Some(first) = records.iter().find(|r| !r.iter().all(u8::is_ascii_whitespace))
+        && serde_json::from_slice::<serde_json::Value>(first).is_err()
+    {
+        return Err(ApiError::bad("malformed_json", "the first line is not JSON: send one {\"lon\":..,\"lat\":..} object per line"));
+    }
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let content_type = match kind {
+        Kind::Json => "application/json",
+        Kind::Ndjson => "application/x-ndjson",
+        Kind::Csv => "text/csv; charset=utf-8",
+    };
+    tokio::spawn(async move {
+        let parse = |rec: &[u8]| -> Option<Item> {
+            if rec.iter().all(u8::is_ascii_whitespace) {
+                return None;
+            }
+            Some(match (kind, &csv_cols) {
+                (Kind::Csv, Some(cols)) => parse_csv_item(rec, cols, &crs),
+                _ => parse_json_item(rec, &crs),
+            })
+        };
+        let mut first = true;
+        let opening = match kind {
+            Kind::Json => Bytes::from_static(b"["),
+            Kind::Csv => Bytes::from(csv_header(&snap)),
+            Kind::Ndjson => Bytes::new(),
+        };
+        if tx.send(Ok(opening)).await.is_err() {
+            return;
+        }
+        let mut items: Vec<Item> = Vec::with_capacity(BLOCK);
+        let mut failure: Option<ApiError> = None;
+        loop {
+            items.extend(records.drain(..).filter_map(|r| parse(&r)));
+            if items.len() >= BLOCK || (ended && !items.is_empty()) {
+                let out = answer_block(&snap, kind, &items, &mut first);
+                items.clear();
+                if tx.send(Ok(out)).await.is_err() {
+                    return;
+                }
+            }
+            if ended {
+                break;
+            }
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        failure = Some(ApiError::TooLarge(format!(
+                            "the batch exceeds the limit of {limit} bytes; the points after this were not looked up"
+                        )));
+                        ended = true;
+                        continue;
+                    }
+                    let r = match kind {
+                        Kind::Json => splitter.elements(&chunk, &mut records),
+                        _ => {
+                            splitter.lines(&chunk, &mut records);
+                            Ok(())
+                        }
+                    };
+                    if let Err(m) = r {
+                        failure = Some(ApiError::bad("malformed_json", m));
+                        ended = true;
+                    }
+                }
+                Some(Err(e)) => {
+                    failure = Some(ApiError::bad("bad_body", format!("the request body broke off: {e}")));
+                    ended = true;
+                }
+                None => {
+                    ended = true;
+                    if kind != Kind::Json {
+                        records.extend(splitter.rest());
+                    } else if !splitter.done {
+                        failure = Some(ApiError::bad("malformed_json", "the JSON batch ended before its closing ']'"));
+                    }
+                }
+            }
+        }
+        let mut tail = Vec::new();
+        if let Some(e) = failure {
+            let item = Item { id: None, point: Err(e) };
+            write_item(&mut tail, kind, &mut first, &item, None, snap.data().scheme.depth());
+        }
+        if kind == Kind::Json {
+            tail.push(b']');
+        }
+        let _ = tx.send(Ok(Bytes::from(tail))).await;
+    });
+    let body = Body::from_stream(tokio_stream_from(rx));
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_json_arrays_across_chunks() {
+        let text = br#" [ {"lon": 1, "lat": 2, "id": "a,]"}, [3, 4] ,{"lon":5,"lat":6}] "#;
+        for cut in 1..text.len() {
+            let mut s = Splitter::default();
+            let mut out = Vec::new();
+            s.elements(&text[..cut], &mut out).unwrap();
+            s.elements(&text[cut..], &mut out).unwrap();
+            assert!(s.done);
+            let parsed: Vec<serde_json::Value> = out.iter().map(|e| serde_json::from_slice(e).unwrap()).collect();
+            assert_eq!(parsed.len(), 3, "cut at {cut}");
+            assert_eq!(parsed[0]["id"], "a,]");
+            assert_eq!(parsed[1], serde_json::json!([3, 4]));
+        }
+        let mut s = Splitter::default();
+        assert!(s.elements(b"{\"lon\":1}", &mut Vec::new()).is_err());
+        let mut s = Splitter::default();
+        assert!(s.elements(b"[1] x", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn splits_lines() {
+        let mut s = Splitter::default();
+        let mut out = Vec::new();
+        s.lines(b"a\nbb", &mut out);
+        s.lines(b"b\nc", &mut out);
+        assert_eq!(out, vec![b"a".to_vec(), b"bbb".to_vec()]);
+        assert_eq!(s.rest(), Some(b"c".to_vec()));
+    }
+}

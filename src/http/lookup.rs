@@ -1,0 +1,43 @@
+//! `GET /lookup?lon=&lat=&crs=`: which grid is this point in.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use geo::Coord;
+use serde::Deserialize;
+
+use super::{ApiError, AppState, parse_number, parse_query};
+use crate::crs::{self, Crs, CrsError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupParams {
+    lon: Option<String>,
+    lat: Option<String>,
+    crs: Option<String>,
+}
+
+/// Parses a `crs` parameter (default WGS84).
+pub(crate) fn parse_crs(value: Option<&str>) -> Result<Crs, ApiError> {
+    match value {
+        None | Some("") => Ok(Crs::Wgs84),
+        Some(v) => v.parse().map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string())),
+    }
+}
+
+/// Transforms an input coordinate to WGS84, mapping CRS problems to 400s.
+pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError> {
+    let r = crs::with_transformer(crs, |t| t.transform(c)).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
+    r.map_err(|e| ApiError::bad("bad_coordinate", e.to_string()))
+}
+
+pub(super) async fn get_lookup(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p: LookupParams = parse_query(q.as_deref())?;
+    let lon = parse_number("lon", p.lon.as_deref())?;
+    let lat = parse_number("lat", p.lat.as_deref())?;
+    let crs = parse_crs(p.crs.as_deref())?;
+    let point = to_wgs84(&crs, Coord { x: lon, y: lat })?;
+    let snap = state.snapshot();
+    let answer = crate::lookup::lookup(&snap, point);
+    Ok(Json(answer).into_response())
+}

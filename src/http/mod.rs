@@ -1,0 +1,181 @@
+//! The HTTP interface: an axum router over the current [`Snapshot`].
+//!
+//! Handlers only parse, call the library and map the result. Every error is
+//! an [`ApiError`], mapped to a status and a JSON body
+//! `{"error": "<machine code>", "message": "<what is wrong and how to fix it>"}`
+//! in exactly one place.
+
+mod batch;
+mod features;
+mod lookup;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+
+use crate::index::Snapshot;
+
+/// Limits on requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted body of a batch lookup, bytes.
+    pub max_batch_bytes: u64,
+    /// Largest accepted body of any other request, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_batch_bytes: 512 << 20,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Shared server state: the current snapshot, swapped atomically on reload.
+#[derive(Clone)]
+pub struct AppState {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    limits: Arc<Limits>,
+}
+
+impl AppState {
+    /// State serving `snapshot` with `limits`.
+    pub fn new(snapshot: Snapshot, limits: Limits) -> Self {
+        AppState {
+            snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// The snapshot readers see now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Publishes a new snapshot; requests in flight finish on the old one.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+}
+
+/// Errors a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter is missing or malformed.
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable code.
+        code: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// No such grid, component or route.
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body's media type is not supported.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// Something failed on our side; details go to the log, not the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a machine code and a message.
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone()),
+            ApiError::UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone()),
+            ApiError::Internal(detail) => {
+                tracing::error!(detail, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server failed to answer; the error is logged".to_string(),
+                )
+            }
+        }
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code, message) = self.parts();
+        serde_json::json!({ "error": code, "message": message })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response()
+    }
+}
+
+/// Parses a query string into `T`, naming the offending parameter on failure.
+/// `T` should deny unknown fields, so that a misspelt parameter is an error.
+pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| ApiError::bad("bad_parameter", format!("bad query parameters: {e}")))
+}
+
+/// Parses a finite number parameter.
+pub(crate) fn parse_number(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
+    let v = value.ok_or_else(|| ApiError::bad("missing_parameter", format!("parameter '{name}' is required")))?;
+    let n: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad("bad_parameter", format!("parameter '{name}' = '{v}' is not a number")))?;
+    if !n.is_finite() {
+        return Err(ApiError::bad("bad_parameter", format!("parameter '{name}' = '{v}' must be a finite number")));
+    }
+    Ok(n)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    let snap = state.snapshot();
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "version": snap.version(),
+        "grids": snap.data().grids.len(),
+        "components": snap.data().components.len(),
+    }))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no endpoint at {}: see /health, /lookup, /grids/{{code}}, /components/{{code}}",
+        uri.path()
+    ))
+}
+
+/// The router shared by `wangge serve` and the tests.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/lookup", get(lookup::get_lookup).post(batch::post_lookup))
+        .route("/grids/{code}", get(features::get_grid))
+        .route("/components/{code}", get(features::get_component))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

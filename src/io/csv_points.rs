@@ -1,0 +1,69 @@
+//! CSV of points: one component per row, coordinates in two columns.
+
+use std::path::Path;
+
+use geo::{Geometry, Point};
+
+use super::{RawFeature, ReadOptions, Result, malformed, open};
+
+const X_NAMES: &[&str] = &["lon", "lng", "longitude", "x", "经度", "jd"];
+const Y_NAMES: &[&str] = &["lat", "latitude", "y", "纬度", "wd"];
+
+fn find_column(headers: &csv::StringRecord, wanted: Option<&str>, guesses: &[&str]) -> Option<usize> {
+    let names: Vec<&str> = match wanted {
+        Some(w) => vec![w],
+        None => guesses.to_vec(),
+    };
+    names
+        .iter()
+        .find_map(|n| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(n)))
+}
+
+pub(super) fn read(
+    path: &Path,
+    options: &ReadOptions,
+    sink: &mut dyn FnMut(RawFeature) -> Result<()>,
+) -> Result<()> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(std::io::BufReader::new(open(path)?));
+    let headers = rdr
+        .headers()
+        .map_err(|e| malformed(path, None, format!("cannot read the CSV header: {e}")))?
+        .clone();
+    let xi = find_column(&headers, options.x_field.as_deref(), X_NAMES).ok_or_else(|| {
+        malformed(
+            path,
+            None,
+            format!(
+                "no x/longitude column: name one with --x-field (columns: {})",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let yi = find_column(&headers, options.y_field.as_deref(), Y_NAMES).ok_or_else(|| {
+        malformed(path, None, "no y/latitude column: name one with --y-field".to_string())
+    })?;
+    let names: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
+    for (i, rec) in rdr.records().enumerate() {
+        let row = i + 1;
+        let rec = rec.map_err(|e| malformed(path, Some(row), format!("malformed CSV row: {e}")))?;
+        let num = |idx: usize, what: &str| -> Result<f64> {
+            let t = rec.get(idx).unwrap_or("").trim();
+            t.parse::<f64>()
+                .map_err(|_| malformed(path, Some(row), format!("{what} '{t}' is not a number")))
+        };
+        let (x, y) = (num(xi, "x")?, num(yi, "y")?);
+        let props = names
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != xi && *j != yi)
+            .map(|(j, n)| (n.clone(), rec.get(j).unwrap_or("").to_string()))
+            .collect();
+        sink(RawFeature {
+            row,
+            geometry: Some(Geometry::Point(Point::new(x, y))),
+            props,
+            unclosed_rings: 0,
+        })?;
+    }
+    Ok(())
+}
