@@ -17,12 +17,16 @@ struct LookupParams {
     crs: Option<String>,
 }
 
-/// Parses a `crs` parameter (default WGS84).
+/// Parses a `crs` parameter (default WGS84) and checks that it can be
+/// transformed, so that a CRS PROJ does not know (`EPSG:999999`) is a 400 for
+/// the whole request, not an error entry per point of a batch.
 pub(crate) fn parse_crs(value: Option<&str>) -> Result<Crs, ApiError> {
-    match value {
-        None | Some("") => Ok(Crs::Wgs84),
-        Some(v) => v.parse().map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string())),
-    }
+    let crs = match value {
+        None | Some("") => Crs::Wgs84,
+        Some(v) => v.parse().map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string()))?,
+    };
+    crs::with_transformer(&crs, |_| ()).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
+    Ok(crs)
 }
 
 /// Transforms an input coordinate to WGS84, mapping CRS problems to 400s.

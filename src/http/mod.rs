@@ -79,6 +79,9 @@ pub enum ApiError {
     /// No such grid, component or route.
     #[error("{0}")]
     NotFound(String),
+    /// The route exists but not for this HTTP method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
@@ -103,6 +106,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", m.clone()),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone()),
             ApiError::UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone()),
             ApiError::Internal(detail) => {
@@ -166,6 +170,15 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ))
 }
 
+/// A known path with an unsupported method: a JSON 405 like every other error
+/// (axum adds the `Allow` header).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not supported at {}: /lookup takes GET or POST, the other endpoints GET",
+        uri.path()
+    ))
+}
+
 /// The router shared by `wangge serve` and the tests.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
@@ -175,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/grids/{code}", get(features::get_grid))
         .route("/components/{code}", get(features::get_component))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
