@@ -1,1 +1,85 @@
-fn main(){}
+//! Loading a data directory (FlatGeobuf → indexed snapshot) and its memory.
+//!
+//! `cargo bench --bench load` measures a city of 16,000 unit grids and 2
+//! million components (generated once into `target/bench-data/`). Set
+//! `WANGGE_BENCH_UNITS` / `WANGGE_BENCH_COMPONENTS` for other sizes; the
+//! 100,000-grid, 10-million-component figures in BENCHMARKS.md come from
+//! `scripts/bench-load-large` (one run, wall time and peak RSS of the CLI).
+
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use wangge::generate::{City, GenerateOptions};
+use wangge::model::Dataset;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Generates the city into a data directory once (seeded; reused across runs).
+fn data_dir(units: usize, components: usize) -> PathBuf {
+    let dir = PathBuf::from(format!("target/bench-data/city-{units}-{components}"));
+    if wangge::store::resolve(&dir).is_ok() {
+        return dir;
+    }
+    let city = City::generate(&GenerateOptions {
+        unit_grids: units,
+        components,
+        ..GenerateOptions::default()
+    });
+    let mut data = Dataset::empty();
+    data.grids = city.grids.clone();
+    let classes = data.classes.clone();
+    let mut manifest = wangge::store::manifest_for(&data, "bench");
+    manifest.components = components;
+    std::fs::create_dir_all(&dir).expect("bench data dir");
+    wangge::store::write_version(
+        &dir,
+        &manifest,
+        &data,
+        city.components(&classes).map(|c| c.0),
+    )
+    .expect("write bench city");
+    dir
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let units = env("WANGGE_BENCH_UNITS", 16_000);
+    let components = env("WANGGE_BENCH_COMPONENTS", 2_000_000);
+    let dir = data_dir(units, components);
+    let before = rss_kib();
+    let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
+    let after = rss_kib();
+    eprintln!(
+        "{} grids, {} components: resident +{} MiB after load ({:.0} bytes per component incl. grids); index heap estimate {} MiB",
+        snap.data().grids.len(),
+        snap.data().components.len(),
+        (after.saturating_sub(before)) / 1024,
+        (after.saturating_sub(before)) as f64 * 1024.0 / snap.data().components.len().max(1) as f64,
+        snap.heap_bytes() >> 20
+    );
+    drop(snap);
+    let mut g = c.benchmark_group(format!("load_{units}_grids_{components}_components"));
+    g.sample_size(10);
+    g.bench_function("open_snapshot", |b| {
+        b.iter(|| wangge::store::open_snapshot(&dir, |_| {}).expect("load"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -44,7 +44,9 @@ pub enum CodeError {
         expected: String,
     },
     /// The code is of a different level than the record says.
-    #[error("code '{code}' has {len} digits, which is level '{actual}', but the record says level '{declared}'")]
+    #[error(
+        "code '{code}' has {len} digits, which is level '{actual}', but the record says level '{declared}'"
+    )]
     LevelMismatch {
         /// The offending code.
         code: String,
@@ -64,7 +66,9 @@ pub enum CodeError {
         parent: String,
     },
     /// A component code of the wrong length.
-    #[error("component code '{code}' has {len} digits; component codes have {expected} (district {district} + class 4 + sequence {sequence})")]
+    #[error(
+        "component code '{code}' has {len} digits; component codes have {expected} (district {district} + class 4 + sequence {sequence})"
+    )]
     ComponentLength {
         /// The offending code.
         code: String,
@@ -78,7 +82,9 @@ pub enum CodeError {
         sequence: usize,
     },
     /// A component code whose class part is not in the class table.
-    #[error("component code '{code}' has class '{class}', which is not in the class table (add local classes to the class file)")]
+    #[error(
+        "component code '{code}' has class '{class}', which is not in the class table (add local classes to the class file)"
+    )]
     UnknownClass {
         /// The offending code.
         code: String,
@@ -86,7 +92,9 @@ pub enum CodeError {
         class: String,
     },
     /// A component whose code's class part differs from its declared class.
-    #[error("component code '{code}' encodes class '{encoded}' but the record's class is '{declared}'")]
+    #[error(
+        "component code '{code}' encodes class '{encoded}' but the record's class is '{declared}'"
+    )]
     ClassMismatch {
         /// The offending code.
         code: String,
@@ -194,7 +202,9 @@ impl GridScheme {
                     return Err(SchemeError::Duplicate(format!("{} digits", len)));
                 }
             }
-            prev = l.code_len.max(l.legacy_lens.iter().copied().max().unwrap_or(0));
+            prev = l
+                .code_len
+                .max(l.legacy_lens.iter().copied().max().unwrap_or(0));
         }
         Ok(())
     }
@@ -448,7 +458,11 @@ impl ClassTable {
 
     /// Adds the component classes of another CSV (local extension classes).
     /// A code already present is replaced by the local definition.
-    pub fn extend_csv(&mut self, text: &str, path: &str) -> std::result::Result<(), ClassTableError> {
+    pub fn extend_csv(
+        &mut self,
+        text: &str,
+        path: &str,
+    ) -> std::result::Result<(), ClassTableError> {
         let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
         for (i, row) in rdr.records().enumerate() {
             let line = i + 2;
@@ -572,9 +586,24 @@ mod tests {
     fn custom_three_level_scheme() {
         let s = GridScheme {
             levels: vec![
-                LevelDef { name: "a".into(), label: "A".into(), code_len: 2, legacy_lens: vec![] },
-                LevelDef { name: "b".into(), label: "B".into(), code_len: 4, legacy_lens: vec![] },
-                LevelDef { name: "c".into(), label: "C".into(), code_len: 6, legacy_lens: vec![] },
+                LevelDef {
+                    name: "a".into(),
+                    label: "A".into(),
+                    code_len: 2,
+                    legacy_lens: vec![],
+                },
+                LevelDef {
+                    name: "b".into(),
+                    label: "B".into(),
+                    code_len: 4,
+                    legacy_lens: vec![],
+                },
+                LevelDef {
+                    name: "c".into(),
+                    label: "C".into(),
+                    code_len: 6,
+                    legacy_lens: vec![],
+                },
             ],
         };
         s.check().unwrap();
@@ -602,7 +631,10 @@ mod tests {
         let c = cs.parse("3205080101000001", &classes).unwrap();
         assert_eq!(c.district, "320508");
         assert_eq!(c.class, "0101");
-        assert_eq!(classes.def(classes.get("0101").unwrap()).minor_name, "上水井盖");
+        assert_eq!(
+            classes.def(classes.get("0101").unwrap()).minor_name,
+            "上水井盖"
+        );
         assert!(matches!(
             cs.parse("320508010100001", &classes),
             Err(CodeError::ComponentLength { len: 15, .. })

@@ -35,7 +35,9 @@ use geo::Coord;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CrsError {
     /// The CRS name is not understood.
-    #[error("unknown CRS '{0}': use EPSG:4326 (WGS84), EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger), EPSG:3857, another EPSG code, gcj02 or bd09")]
+    #[error(
+        "unknown CRS '{0}': use EPSG:4326 (WGS84), EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger), EPSG:3857, another EPSG code, gcj02 or bd09"
+    )]
     Unknown(String),
     /// PROJ could not build a transform.
     #[error("PROJ cannot transform from '{crs}' to WGS84: {message}")]
@@ -54,7 +56,9 @@ pub enum CrsError {
         y: f64,
     },
     /// The coordinate does not transform to a valid lon/lat.
-    #[error("coordinate ({x}, {y}) in {crs} is outside the CRS's valid range (longitude must be within -180..180 and latitude within -90..90 after transformation)")]
+    #[error(
+        "coordinate ({x}, {y}) in {crs} is outside the CRS's valid range (longitude must be within -180..180 and latitude within -90..90 after transformation)"
+    )]
     OutOfRange {
         /// x as given.
         x: f64,
@@ -106,7 +110,12 @@ impl FromStr for Crs {
         let t = s.trim();
         let lower = t.to_ascii_lowercase();
         let crs = match lower.as_str() {
-            "wgs84" | "wgs-84" | "crs84" | "ogc:crs84" | "epsg:4326" | "4326"
+            "wgs84"
+            | "wgs-84"
+            | "crs84"
+            | "ogc:crs84"
+            | "epsg:4326"
+            | "4326"
             | "http://www.opengis.net/def/crs/ogc/1.3/crs84"
             | "http://www.opengis.net/def/crs/epsg/0/4326" => Crs::Wgs84,
             "gcj02" | "gcj-02" | "gcj" => Crs::Gcj02,
@@ -215,7 +224,11 @@ fn build_proj(definition: &str, crs: &Crs) -> Result<proj::Proj> {
 }
 
 fn check_lonlat(c: Coord<f64>) -> std::result::Result<(), ()> {
-    if c.x.is_finite() && c.y.is_finite() && (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y) {
+    if c.x.is_finite()
+        && c.y.is_finite()
+        && (-180.0..=180.0).contains(&c.x)
+        && (-90.0..=90.0).contains(&c.y)
+    {
         Ok(())
     } else {
         Err(())
@@ -370,13 +383,33 @@ mod tests {
     #[test]
     fn gcj_bd_reference_pairs() {
         let p = c(116.404, 39.915);
-        assert!(close(wgs84_to_gcj02(p), c(116.41024449916938, 39.91640428150164), 1e-9));
-        assert!(close(gcj02_to_bd09(p), c(116.41036949371029, 39.92133699351021), 1e-9));
+        assert!(close(
+            wgs84_to_gcj02(p),
+            c(116.41024449916938, 39.91640428150164),
+            1e-9
+        ));
+        assert!(close(
+            gcj02_to_bd09(p),
+            c(116.41036949371029, 39.92133699351021),
+            1e-9
+        ));
         // The references' inverses are one-step approximations; ours are exact
         // (iterated), and differ from them by well under a metre (1e-5 degrees).
-        assert!(close(bd09_to_gcj02(p), c(116.39762729119315, 39.90865673957631), 1e-5));
-        assert!(close(bd09_to_gcj02_approx(p), c(116.39762729119315, 39.90865673957631), 1e-9));
-        assert!(close(gcj02_to_wgs84(p), c(116.39775550083061, 39.91359571849836), 1e-5));
+        assert!(close(
+            bd09_to_gcj02(p),
+            c(116.39762729119315, 39.90865673957631),
+            1e-5
+        ));
+        assert!(close(
+            bd09_to_gcj02_approx(p),
+            c(116.39762729119315, 39.90865673957631),
+            1e-9
+        ));
+        assert!(close(
+            gcj02_to_wgs84(p),
+            c(116.39775550083061, 39.91359571849836),
+            1e-5
+        ));
     }
 
     #[test]
@@ -410,7 +443,10 @@ mod tests {
         assert_eq!("GCJ-02".parse::<Crs>().unwrap(), Crs::Gcj02);
         assert_eq!("bd09".parse::<Crs>().unwrap(), Crs::Bd09);
         assert!(matches!("mars".parse::<Crs>(), Err(CrsError::Unknown(_))));
-        assert!(matches!(Transformer::to_wgs84(&Crs::Epsg(999_999)), Err(CrsError::Proj { .. })));
+        assert!(matches!(
+            Transformer::to_wgs84(&Crs::Epsg(999_999)),
+            Err(CrsError::Proj { .. })
+        ));
     }
 
     #[test]
@@ -434,9 +470,18 @@ mod tests {
     #[test]
     fn bad_coordinates_are_refused() {
         let t = Transformer::to_wgs84(&Crs::Wgs84).unwrap();
-        assert!(matches!(t.transform(c(f64::NAN, 1.0)), Err(CrsError::NotFinite { .. })));
-        assert!(matches!(t.transform(c(181.0, 1.0)), Err(CrsError::OutOfRange { .. })));
-        assert!(matches!(t.transform(c(1.0, 91.0)), Err(CrsError::OutOfRange { .. })));
+        assert!(matches!(
+            t.transform(c(f64::NAN, 1.0)),
+            Err(CrsError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            t.transform(c(181.0, 1.0)),
+            Err(CrsError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            t.transform(c(1.0, 91.0)),
+            Err(CrsError::OutOfRange { .. })
+        ));
         let g = Transformer::to_wgs84(&Crs::Gcj02).unwrap();
         assert!(g.transform(c(116.4, 95.0)).is_err());
     }

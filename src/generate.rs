@@ -39,7 +39,10 @@ impl Default for GenerateOptions {
             seed: 20261129,
             unit_grids: 16_000,
             components: 2_000_000,
-            center: Coord { x: 118.78, y: 32.06 },
+            center: Coord {
+                x: 118.78,
+                y: 32.06,
+            },
         }
     }
 }
@@ -165,7 +168,11 @@ fn trace(cells: &[u32], label: &[u32], region: u32, nx: usize, ny: usize) -> Vec
     let vx = nx + 1;
     let v = |x: usize, y: usize| (y * vx + x) as u32;
     let inside = |x: isize, y: isize| {
-        x >= 0 && y >= 0 && (x as usize) < nx && (y as usize) < ny && label[y as usize * nx + x as usize] == region
+        x >= 0
+            && y >= 0
+            && (x as usize) < nx
+            && (y as usize) < ny
+            && label[y as usize * nx + x as usize] == region
     };
     // Directed boundary edges with the region on the left.
     let mut out_edges: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -176,10 +183,16 @@ fn trace(cells: &[u32], label: &[u32], region: u32, nx: usize, ny: usize) -> Vec
             out_edges.entry(v(x, y)).or_default().push(v(x + 1, y));
         }
         if !inside(xi + 1, yi) {
-            out_edges.entry(v(x + 1, y)).or_default().push(v(x + 1, y + 1));
+            out_edges
+                .entry(v(x + 1, y))
+                .or_default()
+                .push(v(x + 1, y + 1));
         }
         if !inside(xi, yi + 1) {
-            out_edges.entry(v(x + 1, y + 1)).or_default().push(v(x, y + 1));
+            out_edges
+                .entry(v(x + 1, y + 1))
+                .or_default()
+                .push(v(x, y + 1));
         }
         if !inside(xi - 1, yi) {
             out_edges.entry(v(x, y + 1)).or_default().push(v(x, y));
@@ -199,7 +212,9 @@ fn trace(cells: &[u32], label: &[u32], region: u32, nx: usize, ny: usize) -> Vec
             let (mut prev, mut cur) = (s, first);
             while cur != s {
                 let (dx, dy) = dir(prev, cur);
-                let outs = out_edges.get_mut(&cur).expect("boundary edges form closed rings");
+                let outs = out_edges
+                    .get_mut(&cur)
+                    .expect("boundary edges form closed rings");
                 // Prefer the left-most turn: it separates lobes that touch at a vertex.
                 let pick = (0..outs.len())
                     .max_by_key(|&i| {
@@ -240,7 +255,12 @@ fn trace(cells: &[u32], label: &[u32], region: u32, nx: usize, ny: usize) -> Vec
                     let mut inside = false;
                     for w in ring.windows(2) {
                         let (a, b) = (w[0] as usize, w[1] as usize);
-                        let (ax, ay, bx, by) = ((a % vx) as f64, (a / vx) as f64, (b % vx) as f64, (b / vx) as f64);
+                        let (ax, ay, bx, by) = (
+                            (a % vx) as f64,
+                            (a / vx) as f64,
+                            (b % vx) as f64,
+                            (b / vx) as f64,
+                        );
                         if (ay > py) != (by > py) && px < ax + (py - ay) / (by - ay) * (bx - ax) {
                             inside = !inside;
                         }
@@ -255,21 +275,22 @@ fn trace(cells: &[u32], label: &[u32], region: u32, nx: usize, ny: usize) -> Vec
 }
 
 const DISTRICT_NAMES: &[&str] = &[
-    "玄武", "秦淮", "建邺", "鼓楼", "栖霞", "雨花", "江宁", "浦口", "六合", "溧水", "高淳", "江北", "仙林",
-    "麒麟", "龙潭", "汤山", "淳化", "禄口", "横溪", "铜井",
+    "玄武", "秦淮", "建邺", "鼓楼", "栖霞", "雨花", "江宁", "浦口", "六合", "溧水", "高淳", "江北",
+    "仙林", "麒麟", "龙潭", "汤山", "淳化", "禄口", "横溪", "铜井",
 ];
 const PLACE_SYLLABLES: &[&str] = &[
-    "东", "西", "南", "北", "中", "华", "新", "安", "宁", "和", "平", "康", "乐", "春", "秋", "梅", "竹", "兰",
-    "松", "柳", "桃", "李", "金", "玉", "银", "石", "河", "湖", "山", "林", "园", "桥", "门", "塘", "湾", "庄",
-    "营", "村", "街", "坊", "明", "光", "阳", "月", "星", "龙", "凤", "鹤", "翠", "锦",
+    "东", "西", "南", "北", "中", "华", "新", "安", "宁", "和", "平", "康", "乐", "春", "秋", "梅",
+    "竹", "兰", "松", "柳", "桃", "李", "金", "玉", "银", "石", "河", "湖", "山", "林", "园", "桥",
+    "门", "塘", "湾", "庄", "营", "村", "街", "坊", "明", "光", "阳", "月", "星", "龙", "凤", "鹤",
+    "翠", "锦",
 ];
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林", "何", "郭",
-    "马", "罗",
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
+    "何", "郭", "马", "罗",
 ];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英",
-    "霞", "平", "刚", "桂英", "建华", "志强", "海燕",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平", "刚", "桂英", "建华", "志强", "海燕",
 ];
 
 fn place_name(rng: &mut ChaCha8Rng) -> String {
@@ -314,7 +335,9 @@ impl City {
             })
             .collect();
         // City outline: a wobbly ellipse.
-        let phases: Vec<f64> = (0..4).map(|_| rng.random_range(0.0..std::f64::consts::TAU)).collect();
+        let phases: Vec<f64> = (0..4)
+            .map(|_| rng.random_range(0.0..std::f64::consts::TAU))
+            .collect();
         let mut label = vec![OUTSIDE; nx * ny];
         let mut city_cells = Vec::new();
         for y in 0..ny {
@@ -386,7 +409,8 @@ impl City {
                     let code = if level == 0 {
                         district_code(pi * k + seq)
                     } else {
-                        let width = scheme.levels[level].code_len - scheme.levels[level - 1].code_len;
+                        let width =
+                            scheme.levels[level].code_len - scheme.levels[level - 1].code_len;
                         format!("{parent_code}{:0width$}", seq + 1)
                     };
                     let polys = trace(&members[r], &label, base + r as u32, nx, ny);
@@ -395,7 +419,9 @@ impl City {
                             .into_iter()
                             .map(|rings| {
                                 let mut rings = rings.into_iter().map(|ring| {
-                                    LineString(ring.into_iter().map(|v| vertices[v as usize]).collect())
+                                    LineString(
+                                        ring.into_iter().map(|v| vertices[v as usize]).collect(),
+                                    )
                                 });
                                 let ext = rings.next().expect("a polygon has an exterior");
                                 Polygon::new(ext, rings.collect())
@@ -404,14 +430,22 @@ impl City {
                     );
                     let (name, worker) = match level {
                         0 => (
-                            format!("{}区", DISTRICT_NAMES.get(seq).map_or_else(|| place_name(&mut rng), |s| s.to_string())),
+                            format!(
+                                "{}区",
+                                DISTRICT_NAMES
+                                    .get(seq)
+                                    .map_or_else(|| place_name(&mut rng), |s| s.to_string())
+                            ),
                             None,
                         ),
                         1 => (format!("{}街道", place_name(&mut rng)), None),
                         2 => (format!("{}社区", place_name(&mut rng)), None),
                         _ => {
                             let parent_name = names.get(parent_code).map_or("", |n| n.as_str());
-                            (format!("{parent_name}第{}网格", seq + 1), Some(person_name(&mut rng)))
+                            (
+                                format!("{parent_name}第{}网格", seq + 1),
+                                Some(person_name(&mut rng)),
+                            )
                         }
                     };
                     if level == 3 {
@@ -423,7 +457,13 @@ impl City {
                     if level < 3 {
                         names.insert(code.clone(), name.clone());
                     }
-                    grids.push(Grid { code: code.clone(), name, level, worker, geometry });
+                    grids.push(Grid {
+                        code: code.clone(),
+                        name,
+                        level,
+                        worker,
+                        geometry,
+                    });
                     next.push((code, std::mem::take(&mut members[r])));
                 }
             }
@@ -451,7 +491,10 @@ impl City {
 
     /// The components, generated lazily in a fixed order from the seed, each
     /// with the lattice cell it was placed in.
-    pub fn components<'a>(&'a self, classes: &'a ClassTable) -> impl Iterator<Item = (ComponentRecord, u32)> + 'a {
+    pub fn components<'a>(
+        &'a self,
+        classes: &'a ClassTable,
+    ) -> impl Iterator<Item = (ComponentRecord, u32)> + 'a {
         let mut rng = ChaCha8Rng::seed_from_u64(self.options.seed ^ 0x9e37_79b9_7f4a_7c15);
         let mix = ClassMix::new(classes);
         let mut seq: HashMap<(u32, u16), u32> = HashMap::new();
@@ -461,11 +504,16 @@ impl City {
             let (x, y) = (cell as usize % nx, cell as usize / nx);
             let vx = nx + 1;
             let (p00, p10) = (self.vertices[y * vx + x], self.vertices[y * vx + x + 1]);
-            let (p01, p11) = (self.vertices[(y + 1) * vx + x], self.vertices[(y + 1) * vx + x + 1]);
+            let (p01, p11) = (
+                self.vertices[(y + 1) * vx + x],
+                self.vertices[(y + 1) * vx + x + 1],
+            );
             let (u, v): (f64, f64) = (rng.random_range(0.02..0.98), rng.random_range(0.02..0.98));
             let location = Coord {
-                x: (1.0 - v) * ((1.0 - u) * p00.x + u * p10.x) + v * ((1.0 - u) * p01.x + u * p11.x),
-                y: (1.0 - v) * ((1.0 - u) * p00.y + u * p10.y) + v * ((1.0 - u) * p01.y + u * p11.y),
+                x: (1.0 - v) * ((1.0 - u) * p00.x + u * p10.x)
+                    + v * ((1.0 - u) * p01.x + u * p11.x),
+                y: (1.0 - v) * ((1.0 - u) * p00.y + u * p10.y)
+                    + v * ((1.0 - u) * p01.y + u * p11.y),
             };
             let class = mix.pick(&mut rng);
             let def = classes.def(class);
@@ -482,9 +530,18 @@ impl City {
                 _ => ComponentState::Occupied,
             };
             let year = rng.random_range(2010..2025);
-            let initial_date = format!("{year}-{:02}-{:02}", rng.random_range(1..13), rng.random_range(1..29));
+            let initial_date = format!(
+                "{year}-{:02}-{:02}",
+                rng.random_range(1..13),
+                rng.random_range(1..29)
+            );
             let change_date = if rng.random_range(0..4) == 0 {
-                format!("{}-{:02}-{:02}", rng.random_range(year..2026), rng.random_range(1..13), rng.random_range(1..29))
+                format!(
+                    "{}-{:02}-{:02}",
+                    rng.random_range(year..2026),
+                    rng.random_range(1..13),
+                    rng.random_range(1..29)
+                )
             } else {
                 String::new()
             };
@@ -558,8 +615,8 @@ impl ClassMix {
         let mut cumulative = Vec::new();
         for (i, def) in classes.all().iter().enumerate() {
             let w = match def.code.as_str() {
-                "0402" => 60.0,                            // 行道树
-                "0118" => 30.0,                            // 路灯
+                "0402" => 60.0, // 行道树
+                "0118" => 30.0, // 路灯
                 c if def.minor_name.contains("井盖") => 12.0 + (c.as_bytes()[3] % 3) as f64 * 4.0,
                 "0104" => 15.0,                            // 雨水箅子
                 "0117" | "0209" | "0211" | "0305" => 10.0, // 立杆, 标志牌, 护栏, 垃圾箱

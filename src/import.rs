@@ -14,7 +14,9 @@ use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::crs::{Crs, CrsError, Transformer};
 use crate::index::Snapshot;
 use crate::io::{self, RawFeature, ReadOptions};
-use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid, NO_GRID, parse_date};
+use crate::model::{
+    ComponentRecord, ComponentState, Components, Dataset, Grid, NO_GRID, parse_date,
+};
 use crate::validate::{self, Problem, ProblemKind, Report, Severity};
 
 /// Errors that stop an import (as opposed to problems in the data, which go
@@ -78,7 +80,16 @@ fn names(v: &[&str]) -> Vec<String> {
 impl Default for FieldMap {
     fn default() -> Self {
         FieldMap {
-            code: names(&["code", "bm", "编码", "网格编码", "部件编码", "grid_code", "gridcode", "objcode"]),
+            code: names(&[
+                "code",
+                "bm",
+                "编码",
+                "网格编码",
+                "部件编码",
+                "grid_code",
+                "gridcode",
+                "objcode",
+            ]),
             name: names(&["name", "mc", "名称", "网格名称", "部件名称", "objname"]),
             level: names(&["level", "jb", "级别", "层级"]),
             parent: names(&["parent", "parent_code", "sjbm", "上级编码", "所属上级"]),
@@ -189,7 +200,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn problem(&mut self, severity: Severity, kind: ProblemKind, row: usize, code: Option<&str>, at: Option<Coord<f64>>, message: String) {
+    fn problem(
+        &mut self,
+        severity: Severity,
+        kind: ProblemKind,
+        row: usize,
+        code: Option<&str>,
+        at: Option<Coord<f64>>,
+        message: String,
+    ) {
         self.report.problems.push(Problem {
             severity,
             kind,
@@ -217,7 +236,10 @@ fn transform_geometry(t: &Transformer, g: Geometry<f64>) -> Result<Geometry<f64>
 
 /// Runs an import. Problems in the data go into the report; the features with
 /// errors are left out of the result.
-pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> Result<Imported, ImportError> {
+pub fn import(
+    options: &ImportOptions,
+    mut progress: impl FnMut(&str, u64),
+) -> Result<Imported, ImportError> {
     if options.grid_files.is_empty() && options.component_files.is_empty() {
         return Err(ImportError::NoInput);
     }
@@ -236,7 +258,10 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
             raw.push(f);
             Ok(())
         })?;
-        let mut ctx = Ctx { file: path.display().to_string(), report: &mut report };
+        let mut ctx = Ctx {
+            file: path.display().to_string(),
+            report: &mut report,
+        };
         for f in raw {
             progress("grids", 1);
             let row = f.row;
@@ -247,11 +272,24 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
             };
             let declared_level = match get(&f, &fields.level) {
                 None => None,
-                Some(l) => match scheme.level_index(l).or_else(|| l.parse::<usize>().ok().filter(|&i| i < scheme.depth())) {
+                Some(l) => match scheme
+                    .level_index(l)
+                    .or_else(|| l.parse::<usize>().ok().filter(|&i| i < scheme.depth()))
+                {
                     Some(i) => Some(i),
                     None => {
-                        ctx.problem(Severity::Error, ProblemKind::BadValue, row, Some(&code), None, format!(
-                            "level '{l}' is not one of {:?} (or 0..{})", scheme.levels.iter().map(|l| &l.name).collect::<Vec<_>>(), scheme.depth() - 1));
+                        ctx.problem(
+                            Severity::Error,
+                            ProblemKind::BadValue,
+                            row,
+                            Some(&code),
+                            None,
+                            format!(
+                                "level '{l}' is not one of {:?} (or 0..{})",
+                                scheme.levels.iter().map(|l| &l.name).collect::<Vec<_>>(),
+                                scheme.depth() - 1
+                            ),
+                        );
                         continue;
                     }
                 },
@@ -259,13 +297,26 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
             let level = match scheme.validate(&code, declared_level, get(&f, &fields.parent)) {
                 Ok(l) => l,
                 Err(e) => {
-                    ctx.problem(Severity::Error, ProblemKind::InvalidCode, row, Some(&code), None, e.to_string());
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::InvalidCode,
+                        row,
+                        Some(&code),
+                        None,
+                        e.to_string(),
+                    );
                     continue;
                 }
             };
             let Some(geometry) = f.geometry.clone().and_then(validate::as_multipolygon) else {
-                ctx.problem(Severity::Error, ProblemKind::BadGeometryType, row, Some(&code), None,
-                    "a grid needs a Polygon or MultiPolygon geometry".to_string());
+                ctx.problem(
+                    Severity::Error,
+                    ProblemKind::BadGeometryType,
+                    row,
+                    Some(&code),
+                    None,
+                    "a grid needs a Polygon or MultiPolygon geometry".to_string(),
+                );
                 continue;
             };
             if f.unclosed_rings > 0 {
@@ -277,7 +328,14 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
                 Ok(Geometry::MultiPolygon(mp)) => mp,
                 Ok(_) => unreachable!("map_coords keeps the geometry type"),
                 Err(e) => {
-                    ctx.problem(Severity::Error, ProblemKind::BadCoordinate, row, Some(&code), None, format!("{e}: check the CRS (--crs)"));
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::BadCoordinate,
+                        row,
+                        Some(&code),
+                        None,
+                        format!("{e}: check the CRS (--crs)"),
+                    );
                     continue;
                 }
             };
@@ -289,8 +347,16 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
                 continue;
             }
             if !seen.insert(code.clone()) {
-                ctx.problem(Severity::Error, ProblemKind::DuplicateCode, row, Some(&code), None,
-                    format!("code {code} is used by an earlier grid: every grid needs its own code"));
+                ctx.problem(
+                    Severity::Error,
+                    ProblemKind::DuplicateCode,
+                    row,
+                    Some(&code),
+                    None,
+                    format!(
+                        "code {code} is used by an earlier grid: every grid needs its own code"
+                    ),
+                );
                 continue;
             }
             grids.push(Grid {
@@ -302,7 +368,11 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
             });
         }
     }
-    report.problems.extend(validate::check_hierarchy(scheme, &grids, options.tolerance_m2));
+    report.problems.extend(validate::check_hierarchy(
+        scheme,
+        &grids,
+        options.tolerance_m2,
+    ));
 
     // ---- components
     let classes = &options.classes;
@@ -316,7 +386,10 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
         let t = transformer_for(declared, &options.crs)?;
         io::read_features(path, &options.read, |f| {
             progress("components", 1);
-            let mut ctx = Ctx { file: file.clone(), report: &mut report };
+            let mut ctx = Ctx {
+                file: file.clone(),
+                report: &mut report,
+            };
             let row = f.row;
             let Some(code) = get(&f, &fields.code) else {
                 ctx.problem(Severity::Error, ProblemKind::MissingField, row, None, None, format!(
@@ -326,29 +399,61 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
             let parsed = match cscheme.parse(code, classes) {
                 Ok(p) => p,
                 Err(e) => {
-                    ctx.problem(Severity::Error, ProblemKind::InvalidCode, row, Some(code), None, e.to_string());
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::InvalidCode,
+                        row,
+                        Some(code),
+                        None,
+                        e.to_string(),
+                    );
                     return Ok(());
                 }
             };
             if let Some(declared) = get(&f, &fields.class)
                 && declared != parsed.class
             {
-                let e = crate::codes::CodeError::ClassMismatch { code: code.into(), encoded: parsed.class.into(), declared: declared.into() };
-                ctx.problem(Severity::Error, ProblemKind::InvalidCode, row, Some(code), None, e.to_string());
+                let e = crate::codes::CodeError::ClassMismatch {
+                    code: code.into(),
+                    encoded: parsed.class.into(),
+                    declared: declared.into(),
+                };
+                ctx.problem(
+                    Severity::Error,
+                    ProblemKind::InvalidCode,
+                    row,
+                    Some(code),
+                    None,
+                    e.to_string(),
+                );
                 return Ok(());
             }
             let location = match &f.geometry {
                 Some(Geometry::Point(p)) => p.0,
                 Some(Geometry::MultiPoint(mp)) if mp.0.len() == 1 => mp.0[0].0,
                 _ => {
-                    ctx.problem(Severity::Error, ProblemKind::BadGeometryType, row, Some(code), None, "a component needs a Point geometry".into());
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::BadGeometryType,
+                        row,
+                        Some(code),
+                        None,
+                        "a component needs a Point geometry".into(),
+                    );
                     return Ok(());
                 }
             };
             let location = match t.transform(location) {
                 Ok(c) => c,
                 Err(e) => {
-                    ctx.problem(Severity::Error, ProblemKind::BadCoordinate, row, Some(code), None, format!("{e}: check the CRS (--crs)"));
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::BadCoordinate,
+                        row,
+                        Some(code),
+                        None,
+                        format!("{e}: check the CRS (--crs)"),
+                    );
                     return Ok(());
                 }
             };
@@ -358,12 +463,21 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
                     format!("state '{state_text}' is not one of 完好, 破损, 丢失, 占用 (intact, damaged, lost, occupied)"));
                 return Ok(());
             };
-            for (what, names) in [("initial_date", &fields.initial_date), ("change_date", &fields.change_date)] {
+            for (what, names) in [
+                ("initial_date", &fields.initial_date),
+                ("change_date", &fields.change_date),
+            ] {
                 if let Some(d) = get(&f, names)
                     && parse_date(d).is_none()
                 {
-                    ctx.problem(Severity::Error, ProblemKind::BadValue, row, Some(code), Some(location),
-                        format!("{what} '{d}' is not a date: write YYYY-MM-DD"));
+                    ctx.problem(
+                        Severity::Error,
+                        ProblemKind::BadValue,
+                        row,
+                        Some(code),
+                        Some(location),
+                        format!("{what} '{d}' is not a date: write YYYY-MM-DD"),
+                    );
                     return Ok(());
                 }
             }
@@ -411,7 +525,11 @@ pub fn import(options: &ImportOptions, mut progress: impl FnMut(&str, u64)) -> R
 
 /// Warns about components in no unit grid and about recorded grid codes that
 /// disagree with the grid the location is in.
-fn check_component_grids(snap: &Snapshot, recorded: &[(u64, String, usize, String)], report: &mut Report) {
+fn check_component_grids(
+    snap: &Snapshot,
+    recorded: &[(u64, String, usize, String)],
+    report: &mut Report,
+) {
     let comps = &snap.data().components;
     if snap.data().grids.is_empty() {
         return;
@@ -451,4 +569,3 @@ fn check_component_grids(snap: &Snapshot, recorded: &[(u64, String, usize, Strin
         }
     }
 }
-

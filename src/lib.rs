@@ -11,12 +11,12 @@
 pub mod codes;
 pub mod crs;
 pub mod generate;
+pub mod http;
+pub mod import;
 pub mod index;
+pub mod io;
 pub mod lookup;
 pub mod measure;
 pub mod model;
-pub mod import;
-pub mod io;
 pub mod store;
 pub mod validate;
-pub mod http;

@@ -137,13 +137,21 @@ struct SchemeFile {
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
-    let pb = if len > 0 { ProgressBar::new(len) } else { ProgressBar::new_spinner() };
+    let pb = if len > 0 {
+        ProgressBar::new(len)
+    } else {
+        ProgressBar::new_spinner()
+    };
     let template = if len > 0 {
         "{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})"
     } else {
         "{msg:>12} {spinner} {pos} ({per_sec})"
     };
-    pb.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     pb.set_message(what.to_string());
     pb
 }
@@ -155,8 +163,10 @@ fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
     }
     let (mut scheme, mut component_scheme) = (GridScheme::default(), ComponentScheme::default());
     if let Some(path) = &input.scheme {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let file: SchemeFile = serde_json::from_str(&text).with_context(|| format!("{} is not a valid scheme file", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: SchemeFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid scheme file", path.display()))?;
         if let Some(levels) = file.levels {
             scheme = GridScheme { levels };
         }
@@ -192,7 +202,8 @@ fn run_import(input: &InputArgs) -> anyhow::Result<(wangge::import::Imported, bo
     let report = &imported.report;
     eprint!("{}", report.to_text(50));
     if let Some(path) = &input.report {
-        std::fs::write(path, serde_json::to_string_pretty(report)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let data = imported.snapshot.data();
     eprintln!(
@@ -244,58 +255,113 @@ async fn serve(data: PathBuf, bind: String, port: u16, max_batch_mib: u64) -> an
 }
 
 fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyhow::Result<()> {
-    let options = GenerateOptions { seed, unit_grids, components, ..GenerateOptions::default() };
+    let options = GenerateOptions {
+        seed,
+        unit_grids,
+        components,
+        ..GenerateOptions::default()
+    };
     let started = std::time::Instant::now();
     let city = City::generate(&options);
-    eprintln!("generated {} grids in {:.1} s", city.grids.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {} grids in {:.1} s",
+        city.grids.len(),
+        started.elapsed().as_secs_f64()
+    );
     let mut data = wangge::model::Dataset::empty();
     let classes = data.classes.clone();
     data.grids = city.grids.clone();
-    let mut manifest = store::manifest_for(&data, &format!("wangge generate --unit-grids {unit_grids} --components {components} --seed {seed}"));
+    let mut manifest = store::manifest_for(
+        &data,
+        &format!(
+            "wangge generate --unit-grids {unit_grids} --components {components} --seed {seed}"
+        ),
+    );
     manifest.components = components;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".wangge-generate-").tempdir_in(parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".wangge-generate-")
+        .tempdir_in(parent)?;
     let pb = bar(components as u64, "components");
-    store::write_version(tmp.path(), &manifest, &data, city.components(&classes).map(|(c, _)| {
-        pb.inc(1);
-        c
-    }))?;
+    store::write_version(
+        tmp.path(),
+        &manifest,
+        &data,
+        city.components(&classes).map(|(c, _)| {
+            pb.inc(1);
+            c
+        }),
+    )?;
     pb.finish_and_clear();
     if out.exists() {
         if store::resolve(out).is_err() && std::fs::read_dir(out)?.next().is_some() {
-            bail!("{} exists and is not a wangge data directory: choose another --out", out.display());
+            bail!(
+                "{} exists and is not a wangge data directory: choose another --out",
+                out.display()
+            );
         }
         std::fs::remove_dir_all(out)?;
     }
     std::fs::rename(tmp.keep(), out)?;
-    eprintln!("wrote {} in {:.1} s", out.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {} in {:.1} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, bind, port, max_batch_mib } => {
+        Command::Serve {
+            data,
+            bind,
+            port,
+            max_batch_mib,
+        } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(data, bind, port, max_batch_mib))?;
         }
-        Command::Lookup { lon, lat, crs, data } => {
+        Command::Lookup {
+            lon,
+            lat,
+            crs,
+            data,
+        } => {
             let crs: Crs = crs.as_deref().unwrap_or("EPSG:4326").parse()?;
             let point = Transformer::to_wgs84(&crs)?.transform(Coord { x: lon, y: lat })?;
             let snap = open(&data)?;
-            println!("{}", serde_json::to_string_pretty(&lookup::lookup(&snap, point))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&lookup::lookup(&snap, point))?
+            );
         }
-        Command::Import { input, data, allow_invalid } => {
+        Command::Import {
+            input,
+            data,
+            allow_invalid,
+        } => {
             let (imported, has_errors) = run_import(&input)?;
             if has_errors && !allow_invalid {
-                eprintln!("refused: nothing was written. Fix the errors above, or pass --allow-invalid to import the valid part.");
+                eprintln!(
+                    "refused: nothing was written. Fix the errors above, or pass --allow-invalid to import the valid part."
+                );
                 return Ok(ExitCode::from(1));
             }
             let snap = imported.snapshot;
             let d = snap.data();
             let manifest = store::manifest_for(d, "wangge import");
             let classes = &d.classes;
-            let version = store::publish(&data, manifest, d, d.components.iter().map(|c| c.record(classes)))?;
+            let version = store::publish(
+                &data,
+                manifest,
+                d,
+                d.components.iter().map(|c| c.record(classes)),
+            )?;
             eprintln!("published version {version} in {}", data.display());
         }
         Command::Validate { input } => {
@@ -304,14 +370,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Generate { out, unit_grids, components, seed } => generate(&out, unit_grids, components, seed)?,
+        Command::Generate {
+            out,
+            unit_grids,
+            components,
+            seed,
+        } => generate(&out, unit_grids, components, seed)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {

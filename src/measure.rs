@@ -97,7 +97,12 @@ pub fn polygon_area_m2(poly: &Polygon<f64>) -> f64 {
         return 0.0;
     };
     let frame = LocalFrame::new(*first);
-    ring_area_m2(&frame, poly.exterior()) - poly.interiors().iter().map(|r| ring_area_m2(&frame, r)).sum::<f64>()
+    ring_area_m2(&frame, poly.exterior())
+        - poly
+            .interiors()
+            .iter()
+            .map(|r| ring_area_m2(&frame, r))
+            .sum::<f64>()
 }
 
 /// Area in square metres of a multipolygon.

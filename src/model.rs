@@ -124,7 +124,10 @@ pub fn parse_date(s: &str) -> Option<u32> {
     }
     let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
     let ok_shape = s.len() == 8 && digits.len() == 8
-        || s.len() == 10 && digits.len() == 8 && matches!(&s[4..5], "-" | "/") && s[4..5] == s[7..8];
+        || s.len() == 10
+            && digits.len() == 8
+            && matches!(&s[4..5], "-" | "/")
+            && s[4..5] == s[7..8];
     if !ok_shape {
         return None;
     }
@@ -221,7 +224,11 @@ pub struct ComponentRef<'a> {
 impl<'a> ComponentRef<'a> {
     /// Component code with leading zeros restored.
     pub fn code(&self) -> String {
-        format!("{:0width$}", self.store.codes[self.index], width = self.store.code_len)
+        format!(
+            "{:0width$}",
+            self.store.codes[self.index],
+            width = self.store.code_len
+        )
     }
     /// Dense class index into the [`ClassTable`].
     pub fn class(&self) -> u16 {
@@ -314,8 +321,10 @@ impl Components {
         self.owner.push(self.strings.intern(&r.owner));
         self.maintainer.push(self.strings.intern(&r.maintainer));
         self.source.push(self.strings.intern(&r.source));
-        self.initial_date.push(parse_date(&r.initial_date).unwrap_or(0));
-        self.change_date.push(parse_date(&r.change_date).unwrap_or(0));
+        self.initial_date
+            .push(parse_date(&r.initial_date).unwrap_or(0));
+        self.change_date
+            .push(parse_date(&r.change_date).unwrap_or(0));
         self.names.push(&r.name);
         self.remarks.push(&r.remarks);
     }
@@ -358,7 +367,10 @@ impl Components {
             return None;
         }
         let v: u64 = code.parse().ok()?;
-        self.codes.binary_search(&v).ok().map(|index| self.get(index))
+        self.codes
+            .binary_search(&v)
+            .ok()
+            .map(|index| self.get(index))
     }
 
     /// The component at a dense index.

@@ -33,7 +33,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Not a wangge data directory.
-    #[error("{0} is not a wangge data directory (no wangge.json and no 'current' version): create one with `wangge import` or `wangge generate`")]
+    #[error(
+        "{0} is not a wangge data directory (no wangge.json and no 'current' version): create one with `wangge import` or `wangge generate`"
+    )]
     NotData(PathBuf),
     /// The manifest is unreadable.
     #[error("{path}: bad manifest: {message}")]
@@ -103,14 +105,19 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
     if manifest.format != FORMAT {
         return Err(StoreError::Manifest {
             path: mpath,
-            message: format!("format {} is not supported (this wangge reads format {FORMAT})", manifest.format),
+            message: format!(
+                "format {} is not supported (this wangge reads format {FORMAT})",
+                manifest.format
+            ),
         });
     }
     let cpath = dir.join("classes.csv");
     let classes = match std::fs::read_to_string(&cpath) {
-        Ok(text) => ClassTable::from_csv_str(&text, &cpath.display().to_string()).map_err(|e| StoreError::Manifest {
-            path: cpath.clone(),
-            message: e.to_string(),
+        Ok(text) => ClassTable::from_csv_str(&text, &cpath.display().to_string()).map_err(|e| {
+            StoreError::Manifest {
+                path: cpath.clone(),
+                message: e.to_string(),
+            }
         })?,
         Err(_) => ClassTable::builtin(),
     };
@@ -134,7 +141,10 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
 }
 
 /// Loads a data directory and indexes it: what `wangge serve` runs at start.
-pub fn open_snapshot(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, crate::index::Snapshot)> {
+pub fn open_snapshot(
+    dir: &Path,
+    progress: impl FnMut(u64),
+) -> Result<(Manifest, crate::index::Snapshot)> {
     let (manifest, data) = load(dir, progress)?;
     let version = manifest.version;
     Ok((manifest, crate::index::Snapshot::build(data, version)))
@@ -202,8 +212,11 @@ pub fn publish(
     std::fs::rename(&tmp_path, &final_dir).map_err(io_err(&final_dir))?;
     let link_tmp = root.join(".current.tmp");
     let _ = std::fs::remove_file(&link_tmp);
-    std::os::unix::fs::symlink(Path::new("versions").join(format!("{version:06}")), &link_tmp)
-        .map_err(io_err(&link_tmp))?;
+    std::os::unix::fs::symlink(
+        Path::new("versions").join(format!("{version:06}")),
+        &link_tmp,
+    )
+    .map_err(io_err(&link_tmp))?;
     std::fs::rename(&link_tmp, root.join("current")).map_err(io_err(root))?;
     for old in existing.iter().rev().skip(2) {
         let _ = std::fs::remove_dir_all(versions.join(format!("{old:06}")));

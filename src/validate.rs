@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 
 use geo::line_intersection::line_intersection;
-use geo::{BooleanOps, BoundingRect, Coord, InteriorPoint, LineIntersection, MultiPolygon, Polygon, Validation};
+use geo::{
+    BooleanOps, BoundingRect, Coord, InteriorPoint, LineIntersection, MultiPolygon, Polygon,
+    Validation,
+};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree, RTreeObject};
@@ -92,7 +95,12 @@ pub struct Problem {
 
 impl Problem {
     /// An error about a grid (no file/row).
-    pub fn grid(kind: ProblemKind, code: &str, location: Option<Coord<f64>>, message: String) -> Self {
+    pub fn grid(
+        kind: ProblemKind,
+        code: &str,
+        location: Option<Coord<f64>>,
+        message: String,
+    ) -> Self {
         Problem {
             severity: Severity::Error,
             kind,
@@ -115,7 +123,10 @@ pub struct Report {
 impl Report {
     /// Number of errors.
     pub fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
     }
 
     /// Number of warnings.
@@ -138,7 +149,10 @@ impl Report {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 },
-                serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                serde_json::to_value(p.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
             );
             if let Some(f) = &p.file {
                 line.push_str(&format!(" {f}"));
@@ -156,7 +170,10 @@ impl Report {
             out.push_str(&line);
         }
         if self.problems.len() > max {
-            out.push_str(&format!("... and {} more (see the JSON report)\n", self.problems.len() - max));
+            out.push_str(&format!(
+                "... and {} more (see the JSON report)\n",
+                self.problems.len() - max
+            ));
         }
         out
     }
@@ -170,7 +187,10 @@ pub fn check_polygon(mp: &MultiPolygon<f64>) -> Vec<(ProblemKind, Option<Coord<f
     for poly in &mp.0 {
         for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
             if let Some(c) = ring.0.iter().find(|c| {
-                !c.x.is_finite() || !c.y.is_finite() || !(-180.0..=180.0).contains(&c.x) || !(-90.0..=90.0).contains(&c.y)
+                !c.x.is_finite()
+                    || !c.y.is_finite()
+                    || !(-180.0..=180.0).contains(&c.x)
+                    || !(-90.0..=90.0).contains(&c.y)
             }) {
                 out.push((
                     ProblemKind::BadCoordinate,
@@ -185,7 +205,10 @@ pub fn check_polygon(mp: &MultiPolygon<f64>) -> Vec<(ProblemKind, Option<Coord<f
                 out.push((
                     ProblemKind::TooFewPoints,
                     ring.0.first().copied(),
-                    format!("a ring has {} distinct points; a polygon ring needs at least 3", distinct.len().saturating_sub(1)),
+                    format!(
+                        "a ring has {} distinct points; a polygon ring needs at least 3",
+                        distinct.len().saturating_sub(1)
+                    ),
                 ));
                 return out;
             }
@@ -196,7 +219,9 @@ pub fn check_polygon(mp: &MultiPolygon<f64>) -> Vec<(ProblemKind, Option<Coord<f
             let text = e.to_string();
             if text.contains("self-intersection") {
                 let at = mp.0.iter().find_map(|p| {
-                    std::iter::once(p.exterior()).chain(p.interiors()).find_map(self_intersection)
+                    std::iter::once(p.exterior())
+                        .chain(p.interiors())
+                        .find_map(self_intersection)
                 });
                 out.push((
                     ProblemKind::SelfIntersection,
@@ -208,7 +233,11 @@ pub fn check_polygon(mp: &MultiPolygon<f64>) -> Vec<(ProblemKind, Option<Coord<f
             } else if text.contains("non-finite") {
                 out.push((ProblemKind::BadCoordinate, None, text));
             } else {
-                out.push((ProblemKind::InvalidRings, mp.interior_point().map(|p| p.0), text));
+                out.push((
+                    ProblemKind::InvalidRings,
+                    mp.interior_point().map(|p| p.0),
+                    text,
+                ));
             }
         }
     }
@@ -225,8 +254,12 @@ fn self_intersection(ring: &geo::LineString<f64>) -> Option<Coord<f64>> {
                 continue;
             }
             match line_intersection(lines[i], lines[j]) {
-                Some(LineIntersection::SinglePoint { intersection, .. }) => return Some(intersection),
-                Some(LineIntersection::Collinear { intersection }) => return Some(intersection.start),
+                Some(LineIntersection::SinglePoint { intersection, .. }) => {
+                    return Some(intersection);
+                }
+                Some(LineIntersection::Collinear { intersection }) => {
+                    return Some(intersection.start);
+                }
                 None => {}
             }
         }
@@ -238,7 +271,10 @@ type Boxed = GeomWithData<Rectangle<[f64; 2]>, usize>;
 
 fn boxed(i: usize, mp: &MultiPolygon<f64>) -> Option<Boxed> {
     let b = mp.bounding_rect()?;
-    Some(GeomWithData::new(Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]), i))
+    Some(GeomWithData::new(
+        Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
+        i,
+    ))
 }
 
 fn big_enough(mp: &MultiPolygon<f64>, tolerance_m2: f64) -> Option<(f64, Coord<f64>)> {
@@ -249,7 +285,12 @@ fn big_enough(mp: &MultiPolygon<f64>, tolerance_m2: f64) -> Option<(f64, Coord<f
             .0
             .iter()
             .max_by(|x, y| measure::polygon_area_m2(x).total_cmp(&measure::polygon_area_m2(y)))?;
-        Some((a, piece.interior_point().map_or(piece.exterior().0[0], |p| p.0)))
+        Some((
+            a,
+            piece
+                .interior_point()
+                .map_or(piece.exterior().0[0], |p| p.0),
+        ))
     } else {
         None
     }
@@ -261,12 +302,23 @@ fn big_enough(mp: &MultiPolygon<f64>, tolerance_m2: f64) -> Option<(f64, Coord<f
 /// (digitising noise). Uses all cores.
 pub fn check_hierarchy(scheme: &GridScheme, grids: &[Grid], tolerance_m2: f64) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let by_code: HashMap<&str, usize> = grids.iter().enumerate().map(|(i, g)| (g.code.as_str(), i)).collect();
+    let by_code: HashMap<&str, usize> = grids
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.code.as_str(), i))
+        .collect();
 
     // Overlaps within each level.
     for level in 0..scheme.depth() {
-        let members: Vec<usize> = (0..grids.len()).filter(|&i| grids[i].level == level).collect();
-        let tree = RTree::bulk_load(members.iter().filter_map(|&i| boxed(i, &grids[i].geometry)).collect());
+        let members: Vec<usize> = (0..grids.len())
+            .filter(|&i| grids[i].level == level)
+            .collect();
+        let tree = RTree::bulk_load(
+            members
+                .iter()
+                .filter_map(|&i| boxed(i, &grids[i].geometry))
+                .collect(),
+        );
         let found: Vec<Problem> = members
             .par_iter()
             .flat_map_iter(|&i| {

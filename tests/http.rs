@@ -1090,7 +1090,7 @@ async fn grid_feature_for_every_level() {
             }
             assert_eq!(p["children"], snap.children(g).len());
             if level + 1 < snap.data().scheme.depth() {
-                assert!(snap.children(g).len() > 0);
+                assert!(!snap.children(g).is_empty());
             } else {
                 assert_eq!(p["children"], 0);
             }

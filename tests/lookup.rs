@@ -60,7 +60,8 @@ fn oracle(grids: &[Grid], finest: usize, p: Coord<f64>) -> Option<(String, Posit
 }
 
 fn located(snap: &Snapshot, p: Coord<f64>) -> Option<(String, Position)> {
-    snap.locate(p).map(|(g, pos)| (snap.grid(g).code.clone(), pos))
+    snap.locate(p)
+        .map(|(g, pos)| (snap.grid(g).code.clone(), pos))
 }
 
 #[test]
@@ -136,7 +137,12 @@ fn components_land_in_the_grid_they_were_placed_in() {
     for (rec, cell) in city.components(&classes) {
         let c = comps.find(&rec.code).expect("component stored");
         assert_ne!(c.unit_grid(), NO_GRID);
-        assert_eq!(snap.grid(c.unit_grid()).code, city.unit_code_of_cell(cell), "component {}", rec.code);
+        assert_eq!(
+            snap.grid(c.unit_grid()).code,
+            city.unit_code_of_cell(cell),
+            "component {}",
+            rec.code
+        );
         // The component's code starts with its district's code.
         assert!(snap.grid(c.unit_grid()).code.starts_with(&rec.code[..6]));
     }
@@ -147,25 +153,56 @@ fn generated_city_keeps_the_grid_rules() {
     let (_, snap) = city();
     let data = snap.data();
     let problems = wangge::validate::check_hierarchy(&data.scheme, &data.grids, 1.0);
-    assert!(problems.is_empty(), "{:#?}", &problems[..problems.len().min(5)]);
+    assert!(
+        problems.is_empty(),
+        "{:#?}",
+        &problems[..problems.len().min(5)]
+    );
     for g in &data.grids {
-        assert!(wangge::validate::check_polygon(&g.geometry).is_empty(), "grid {} invalid", g.code);
+        assert!(
+            wangge::validate::check_polygon(&g.geometry).is_empty(),
+            "grid {} invalid",
+            g.code
+        );
         data.scheme.validate(&g.code, Some(g.level), None).unwrap();
     }
-    let mut areas: Vec<f64> = data.grids.iter().filter(|g| g.level == 3).map(|g| wangge::measure::area_m2(&g.geometry)).collect();
+    let mut areas: Vec<f64> = data
+        .grids
+        .iter()
+        .filter(|g| g.level == 3)
+        .map(|g| wangge::measure::area_m2(&g.geometry))
+        .collect();
     areas.sort_by(f64::total_cmp);
     let median = areas[areas.len() / 2];
-    assert!((10_000.0..=20_000.0).contains(&median), "median unit grid area {median} m²");
-    let counts: Vec<usize> = (0..4).map(|l| data.grids.iter().filter(|g| g.level == l).count()).collect();
-    assert!(counts[0] >= 2 && counts[0] < counts[1] && counts[1] < counts[2] && counts[2] < counts[3], "{counts:?}");
+    assert!(
+        (10_000.0..=20_000.0).contains(&median),
+        "median unit grid area {median} m²"
+    );
+    let counts: Vec<usize> = (0..4)
+        .map(|l| data.grids.iter().filter(|g| g.level == l).count())
+        .collect();
+    assert!(
+        counts[0] >= 2 && counts[0] < counts[1] && counts[1] < counts[2] && counts[2] < counts[3],
+        "{counts:?}"
+    );
     assert!((1_300..=1_700).contains(&counts[3]), "{counts:?}");
     // One worker per unit grid.
-    assert!(data.grids.iter().filter(|g| g.level == 3).all(|g| g.worker.is_some()));
+    assert!(
+        data.grids
+            .iter()
+            .filter(|g| g.level == 3)
+            .all(|g| g.worker.is_some())
+    );
 }
 
 #[test]
 fn same_seed_same_city() {
-    let opts = GenerateOptions { seed: 99, unit_grids: 200, components: 100, ..GenerateOptions::default() };
+    let opts = GenerateOptions {
+        seed: 99,
+        unit_grids: 200,
+        components: 100,
+        ..GenerateOptions::default()
+    };
     let a = City::generate(&opts);
     let b = City::generate(&opts);
     assert_eq!(a.grids, b.grids);
@@ -181,7 +218,10 @@ fn same_seed_same_city() {
 fn outside_points_get_the_nearest_grid() {
     let (_, snap) = city();
     let ext = snap.extent().unwrap();
-    let p = Coord { x: ext.max().x + 0.01, y: (ext.min().y + ext.max().y) / 2.0 };
+    let p = Coord {
+        x: ext.max().x + 0.01,
+        y: (ext.min().y + ext.max().y) / 2.0,
+    };
     let a = wangge::lookup::lookup(snap, p);
     assert!(!a.inside);
     let n = a.nearest.expect("nearest grid");
@@ -191,10 +231,19 @@ fn outside_points_get_the_nearest_grid() {
         .grids
         .iter()
         .filter(|g| g.level == 3)
-        .map(|g| (wangge::measure::boundary_distance_m(p, &g.geometry), g.code.clone()))
+        .map(|g| {
+            (
+                wangge::measure::boundary_distance_m(p, &g.geometry),
+                g.code.clone(),
+            )
+        })
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .unwrap();
     assert_eq!(n.grid.code, best.1);
     assert!((n.distance_m - best.0).abs() < 1e-6);
-    assert!(n.distance_m > 500.0, "0.01° east of the city is ~940 m away: {}", n.distance_m);
+    assert!(
+        n.distance_m > 500.0,
+        "0.01° east of the city is ~940 m away: {}",
+        n.distance_m
+    );
 }

@@ -57,7 +57,10 @@ fn kind(headers: &HeaderMap) -> Result<Kind, ApiError> {
         .to_ascii_lowercase();
     match ct.as_str() {
         "application/json" => Ok(Kind::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/geo+json-seq" => Ok(Kind::Ndjson),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/geo+json-seq" => Ok(Kind::Ndjson),
         "text/csv" => Ok(Kind::Csv),
         other => Err(ApiError::UnsupportedMedia(format!(
             "Content-Type '{other}' is not supported for batch lookups: send application/json, application/x-ndjson or text/csv"
@@ -113,7 +116,10 @@ impl Splitter {
                     self.depth = 1;
                     self.elem_start = i + 1;
                 } else if !b.is_ascii_whitespace() && b != 0xEF && b != 0xBB && b != 0xBF {
-                    return Err("a JSON batch must be an array: [{\"lon\": 116.4, \"lat\": 39.9}, ...]".into());
+                    return Err(
+                        "a JSON batch must be an array: [{\"lon\": 116.4, \"lat\": 39.9}, ...]"
+                            .into(),
+                    );
                 }
             } else if self.in_str {
                 if self.esc {
@@ -147,7 +153,11 @@ impl Splitter {
             i += 1;
         }
         // Drop consumed bytes, keeping the element in progress.
-        let keep_from = if self.started && !self.done { self.elem_start } else { i };
+        let keep_from = if self.started && !self.done {
+            self.elem_start
+        } else {
+            i
+        };
         self.buf.drain(..keep_from);
         self.elem_start -= keep_from.min(self.elem_start);
         self.scan_from = i - keep_from;
@@ -176,10 +186,18 @@ enum JsonPoint {
 
 fn json_number(name: &str, v: Option<serde_json::Value>) -> Result<f64, ApiError> {
     match v {
-        Some(serde_json::Value::Number(n)) => n.as_f64().ok_or_else(|| ApiError::bad("bad_coordinate", format!("{name} is not a number"))),
+        Some(serde_json::Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| ApiError::bad("bad_coordinate", format!("{name} is not a number"))),
         Some(serde_json::Value::String(s)) => super::parse_number(name, Some(&s)),
-        Some(other) => Err(ApiError::bad("bad_coordinate", format!("{name} = {other} is not a number"))),
-        None => Err(ApiError::bad("missing_coordinate", format!("the point has no '{name}'"))),
+        Some(other) => Err(ApiError::bad(
+            "bad_coordinate",
+            format!("{name} = {other} is not a number"),
+        )),
+        None => Err(ApiError::bad(
+            "missing_coordinate",
+            format!("the point has no '{name}'"),
+        )),
     }
 }
 
@@ -191,7 +209,10 @@ fn parse_json_item(bytes: &[u8], crs: &Crs) -> Item {
         },
         Ok(JsonPoint::Pair(_)) => Item {
             id: None,
-            point: Err(ApiError::bad("bad_point", "a point given as an array must be [lon, lat]")),
+            point: Err(ApiError::bad(
+                "bad_point",
+                "a point given as an array must be [lon, lat]",
+            )),
         },
         Ok(JsonPoint::Object { lon, lat, id }) => Item {
             id,
@@ -201,16 +222,25 @@ fn parse_json_item(bytes: &[u8], crs: &Crs) -> Item {
             id: None,
             point: Err(ApiError::bad(
                 "malformed_point",
-                format!("not a point ({e}): write {{\"lon\": 116.4, \"lat\": 39.9}} or [116.4, 39.9]"),
+                format!(
+                    "not a point ({e}): write {{\"lon\": 116.4, \"lat\": 39.9}} or [116.4, 39.9]"
+                ),
             )),
         },
     }
 }
 
-fn to_point(lon: Result<f64, ApiError>, lat: Result<f64, ApiError>, crs: &Crs) -> Result<Coord<f64>, ApiError> {
+fn to_point(
+    lon: Result<f64, ApiError>,
+    lat: Result<f64, ApiError>,
+    crs: &Crs,
+) -> Result<Coord<f64>, ApiError> {
     let (x, y) = (lon?, lat?);
     if !x.is_finite() || !y.is_finite() {
-        return Err(ApiError::bad("bad_coordinate", "coordinates must be finite numbers"));
+        return Err(ApiError::bad(
+            "bad_coordinate",
+            "coordinates must be finite numbers",
+        ));
     }
     to_wgs84(crs, Coord { x, y })
 }
@@ -224,7 +254,9 @@ struct CsvColumns {
 }
 
 fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(line);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
     match rdr.records().next() {
         Some(Ok(r)) => Ok(r),
         Some(Err(e)) => Err(e.to_string()),
@@ -233,15 +265,25 @@ fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
 }
 
 fn csv_columns(header: &[u8]) -> Result<CsvColumns, ApiError> {
-    let rec = csv_record(header).map_err(|e| ApiError::bad("malformed_csv", format!("cannot read the CSV header: {e}")))?;
+    let rec = csv_record(header)
+        .map_err(|e| ApiError::bad("malformed_csv", format!("cannot read the CSV header: {e}")))?;
     let find = |names: &[&str]| {
-        rec.iter()
-            .position(|h| names.iter().any(|n| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(n)))
+        rec.iter().position(|h| {
+            names.iter().any(|n| {
+                h.trim()
+                    .trim_start_matches('\u{feff}')
+                    .eq_ignore_ascii_case(n)
+            })
+        })
     };
     let lon = find(&["lon", "lng", "longitude", "x"]);
     let lat = find(&["lat", "latitude", "y"]);
     match (lon, lat) {
-        (Some(lon), Some(lat)) => Ok(CsvColumns { lon, lat, id: find(&["id"]) }),
+        (Some(lon), Some(lat)) => Ok(CsvColumns {
+            lon,
+            lat,
+            id: find(&["id"]),
+        }),
         _ => Err(ApiError::bad(
             "malformed_csv",
             "the CSV header must name a lon (or x) and a lat (or y) column, e.g. 'id,lon,lat'",
@@ -255,11 +297,17 @@ fn parse_csv_item(line: &[u8], cols: &CsvColumns, crs: &Crs) -> Item {
         Err(e) => {
             return Item {
                 id: None,
-                point: Err(ApiError::bad("malformed_csv", format!("malformed CSV row: {e}"))),
+                point: Err(ApiError::bad(
+                    "malformed_csv",
+                    format!("malformed CSV row: {e}"),
+                )),
             };
         }
     };
-    let id = cols.id.and_then(|i| rec.get(i)).map(|s| serde_json::Value::String(s.to_string()));
+    let id = cols
+        .id
+        .and_then(|i| rec.get(i))
+        .map(|s| serde_json::Value::String(s.to_string()));
     let num = |i: usize, name: &str| super::parse_number(name, rec.get(i));
     Item {
         id,
@@ -268,7 +316,14 @@ fn parse_csv_item(line: &[u8], cols: &CsvColumns, crs: &Crs) -> Item {
 }
 
 /// Serializes one answer (or error) for the output format.
-fn write_item(out: &mut Vec<u8>, kind: Kind, first: &mut bool, item: &Item, answer: Option<&Answer<'_>>, levels: usize) {
+fn write_item(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    first: &mut bool,
+    item: &Item,
+    answer: Option<&Answer<'_>>,
+    levels: usize,
+) {
     match kind {
         Kind::Json | Kind::Ndjson => {
             if kind == Kind::Json && !*first {
@@ -288,8 +343,15 @@ fn write_item(out: &mut Vec<u8>, kind: Kind, first: &mut bool, item: &Item, answ
             }
         }
         Kind::Csv => {
-            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-            let id = item.id.as_ref().and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            let id = item
+                .id
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
             let mut row: Vec<String> = vec![id];
             match (answer, &item.point) {
                 (Some(a), _) => {
@@ -300,11 +362,26 @@ fn write_item(out: &mut Vec<u8>, kind: Kind, first: &mut bool, item: &Item, answ
                     for l in 0..levels {
                         row.push(a.chain.get(l).map_or(String::new(), |g| g.code.to_string()));
                     }
-                    row.push(a.grid.as_ref().map_or(String::new(), |g| g.name.to_string()));
+                    row.push(
+                        a.grid
+                            .as_ref()
+                            .map_or(String::new(), |g| g.name.to_string()),
+                    );
                     row.push(a.worker.unwrap_or("").to_string());
-                    row.push(a.border_distance_m.map_or(String::new(), |d| format!("{d:.2}")));
-                    row.push(a.nearest.as_ref().map_or(String::new(), |n| n.grid.code.to_string()));
-                    row.push(a.nearest.as_ref().map_or(String::new(), |n| format!("{:.2}", n.distance_m)));
+                    row.push(
+                        a.border_distance_m
+                            .map_or(String::new(), |d| format!("{d:.2}")),
+                    );
+                    row.push(
+                        a.nearest
+                            .as_ref()
+                            .map_or(String::new(), |n| n.grid.code.to_string()),
+                    );
+                    row.push(
+                        a.nearest
+                            .as_ref()
+                            .map_or(String::new(), |n| format!("{:.2}", n.distance_m)),
+                    );
                     row.push(String::new());
                 }
                 (None, Err(e)) => {
@@ -321,9 +398,31 @@ fn write_item(out: &mut Vec<u8>, kind: Kind, first: &mut bool, item: &Item, answ
 }
 
 fn csv_header(snap: &Snapshot) -> Vec<u8> {
-    let mut cols = vec!["id".to_string(), "lon".into(), "lat".into(), "inside".into(), "on_border".into()];
-    cols.extend(snap.data().scheme.levels.iter().map(|l| format!("{}_code", l.name)));
-    cols.extend(["grid_name", "worker", "border_distance_m", "nearest_code", "nearest_distance_m", "error"].map(String::from));
+    let mut cols = vec![
+        "id".to_string(),
+        "lon".into(),
+        "lat".into(),
+        "inside".into(),
+        "on_border".into(),
+    ];
+    cols.extend(
+        snap.data()
+            .scheme
+            .levels
+            .iter()
+            .map(|l| format!("{}_code", l.name)),
+    );
+    cols.extend(
+        [
+            "grid_name",
+            "worker",
+            "border_distance_m",
+            "nearest_code",
+            "nearest_distance_m",
+            "error",
+        ]
+        .map(String::from),
+    );
     let mut line = cols.join(",").into_bytes();
     line.push(b'\n');
     line
@@ -379,11 +478,18 @@ pub(super) async fn post_lookup(
                     )));
                 }
                 match kind {
-                    Kind::Json => splitter.elements(&chunk, &mut records).map_err(|m| ApiError::bad("malformed_json", m))?,
+                    Kind::Json => splitter
+                        .elements(&chunk, &mut records)
+                        .map_err(|m| ApiError::bad("malformed_json", m))?,
                     _ => splitter.lines(&chunk, &mut records),
                 }
             }
-            Some(Err(e)) => return Err(ApiError::bad("bad_body", format!("cannot read the request body: {e}"))),
+            Some(Err(e)) => {
+                return Err(ApiError::bad(
+                    "bad_body",
+                    format!("cannot read the request body: {e}"),
+                ));
+            }
             None => {
                 ended = true;
                 if kind != Kind::Json {
@@ -405,13 +511,21 @@ pub(super) async fn post_lookup(
         }
     }
     if kind == Kind::Csv && csv_cols.is_none() {
-        return Err(ApiError::bad("malformed_csv", "the CSV body is empty: send a header line 'id,lon,lat' and rows"));
+        return Err(ApiError::bad(
+            "malformed_csv",
+            "the CSV body is empty: send a header line 'id,lon,lat' and rows",
+        ));
     }
     if kind == Kind::Ndjson
-        && let Some(first) = records.iter().find(|r| !r.iter().all(u8::is_ascii_whitespace))
+        && let Some(first) = records
+            .iter()
+            .find(|r| !r.iter().all(u8::is_ascii_whitespace))
         && serde_json::from_slice::<serde_json::Value>(first).is_err()
     {
-        return Err(ApiError::bad("malformed_json", "the first line is not JSON: send one {\"lon\":..,\"lat\":..} object per line"));
+        return Err(ApiError::bad(
+            "malformed_json",
+            "the first line is not JSON: send one {\"lon\":..,\"lat\":..} object per line",
+        ));
     }
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -476,7 +590,10 @@ pub(super) async fn post_lookup(
                     }
                 }
                 Some(Err(e)) => {
-                    failure = Some(ApiError::bad("bad_body", format!("the request body broke off: {e}")));
+                    failure = Some(ApiError::bad(
+                        "bad_body",
+                        format!("the request body broke off: {e}"),
+                    ));
                     ended = true;
                 }
                 None => {
@@ -484,15 +601,28 @@ pub(super) async fn post_lookup(
                     if kind != Kind::Json {
                         records.extend(splitter.rest());
                     } else if !splitter.done {
-                        failure = Some(ApiError::bad("malformed_json", "the JSON batch ended before its closing ']'"));
+                        failure = Some(ApiError::bad(
+                            "malformed_json",
+                            "the JSON batch ended before its closing ']'",
+                        ));
                     }
                 }
             }
         }
         let mut tail = Vec::new();
         if let Some(e) = failure {
-            let item = Item { id: None, point: Err(e) };
-            write_item(&mut tail, kind, &mut first, &item, None, snap.data().scheme.depth());
+            let item = Item {
+                id: None,
+                point: Err(e),
+            };
+            write_item(
+                &mut tail,
+                kind,
+                &mut first,
+                &item,
+                None,
+                snap.data().scheme.depth(),
+            );
         }
         if kind == Kind::Json {
             tail.push(b']');
@@ -522,7 +652,10 @@ mod tests {
             s.elements(&text[..cut], &mut out).unwrap();
             s.elements(&text[cut..], &mut out).unwrap();
             assert!(s.done);
-            let parsed: Vec<serde_json::Value> = out.iter().map(|e| serde_json::from_slice(e).unwrap()).collect();
+            let parsed: Vec<serde_json::Value> = out
+                .iter()
+                .map(|e| serde_json::from_slice(e).unwrap())
+                .collect();
             assert_eq!(parsed.len(), 3, "cut at {cut}");
             assert_eq!(parsed[0]["id"], "a,]");
             assert_eq!(parsed[1], serde_json::json!([3, 4]));

@@ -10,7 +10,11 @@ use crate::index::Snapshot;
 use crate::model::NO_GRID;
 
 fn geojson_response(value: serde_json::Value) -> Response {
-    ([(header::CONTENT_TYPE, "application/geo+json")], value.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 /// A grid as a GeoJSON Feature (id = code).
@@ -71,7 +75,10 @@ pub fn component_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Valu
     }))
 }
 
-pub(super) async fn get_grid(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn get_grid(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
     let snap = state.snapshot();
     if let Err(e) = snap.data().scheme.level_of(&code) {
         return Err(ApiError::bad("invalid_code", e.to_string()));
@@ -81,7 +88,10 @@ pub(super) async fn get_grid(State(state): State<AppState>, Path(code): Path<Str
         .ok_or_else(|| ApiError::NotFound(format!("no grid has code {code}")))
 }
 
-pub(super) async fn get_component(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn get_component(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
     let snap = state.snapshot();
     let data = snap.data();
     if let Err(e) = data.component_scheme.parse(&code, &data.classes) {

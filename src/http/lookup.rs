@@ -23,7 +23,9 @@ struct LookupParams {
 pub(crate) fn parse_crs(value: Option<&str>) -> Result<Crs, ApiError> {
     let crs = match value {
         None | Some("") => Crs::Wgs84,
-        Some(v) => v.parse().map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string()))?,
+        Some(v) => v
+            .parse()
+            .map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string()))?,
     };
     crs::with_transformer(&crs, |_| ()).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
     Ok(crs)
@@ -31,11 +33,15 @@ pub(crate) fn parse_crs(value: Option<&str>) -> Result<Crs, ApiError> {
 
 /// Transforms an input coordinate to WGS84, mapping CRS problems to 400s.
 pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError> {
-    let r = crs::with_transformer(crs, |t| t.transform(c)).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
+    let r = crs::with_transformer(crs, |t| t.transform(c))
+        .map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
     r.map_err(|e| ApiError::bad("bad_coordinate", e.to_string()))
 }
 
-pub(super) async fn get_lookup(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+pub(super) async fn get_lookup(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let p: LookupParams = parse_query(q.as_deref())?;
     let lon = parse_number("lon", p.lon.as_deref())?;
     let lat = parse_number("lat", p.lat.as_deref())?;

@@ -104,11 +104,25 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
+            ApiError::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, code, message.clone())
+            }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", m.clone()),
-            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone()),
-            ApiError::UnsupportedMedia(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone()),
+            ApiError::MethodNotAllowed(m) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                m.clone(),
+            ),
+            ApiError::TooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                m.clone(),
+            ),
+            ApiError::UnsupportedMedia(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(detail, "internal error");
                 (
@@ -130,30 +144,47 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({ "error": code, "message": message })),
+        )
+            .into_response()
     }
 }
 
 /// Parses a query string into `T`, naming the offending parameter on failure.
 /// `T` should deny unknown fields, so that a misspelt parameter is an error.
 pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| ApiError::bad("bad_parameter", format!("bad query parameters: {e}")))
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad("bad_parameter", format!("bad query parameters: {e}")))
 }
 
 /// Parses a finite number parameter.
 pub(crate) fn parse_number(name: &str, value: Option<&str>) -> Result<f64, ApiError> {
-    let v = value.ok_or_else(|| ApiError::bad("missing_parameter", format!("parameter '{name}' is required")))?;
-    let n: f64 = v
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::bad("bad_parameter", format!("parameter '{name}' = '{v}' is not a number")))?;
+    let v = value.ok_or_else(|| {
+        ApiError::bad(
+            "missing_parameter",
+            format!("parameter '{name}' is required"),
+        )
+    })?;
+    let n: f64 = v.trim().parse().map_err(|_| {
+        ApiError::bad(
+            "bad_parameter",
+            format!("parameter '{name}' = '{v}' is not a number"),
+        )
+    })?;
     if !n.is_finite() {
-        return Err(ApiError::bad("bad_parameter", format!("parameter '{name}' = '{v}' must be a finite number")));
+        return Err(ApiError::bad(
+            "bad_parameter",
+            format!("parameter '{name}' = '{v}' must be a finite number"),
+        ));
     }
     Ok(n)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
     let snap = state.snapshot();
     axum::Json(serde_json::json!({
         "status": "ok",

@@ -27,8 +27,14 @@ pub type PointEntry = GeomWithData<[f64; 2], u32>;
 /// The smallest rectangle holding both.
 pub fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
     Rect::new(
-        Coord { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-        Coord { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+        Coord {
+            x: a.min().x.min(b.min().x),
+            y: a.min().y.min(b.min().y),
+        },
+        Coord {
+            x: a.max().x.max(b.max().x),
+            y: a.max().y.max(b.max().y),
+        },
     )
 }
 
@@ -39,7 +45,10 @@ pub fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
 /// among them with the smallest code (string order). Candidates must be given
 /// in ascending code order.
 #[inline]
-fn pick(candidates: impl Iterator<Item = u32>, position: impl Fn(u32) -> Position) -> Option<(u32, Position)> {
+fn pick(
+    candidates: impl Iterator<Item = u32>,
+    position: impl Fn(u32) -> Position,
+) -> Option<(u32, Position)> {
     let mut boundary = None;
     for c in candidates {
         match position(c) {
@@ -66,19 +75,31 @@ pub struct LevelIndex {
 impl LevelIndex {
     /// Builds the indexes over `grids` (all of one level, sorted by code).
     pub fn build(first: usize, grids: &[Grid]) -> Self {
-        let polys: Vec<IndexedPolygon> = grids.par_iter().map(|g| IndexedPolygon::new(&g.geometry)).collect();
+        let polys: Vec<IndexedPolygon> = grids
+            .par_iter()
+            .map(|g| IndexedPolygon::new(&g.geometry))
+            .collect();
         let tree = RTree::bulk_load(
             polys
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
                     let b = p.bbox();
-                    GeomWithData::new(Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]), i as u32)
+                    GeomWithData::new(
+                        Rectangle::from_corners([b.min().x, b.min().y], [b.max().x, b.max().y]),
+                        i as u32,
+                    )
                 })
                 .collect(),
         );
         let extent = polys.iter().map(|p| p.bbox()).reduce(merge_rects);
-        let mut li = LevelIndex { first, polys, tree, raster: None, extent };
+        let mut li = LevelIndex {
+            first,
+            polys,
+            tree,
+            raster: None,
+            extent,
+        };
         if let Some(extent) = extent {
             let target = (li.polys.len() * 16).clamp(1024, 32 << 20);
             let raster = Raster::build(
@@ -142,7 +163,13 @@ impl LevelIndex {
         // Degrees of longitude shrink with latitude: bound metres from below by
         // the smallest cos(lat) over the level's extent.
         let extent = self.extent?;
-        let max_abs_lat = extent.min().y.abs().max(extent.max().y.abs()).max(p.y.abs()).min(89.9);
+        let max_abs_lat = extent
+            .min()
+            .y
+            .abs()
+            .max(extent.max().y.abs())
+            .max(p.y.abs())
+            .min(89.9);
         let k = M_PER_DEG * max_abs_lat.to_radians().cos();
         let mut best: Option<(u32, f64)> = None;
         for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&[p.x, p.y]) {
@@ -166,7 +193,10 @@ impl LevelIndex {
 
     /// Approximate heap bytes of the indexes.
     pub fn heap_bytes(&self) -> usize {
-        self.polys.iter().map(|p| p.segments().len() * 40 + 64).sum::<usize>()
+        self.polys
+            .iter()
+            .map(|p| p.segments().len() * 40 + 64)
+            .sum::<usize>()
             + self.tree.size() * 48
             + self.raster.as_ref().map_or(0, |r| r.heap_bytes())
     }
@@ -187,17 +217,33 @@ impl Snapshot {
     /// indexes, assigns every component its unit grid from its location, and
     /// builds the component R-tree. Uses all cores.
     pub fn build(mut data: Dataset, version: u64) -> Self {
-        data.grids.sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
-        let by_code = data.grids.iter().enumerate().map(|(i, g)| (g.code.clone(), i as u32)).collect();
+        data.grids
+            .sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
+        let by_code = data
+            .grids
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.code.clone(), i as u32))
+            .collect();
         let mut levels = Vec::with_capacity(data.scheme.depth());
         let mut start = 0;
         for level in 0..data.scheme.depth() {
-            let end = start + data.grids[start..].iter().take_while(|g| g.level == level).count();
+            let end = start
+                + data.grids[start..]
+                    .iter()
+                    .take_while(|g| g.level == level)
+                    .count();
             levels.push(LevelIndex::build(start, &data.grids[start..end]));
             start = end;
         }
         data.components.finish();
-        let mut snap = Snapshot { data, levels, by_code, points: RTree::new(), version };
+        let mut snap = Snapshot {
+            data,
+            levels,
+            by_code,
+            points: RTree::new(),
+            version,
+        };
         let assigned: Vec<u32> = snap
             .data
             .components
@@ -251,10 +297,15 @@ impl Snapshot {
 
     /// The grids one level below `g` whose codes start with its code.
     pub fn children(&self, g: &Grid) -> &[Grid] {
-        let Some(level) = self.levels.get(g.level + 1) else { return &[] };
+        let Some(level) = self.levels.get(g.level + 1) else {
+            return &[];
+        };
         let grids = &self.data.grids[level.first..level.first + level.len()];
         let start = grids.partition_point(|c| c.code.as_str() < g.code.as_str());
-        let len = grids[start..].iter().take_while(|c| c.code.starts_with(&g.code)).count();
+        let len = grids[start..]
+            .iter()
+            .take_while(|c| c.code.starts_with(&g.code))
+            .count();
         &grids[start..start + len]
     }
 
@@ -268,10 +319,10 @@ impl Snapshot {
     /// finest level contains `p`, coarser levels are tried in turn.
     #[inline]
     pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
-        self.levels
-            .iter()
-            .rev()
-            .find_map(|l| l.locate(p).map(|(g, pos)| ((l.first + g as usize) as u32, pos)))
+        self.levels.iter().rev().find_map(|l| {
+            l.locate(p)
+                .map(|(g, pos)| ((l.first + g as usize) as u32, pos))
+        })
     }
 
     /// The component point R-tree (lon/lat degrees; data = store index).

@@ -36,16 +36,16 @@ const BANDING_THRESHOLD: usize = 24;
 impl IndexedPolygon {
     /// Prepares a multipolygon. An empty one contains nothing.
     pub fn new(mp: &MultiPolygon<f64>) -> Self {
-        let bbox = mp
-            .bounding_rect()
-            .unwrap_or(Rect::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 0.0, y: 0.0 }));
-        let segs: Vec<[Coord<f64>; 2]> = mp
-            .0
-            .iter()
-            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-            .flat_map(|r| r.0.windows(2).map(|w| [w[0], w[1]]))
-            .filter(|[a, b]| a != b)
-            .collect();
+        let bbox = mp.bounding_rect().unwrap_or(Rect::new(
+            Coord { x: 0.0, y: 0.0 },
+            Coord { x: 0.0, y: 0.0 },
+        ));
+        let segs: Vec<[Coord<f64>; 2]> =
+            mp.0.iter()
+                .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+                .flat_map(|r| r.0.windows(2).map(|w| [w[0], w[1]]))
+                .filter(|[a, b]| a != b)
+                .collect();
         let mut ip = IndexedPolygon {
             bbox,
             y0: bbox.min().y,
@@ -170,7 +170,10 @@ mod tests {
             .map(|i| {
                 let a = i as f64 / n as f64 * std::f64::consts::TAU;
                 let r = if i % 2 == 0 { 1.0 } else { 0.55 } + rng.random_range(-0.1..0.1);
-                Coord { x: r * a.cos(), y: r * a.sin() }
+                Coord {
+                    x: r * a.cos(),
+                    y: r * a.sin(),
+                }
             })
             .collect();
         ring.push(ring[0]);
@@ -184,9 +187,15 @@ mod tests {
                 let k = rng.random_range(0..n);
                 let (a, b) = (ring[k], ring[k + 1]);
                 let t = 0.5;
-                Coord { x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y) }
+                Coord {
+                    x: a.x + t * (b.x - a.x),
+                    y: a.y + t * (b.y - a.y),
+                }
             } else {
-                Coord { x: rng.random_range(-1.2..1.2), y: rng.random_range(-1.2..1.2) }
+                Coord {
+                    x: rng.random_range(-1.2..1.2),
+                    y: rng.random_range(-1.2..1.2),
+                }
             };
             let expected = if poly.contains(&Point(p)) {
                 Position::Inside

@@ -157,7 +157,11 @@ impl Raster {
 
     /// Share of cells that are pure or empty (answered without a polygon test).
     pub fn pure_share(&self) -> f64 {
-        let pure = self.cells.iter().filter(|&&c| c == EMPTY || c & MIXED == 0).count();
+        let pure = self
+            .cells
+            .iter()
+            .filter(|&&c| c == EMPTY || c & MIXED == 0)
+            .count();
         pure as f64 / self.cells.len() as f64
     }
 

@@ -9,14 +9,22 @@ use super::{RawFeature, ReadOptions, Result, malformed, open};
 const X_NAMES: &[&str] = &["lon", "lng", "longitude", "x", "经度", "jd"];
 const Y_NAMES: &[&str] = &["lat", "latitude", "y", "纬度", "wd"];
 
-fn find_column(headers: &csv::StringRecord, wanted: Option<&str>, guesses: &[&str]) -> Option<usize> {
+fn find_column(
+    headers: &csv::StringRecord,
+    wanted: Option<&str>,
+    guesses: &[&str],
+) -> Option<usize> {
     let names: Vec<&str> = match wanted {
         Some(w) => vec![w],
         None => guesses.to_vec(),
     };
-    names
-        .iter()
-        .find_map(|n| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(n)))
+    names.iter().find_map(|n| {
+        headers.iter().position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(n)
+        })
+    })
 }
 
 pub(super) fn read(
@@ -24,7 +32,9 @@ pub(super) fn read(
     options: &ReadOptions,
     sink: &mut dyn FnMut(RawFeature) -> Result<()>,
 ) -> Result<()> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(std::io::BufReader::new(open(path)?));
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(std::io::BufReader::new(open(path)?));
     let headers = rdr
         .headers()
         .map_err(|e| malformed(path, None, format!("cannot read the CSV header: {e}")))?
@@ -40,9 +50,16 @@ pub(super) fn read(
         )
     })?;
     let yi = find_column(&headers, options.y_field.as_deref(), Y_NAMES).ok_or_else(|| {
-        malformed(path, None, "no y/latitude column: name one with --y-field".to_string())
+        malformed(
+            path,
+            None,
+            "no y/latitude column: name one with --y-field".to_string(),
+        )
     })?;
-    let names: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
     for (i, rec) in rdr.records().enumerate() {
         let row = i + 1;
         let rec = rec.map_err(|e| malformed(path, Some(row), format!("malformed CSV row: {e}")))?;

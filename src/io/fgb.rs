@@ -4,7 +4,10 @@
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use flatgeobuf::{ColumnType, FallibleStreamingIterator, FgbCrs, FgbReader, FgbWriter, FgbWriterOptions, GeometryType};
+use flatgeobuf::{
+    ColumnType, FallibleStreamingIterator, FgbCrs, FgbReader, FgbWriter, FgbWriterOptions,
+    GeometryType,
+};
 use geo::{Coord, Geometry, MultiPolygon, Point};
 use geozero::{ColumnValue, FeatureProperties, PropertyProcessor, ToGeo};
 
@@ -52,7 +55,9 @@ pub(super) fn declared_crs(path: &Path) -> Result<Option<Crs>> {
         if c.code() > 0 {
             format!("EPSG:{}", c.code()).parse().ok()
         } else {
-            c.wkt().map(|w| Crs::Definition(w.to_string())).or_else(|| c.code_string().and_then(crs_from_name))
+            c.wkt()
+                .map(|w| Crs::Definition(w.to_string()))
+                .or_else(|| c.code_string().and_then(crs_from_name))
         }
     }))
 }
@@ -60,14 +65,22 @@ pub(super) fn declared_crs(path: &Path) -> Result<Option<Crs>> {
 pub(super) fn read(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result<()>) -> Result<()> {
     let mut file = BufReader::new(open(path)?);
     let reader = FgbReader::open(&mut file).map_err(|e| fgb_error(path, None, e))?;
-    let mut iter = reader.select_all_seq().map_err(|e| fgb_error(path, None, e))?;
+    let mut iter = reader
+        .select_all_seq()
+        .map_err(|e| fgb_error(path, None, e))?;
     let mut row = 0;
     while let Some(f) = iter.next().map_err(|e| fgb_error(path, Some(row + 1), e))? {
         row += 1;
         let geometry = f.to_geo().ok();
         let mut props = Vec::new();
-        f.process_properties(&mut Props(&mut props)).map_err(|e| fgb_error(path, Some(row), e))?;
-        sink(RawFeature { row, geometry, props, unclosed_rings: 0 })?;
+        f.process_properties(&mut Props(&mut props))
+            .map_err(|e| fgb_error(path, Some(row), e))?;
+        sink(RawFeature {
+            row,
+            geometry,
+            props,
+            unclosed_rings: 0,
+        })?;
     }
     Ok(())
 }
@@ -111,7 +124,11 @@ pub fn write_grids_fgb(path: &Path, grids: &[Grid]) -> Result<()> {
     let mut fgb = FgbWriter::create_with_options("grids", GeometryType::MultiPolygon, options())
         .map_err(|e| write_error(path, e))?;
     for name in GRID_COLUMNS {
-        let t = if name == "level" { ColumnType::Int } else { ColumnType::String };
+        let t = if name == "level" {
+            ColumnType::Int
+        } else {
+            ColumnType::String
+        };
         fgb.add_column(name, t, |_, col| col.nullable = name == "worker");
     }
     for g in grids {
@@ -144,9 +161,12 @@ const COMPONENT_COLUMNS: [&str; 11] = [
 ];
 
 /// Writes components (WGS84 points) to a FlatGeobuf file, streaming.
-pub fn write_components_fgb(path: &Path, components: impl Iterator<Item = ComponentRecord>) -> Result<()> {
-    let mut fgb =
-        FgbWriter::create_with_options("components", GeometryType::Point, options()).map_err(|e| write_error(path, e))?;
+pub fn write_components_fgb(
+    path: &Path,
+    components: impl Iterator<Item = ComponentRecord>,
+) -> Result<()> {
+    let mut fgb = FgbWriter::create_with_options("components", GeometryType::Point, options())
+        .map_err(|e| write_error(path, e))?;
     for name in COMPONENT_COLUMNS {
         fgb.add_column(name, ColumnType::String, |_, _| {});
     }
@@ -180,7 +200,9 @@ struct ComponentProps<'a>(&'a mut ComponentRecord);
 
 impl PropertyProcessor for ComponentProps<'_> {
     fn property(&mut self, i: usize, _name: &str, v: &ColumnValue) -> geozero::error::Result<bool> {
-        let ColumnValue::String(s) = v else { return Ok(false) };
+        let ColumnValue::String(s) = v else {
+            return Ok(false);
+        };
         let r = &mut *self.0;
         let field = match i {
             0 => &mut r.code,
@@ -220,13 +242,24 @@ pub fn read_dataset_fgb(
         let geometry = match f.geometry.clone() {
             Some(Geometry::MultiPolygon(mp)) => mp,
             Some(Geometry::Polygon(p)) => MultiPolygon(vec![p]),
-            _ => return Err(malformed(grids_path, Some(f.row), "grid without polygon geometry")),
+            _ => {
+                return Err(malformed(
+                    grids_path,
+                    Some(f.row),
+                    "grid without polygon geometry",
+                ));
+            }
         };
         grids.push(Grid {
             code: get("code"),
             name: get("name"),
-            level: get("level").parse().map_err(|_| malformed(grids_path, Some(f.row), "grid without level"))?,
-            worker: f.get(&["worker"]).filter(|w| !w.is_empty()).map(str::to_string),
+            level: get("level")
+                .parse()
+                .map_err(|_| malformed(grids_path, Some(f.row), "grid without level"))?,
+            worker: f
+                .get(&["worker"])
+                .filter(|w| !w.is_empty())
+                .map(str::to_string),
             geometry,
         });
         Ok(())
@@ -235,12 +268,17 @@ pub fn read_dataset_fgb(
     let mut file = BufReader::with_capacity(1 << 20, open(components_path)?);
     let reader = FgbReader::open(&mut file).map_err(|e| fgb_error(components_path, None, e))?;
     let count = reader.header().features_count() as usize;
-    let mut iter = reader.select_all_seq().map_err(|e| fgb_error(components_path, None, e))?;
+    let mut iter = reader
+        .select_all_seq()
+        .map_err(|e| fgb_error(components_path, None, e))?;
     let mut components = Components::new(code_len);
     components.reserve(count);
     let mut rec = ComponentRecord::default();
     let mut row = 0usize;
-    while let Some(f) = iter.next().map_err(|e| fgb_error(components_path, Some(row + 1), e))? {
+    while let Some(f) = iter
+        .next()
+        .map_err(|e| fgb_error(components_path, Some(row + 1), e))?
+    {
         row += 1;
         for s in [
             &mut rec.code,
@@ -261,13 +299,26 @@ pub fn read_dataset_fgb(
             .geometry()
             .and_then(|g| g.xy())
             .filter(|xy| xy.len() >= 2)
-            .ok_or_else(|| malformed(components_path, Some(row), "component without point geometry"))?;
-        rec.location = Coord { x: xy.get(0), y: xy.get(1) };
+            .ok_or_else(|| {
+                malformed(
+                    components_path,
+                    Some(row),
+                    "component without point geometry",
+                )
+            })?;
+        rec.location = Coord {
+            x: xy.get(0),
+            y: xy.get(1),
+        };
         f.process_properties(&mut ComponentProps(&mut rec))
             .map_err(|e| fgb_error(components_path, Some(row), e))?;
-        let class = classes
-            .get(&rec.class)
-            .ok_or_else(|| malformed(components_path, Some(row), format!("unknown class '{}'", rec.class)))?;
+        let class = classes.get(&rec.class).ok_or_else(|| {
+            malformed(
+                components_path,
+                Some(row),
+                format!("unknown class '{}'", rec.class),
+            )
+        })?;
         components.push(&rec, class);
         if row % 65536 == 0 {
             progress(65536);

@@ -19,7 +19,12 @@ pub(crate) fn value_text(v: &serde_json::Value) -> String {
 
 /// Rings whose last position differs from the first, in the raw GeoJSON.
 fn unclosed(v: &geojson::Value) -> usize {
-    let count = |rings: &Vec<Vec<Vec<f64>>>| rings.iter().filter(|r| r.len() > 1 && r.first() != r.last()).count();
+    let count = |rings: &Vec<Vec<Vec<f64>>>| {
+        rings
+            .iter()
+            .filter(|r| r.len() > 1 && r.first() != r.last())
+            .count()
+    };
     match v {
         geojson::Value::Polygon(rings) => count(rings),
         geojson::Value::MultiPolygon(polys) => polys.iter().map(count).sum(),
@@ -50,7 +55,12 @@ fn convert(path: &Path, row: usize, f: geojson::Feature) -> Result<RawFeature> {
         };
         props.push(("id".into(), id));
     }
-    Ok(RawFeature { row, geometry, props, unclosed_rings })
+    Ok(RawFeature {
+        row,
+        geometry,
+        props,
+        unclosed_rings,
+    })
 }
 
 /// The legacy (2008) `crs` member, looked for near the start of the file.
@@ -66,10 +76,12 @@ fn legacy_crs(head: &str) -> Option<Crs> {
 
 fn head(path: &Path) -> Result<String> {
     let mut head = vec![0u8; 4096];
-    let n = open(path)?.read(&mut head).map_err(|source| super::ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let n = open(path)?
+        .read(&mut head)
+        .map_err(|source| super::ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(String::from_utf8_lossy(&head[..n]).into_owned())
 }
 
@@ -77,7 +89,10 @@ pub(super) fn declared_crs(path: &Path) -> Result<Option<Crs>> {
     Ok(legacy_crs(&head(path)?))
 }
 
-pub(super) fn read_collection(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result<()>) -> Result<()> {
+pub(super) fn read_collection(
+    path: &Path,
+    sink: &mut dyn FnMut(RawFeature) -> Result<()>,
+) -> Result<()> {
     let trimmed = head(path)?;
     let reader = BufReader::new(open(path)?);
     if trimmed.trim_start().starts_with('{') && !trimmed.contains("FeatureCollection") {
@@ -91,18 +106,31 @@ pub(super) fn read_collection(path: &Path, sink: &mut dyn FnMut(RawFeature) -> R
         }
         return Ok(());
     }
-    for (i, f) in geojson::FeatureReader::from_reader(reader).features().enumerate() {
-        let f = f.map_err(|e| malformed(path, Some(i + 1), format!("not a valid GeoJSON feature: {e}")))?;
+    for (i, f) in geojson::FeatureReader::from_reader(reader)
+        .features()
+        .enumerate()
+    {
+        let f = f.map_err(|e| {
+            malformed(
+                path,
+                Some(i + 1),
+                format!("not a valid GeoJSON feature: {e}"),
+            )
+        })?;
         sink(convert(path, i + 1, f)?)?;
     }
     Ok(())
 }
 
-pub(super) fn read_lines(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result<()>) -> Result<()> {
+pub(super) fn read_lines(
+    path: &Path,
+    sink: &mut dyn FnMut(RawFeature) -> Result<()>,
+) -> Result<()> {
     let reader = BufReader::new(open(path)?);
     let mut row = 0;
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| malformed(path, Some(i + 1), format!("cannot read line: {e}")))?;
+        let line =
+            line.map_err(|e| malformed(path, Some(i + 1), format!("cannot read line: {e}")))?;
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -110,10 +138,21 @@ pub(super) fn read_lines(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result
         row += 1;
         let f: geojson::Feature = line
             .parse::<geojson::GeoJson>()
-            .map_err(|e| malformed(path, Some(i + 1), format!("line {} is not a GeoJSON feature: {e}", i + 1)))
+            .map_err(|e| {
+                malformed(
+                    path,
+                    Some(i + 1),
+                    format!("line {} is not a GeoJSON feature: {e}", i + 1),
+                )
+            })
             .and_then(|g| {
-                geojson::Feature::try_from(g)
-                    .map_err(|e| malformed(path, Some(i + 1), format!("line {} is not a GeoJSON feature: {e}", i + 1)))
+                geojson::Feature::try_from(g).map_err(|e| {
+                    malformed(
+                        path,
+                        Some(i + 1),
+                        format!("line {} is not a GeoJSON feature: {e}", i + 1),
+                    )
+                })
             })?;
         sink(convert(path, row, f)?)?;
     }
@@ -129,7 +168,8 @@ mod tests {
         let head = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::4547"}},"features":[]}"#;
         assert_eq!(legacy_crs(head), Some(Crs::Epsg(4547)));
         assert_eq!(legacy_crs(r#"{"type":"FeatureCollection"}"#), None);
-        let head = r#"{"crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:OGC:1.3:CRS84"}}}"#;
+        let head =
+            r#"{"crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:OGC:1.3:CRS84"}}}"#;
         assert_eq!(legacy_crs(head), Some(Crs::Wgs84));
     }
 }

@@ -32,7 +32,9 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// The format could not be told from the file name.
-    #[error("cannot tell the format of {0}: use a .fgb, .geojson, .json, .ndjson, .geojsonl, .shp or .csv file, or pass --format")]
+    #[error(
+        "cannot tell the format of {0}: use a .fgb, .geojson, .json, .ndjson, .geojsonl, .shp or .csv file, or pass --format"
+    )]
     UnknownFormat(PathBuf),
     /// The file's content is malformed.
     #[error("{path}{}: {message}", row.map(|r| format!(", feature {r}")).unwrap_or_default())]
@@ -163,7 +165,10 @@ pub fn read_features(
         Format::Shapefile => shp::read(path, options.encoding.as_deref(), &mut sink)?,
         Format::Csv => csv_points::read(path, options, &mut sink)?,
     }
-    Ok(SourceInfo { crs, features: count })
+    Ok(SourceInfo {
+        crs,
+        features: count,
+    })
 }
 
 /// The CRS a file declares, without reading its features: a Shapefile's

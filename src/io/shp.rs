@@ -27,8 +27,13 @@ fn encoding(path: &Path, requested: Option<&str>) -> Result<&'static encoding_rs
         "65001" | "UTF8" | "UTF-8" => "utf-8".to_string(),
         other => other.to_ascii_lowercase(),
     };
-    encoding_rs::Encoding::for_label(norm.as_bytes())
-        .ok_or_else(|| malformed(path, None, format!("unknown attribute encoding '{label}': use e.g. GBK, GB18030 or UTF-8")))
+    encoding_rs::Encoding::for_label(norm.as_bytes()).ok_or_else(|| {
+        malformed(
+            path,
+            None,
+            format!("unknown attribute encoding '{label}': use e.g. GBK, GB18030 or UTF-8"),
+        )
+    })
 }
 
 fn ring(points: &[shapefile::Point]) -> LineString<f64> {
@@ -49,8 +54,16 @@ fn polygon(rings: &[PolygonRing<shapefile::Point>]) -> MultiPolygon<f64> {
     for h in holes {
         let probe = h.0.first().copied().map(Point);
         let target = probe
-            .and_then(|p| outers.iter().position(|o| Polygon::new(o.exterior().clone(), vec![]).contains(&p)))
-            .or(if outers.is_empty() { None } else { Some(outers.len() - 1) });
+            .and_then(|p| {
+                outers
+                    .iter()
+                    .position(|o| Polygon::new(o.exterior().clone(), vec![]).contains(&p))
+            })
+            .or(if outers.is_empty() {
+                None
+            } else {
+                Some(outers.len() - 1)
+            });
         match target {
             Some(t) => outers[t].interiors_push(h),
             None => outers.push(Polygon::new(h, vec![])),
@@ -66,14 +79,24 @@ fn geometry(shape: Shape) -> Option<Geometry<f64>> {
         Shape::Point(p) => Geometry::Point(pt(p.x, p.y)),
         Shape::PointM(p) => Geometry::Point(pt(p.x, p.y)),
         Shape::PointZ(p) => Geometry::Point(pt(p.x, p.y)),
-        Shape::Multipoint(m) => Geometry::MultiPoint(MultiPoint(m.points().iter().map(|p| pt(p.x, p.y)).collect())),
+        Shape::Multipoint(m) => Geometry::MultiPoint(MultiPoint(
+            m.points().iter().map(|p| pt(p.x, p.y)).collect(),
+        )),
         Shape::Polygon(p) => Geometry::MultiPolygon(polygon(p.rings())),
         Shape::PolygonM(p) => {
-            let rings: Vec<_> = p.rings().iter().map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y))).collect();
+            let rings: Vec<_> = p
+                .rings()
+                .iter()
+                .map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y)))
+                .collect();
             Geometry::MultiPolygon(polygon(&rings))
         }
         Shape::PolygonZ(p) => {
-            let rings: Vec<_> = p.rings().iter().map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y))).collect();
+            let rings: Vec<_> = p
+                .rings()
+                .iter()
+                .map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y)))
+                .collect();
             Geometry::MultiPolygon(polygon(&rings))
         }
         Shape::Polyline(l) => Geometry::MultiLineString(geo::MultiLineString(
@@ -119,7 +142,10 @@ pub(super) fn read(
     if !dbf_path.exists() {
         return Err(ReadError::Missing {
             path: path.to_path_buf(),
-            message: format!("the attribute file {} is missing: a Shapefile needs its .dbf beside the .shp", dbf_path.display()),
+            message: format!(
+                "the attribute file {} is missing: a Shapefile needs its .dbf beside the .shp",
+                dbf_path.display()
+            ),
         });
     }
     let shape_reader = shapefile::ShapeReader::new(BufReader::new(open(path)?))
@@ -131,10 +157,24 @@ pub(super) fn read(
     let mut reader = shapefile::Reader::new(shape_reader, dbf);
     for (i, item) in reader.iter_shapes_and_records().enumerate() {
         let row = i + 1;
-        let (shape, record) = item.map_err(|e| malformed(path, Some(row), format!("cannot read shape and record: {e}")))?;
-        let props = record.into_iter().map(|(k, v)| (k, field_text(&v))).collect();
+        let (shape, record) = item.map_err(|e| {
+            malformed(
+                path,
+                Some(row),
+                format!("cannot read shape and record: {e}"),
+            )
+        })?;
+        let props = record
+            .into_iter()
+            .map(|(k, v)| (k, field_text(&v)))
+            .collect();
         let unclosed_rings = unclosed(&shape);
-        sink(RawFeature { row, geometry: geometry(shape), props, unclosed_rings })?;
+        sink(RawFeature {
+            row,
+            geometry: geometry(shape),
+            props,
+            unclosed_rings,
+        })?;
     }
     Ok(())
 }
