@@ -107,7 +107,8 @@ impl IndexedPolygon {
         let nbands = self.band_start.len() - 1;
         let b = self.band(p.y, nbands);
         let range = self.band_start[b] as usize..self.band_start[b + 1] as usize;
-        let mut winding = 0i32;
+        // Crossing parity (even-odd), so holes count whatever their orientation.
+        let mut inside = false;
         for &si in &self.band_segs[range] {
             let [a, c] = self.segs[si as usize];
             let (ylo, yhi) = if a.y <= c.y { (a.y, c.y) } else { (c.y, a.y) };
@@ -122,13 +123,12 @@ impl IndexedPolygon {
             if o == 0.0 && p.x >= a.x.min(c.x) {
                 return Position::Boundary;
             }
-            if a.y <= p.y && c.y > p.y && o > 0.0 {
-                winding += 1;
-            } else if c.y <= p.y && a.y > p.y && o < 0.0 {
-                winding -= 1;
+            // Half-open in y, so a vertex on the ray counts once.
+            if (a.y <= p.y && c.y > p.y && o > 0.0) || (c.y <= p.y && a.y > p.y && o < 0.0) {
+                inside = !inside;
             }
         }
-        if winding != 0 {
+        if inside {
             Position::Inside
         } else {
             Position::Outside

@@ -67,6 +67,7 @@ fn convert(path: &Path, row: usize, f: geojson::Feature) -> Result<RawFeature> {
 fn legacy_crs(head: &str) -> Option<Crs> {
     let at = head.find("\"crs\"")?;
     let rest = &head[at..];
+    let rest = &rest[rest.find("\"properties\"")?..];
     let name_at = rest.find("\"name\"")?;
     let rest = &rest[name_at + 6..];
     let start = rest.find('"')? + 1;
