@@ -56,6 +56,22 @@ fn bench(c: &mut Criterion) {
             black_box(hits)
         })
     });
+    // Field workers' phones ask from inside the city: the same points, only those in some grid.
+    let inside: Vec<Coord<f64>> = pts
+        .iter()
+        .copied()
+        .filter(|p| snap.locate(*p).is_some())
+        .take(n)
+        .collect();
+    g.bench_function("locate_inside_city_1_thread", |b| {
+        b.iter(|| {
+            let mut hits = 0u32;
+            for p in &inside {
+                hits += snap.locate(*p).is_some() as u32;
+            }
+            black_box(hits)
+        })
+    });
     g.bench_function("rtree_and_ring_test_1_thread", |b| {
         let level = snap.level(3);
         b.iter(|| {
@@ -112,7 +128,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20);
+    config = Criterion::default().sample_size(10);
     targets = bench
 }
 criterion_main!(benches);

@@ -125,7 +125,10 @@ fn vertices_and_edge_points_map_to_exactly_one_grid() {
             }
         }
     }
-    assert!(on_border >= 3_000, "every vertex is on a border: {on_border}");
+    assert!(
+        on_border >= 3_000,
+        "every vertex is on a border: {on_border}"
+    );
 }
 
 #[test]

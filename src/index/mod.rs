@@ -101,7 +101,7 @@ impl LevelIndex {
             extent,
         };
         if let Some(extent) = extent {
-            let target = (li.polys.len() * 16).clamp(1024, 32 << 20);
+            let target = (li.polys.len() * 128).clamp(4096, 32 << 20);
             let raster = Raster::build(
                 extent,
                 li.polys.len(),
