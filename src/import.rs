@@ -396,7 +396,20 @@ pub fn import(
                     "no component code: expected an attribute named one of {:?} (map yours with --field code=NAME)", fields.code));
                 return Ok(());
             };
-            let parsed = match cscheme.parse(code, classes) {
+            let declared_class = get(&f, &fields.class);
+            let parsed = cscheme
+                .parse(code, classes)
+                .and_then(|parsed| match declared_class {
+                    Some(declared) if declared != parsed.class => {
+                        Err(crate::codes::CodeError::ClassMismatch {
+                            code: code.into(),
+                            encoded: parsed.class.into(),
+                            declared: declared.into(),
+                        })
+                    }
+                    _ => Ok(parsed),
+                });
+            let parsed = match parsed {
                 Ok(p) => p,
                 Err(e) => {
                     ctx.problem(
@@ -410,24 +423,6 @@ pub fn import(
                     return Ok(());
                 }
             };
-            if let Some(declared) = get(&f, &fields.class)
-                && declared != parsed.class
-            {
-                let e = crate::codes::CodeError::ClassMismatch {
-                    code: code.into(),
-                    encoded: parsed.class.into(),
-                    declared: declared.into(),
-                };
-                ctx.problem(
-                    Severity::Error,
-                    ProblemKind::InvalidCode,
-                    row,
-                    Some(code),
-                    None,
-                    e.to_string(),
-                );
-                return Ok(());
-            }
             let location = match &f.geometry {
                 Some(Geometry::Point(p)) => p.0,
                 Some(Geometry::MultiPoint(mp)) if mp.0.len() == 1 => mp.0[0].0,

@@ -83,27 +83,27 @@ fn geometry(shape: Shape) -> Option<Geometry<f64>> {
             m.points().iter().map(|p| pt(p.x, p.y)).collect(),
         )),
         Shape::Polygon(p) => Geometry::MultiPolygon(polygon(p.rings())),
-        Shape::PolygonM(p) => {
-            let rings: Vec<_> = p
-                .rings()
-                .iter()
-                .map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y)))
-                .collect();
-            Geometry::MultiPolygon(polygon(&rings))
-        }
-        Shape::PolygonZ(p) => {
-            let rings: Vec<_> = p
-                .rings()
-                .iter()
-                .map(|r| map_ring(r, |q| shapefile::Point::new(q.x, q.y)))
-                .collect();
-            Geometry::MultiPolygon(polygon(&rings))
-        }
+        Shape::PolygonM(p) => Geometry::MultiPolygon(polygon_2d(p.rings(), |q| (q.x, q.y))),
+        Shape::PolygonZ(p) => Geometry::MultiPolygon(polygon_2d(p.rings(), |q| (q.x, q.y))),
         Shape::Polyline(l) => Geometry::MultiLineString(geo::MultiLineString(
             l.parts().iter().map(|part| ring(part)).collect(),
         )),
         _ => return None,
     })
+}
+
+/// A polygon of M or Z points, flattened to x/y.
+fn polygon_2d<P>(rings: &[PolygonRing<P>], xy: impl Fn(&P) -> (f64, f64)) -> MultiPolygon<f64> {
+    let flat: Vec<PolygonRing<shapefile::Point>> = rings
+        .iter()
+        .map(|r| {
+            map_ring(r, |q| {
+                let (x, y) = xy(q);
+                shapefile::Point::new(x, y)
+            })
+        })
+        .collect();
+    polygon(&flat)
 }
 
 fn map_ring<P, Q>(r: &PolygonRing<P>, f: impl Fn(&P) -> Q) -> PolygonRing<Q> {
