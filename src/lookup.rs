@@ -86,16 +86,23 @@ fn grid_ref<'a>(snap: &'a Snapshot, g: &'a Grid) -> GridRef<'a> {
     }
 }
 
-/// The grid chain of a grid, top level first (ancestors missing from the data are skipped).
+/// The grid chain of a grid, top level first (it stops at the first ancestor
+/// missing from the data).
 pub fn chain<'a>(snap: &'a Snapshot, g: &'a Grid) -> Vec<GridRef<'a>> {
-    let scheme = &snap.data().scheme;
-    let mut out: Vec<GridRef<'a>> = scheme.levels[..g.level]
-        .iter()
-        .filter_map(|l| g.code.get(..l.code_len))
-        .filter_map(|c| snap.grid_by_code(c))
-        .map(|a| grid_ref(snap, a))
-        .collect();
-    out.push(grid_ref(snap, g));
+    match snap.grid_index(&g.code) {
+        Some(i) => chain_of(snap, i),
+        None => vec![grid_ref(snap, g)],
+    }
+}
+
+fn chain_of(snap: &Snapshot, index: u32) -> Vec<GridRef<'_>> {
+    let mut out = Vec::with_capacity(snap.data().scheme.depth());
+    let mut at = Some(index);
+    while let Some(i) = at {
+        out.push(grid_ref(snap, snap.grid(i)));
+        at = snap.parent(i);
+    }
+    out.reverse();
     out
 }
 
@@ -110,7 +117,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                 inside: true,
                 on_border: pos == Position::Boundary,
                 grid: Some(grid_ref(snap, g)),
-                chain: chain(snap, g),
+                chain: chain_of(snap, gi),
                 worker: g.worker.as_deref(),
                 border_distance_m: Some(measure::boundary_distance_m(p, &g.geometry)),
                 nearest: None,

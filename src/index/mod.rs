@@ -18,7 +18,7 @@ use rstar::{AABB, RTree};
 use crate::measure::{self, M_PER_DEG};
 use crate::model::{Dataset, Grid, NO_GRID};
 pub use polygon::{IndexedPolygon, Position};
-pub use raster::{Cell, Raster};
+pub use raster::{Cell, LocalCell, Raster};
 
 type BoxEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 /// A component location in the point R-tree, with its dense store index.
@@ -101,13 +101,16 @@ impl LevelIndex {
             extent,
         };
         if let Some(extent) = extent {
-            let target = (li.polys.len() * 128).clamp(4096, 32 << 20);
+            // About 256 cells per grid, at most 4 million cells (16 MB plus the
+            // edges of mixed cells) for the largest cities.
+            let target = (li.polys.len() * 256).clamp(4096, 4 << 20);
             let raster = Raster::build(
                 extent,
                 li.polys.len(),
                 target,
                 |g| li.polys[g].segments(),
                 |c| li.locate_exact(c).map(|(g, _)| g),
+                |g, c| li.position(g, c),
             );
             li.raster = Some(raster);
         }
@@ -148,6 +151,20 @@ impl LevelIndex {
         match self.raster.as_ref().map(|r| r.cell(p)) {
             Some(Cell::Pure(g)) => Some((g, Position::Inside)),
             Some(Cell::Empty) => None,
+            Some(Cell::Local(cell)) => {
+                let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
+                let cands = cell.candidates();
+                pick(0..cands.len() as u32, |k| {
+                    if inside & (1 << k) != 0 {
+                        Position::Inside
+                    } else if boundary & (1 << k) != 0 {
+                        Position::Boundary
+                    } else {
+                        Position::Outside
+                    }
+                })
+                .map(|(k, pos)| (cands[k as usize], pos))
+            }
             Some(Cell::Mixed(list)) => pick(list.iter().copied(), |g| self.position(g, p)),
             Some(Cell::Outside) | None => {
                 if !p.x.is_finite() || !p.y.is_finite() {
@@ -186,6 +203,11 @@ impl LevelIndex {
         best
     }
 
+    /// The lookup raster, if the level has grids.
+    pub fn raster(&self) -> Option<&Raster> {
+        self.raster.as_ref()
+    }
+
     /// Share of raster cells answered without a polygon test (0..1).
     pub fn raster_pure_share(&self) -> f64 {
         self.raster.as_ref().map_or(0.0, |r| r.pure_share())
@@ -208,6 +230,8 @@ pub struct Snapshot {
     data: Dataset,
     levels: Vec<LevelIndex>,
     by_code: HashMap<String, u32>,
+    /// Dataset index of each grid's parent (the code prefix of the level above), or [`NO_GRID`].
+    parents: Vec<u32>,
     points: RTree<PointEntry>,
     version: u64,
 }
@@ -224,6 +248,19 @@ impl Snapshot {
             .iter()
             .enumerate()
             .map(|(i, g)| (g.code.clone(), i as u32))
+            .collect::<HashMap<String, u32>>();
+        let parents = data
+            .grids
+            .iter()
+            .map(|g| {
+                let len = g
+                    .level
+                    .checked_sub(1)
+                    .map(|l| data.scheme.levels[l].code_len);
+                len.and_then(|len| g.code.get(..len))
+                    .and_then(|c| by_code.get(c).copied())
+                    .unwrap_or(NO_GRID)
+            })
             .collect();
         let mut levels = Vec::with_capacity(data.scheme.depth());
         let mut start = 0;
@@ -241,6 +278,7 @@ impl Snapshot {
             data,
             levels,
             by_code,
+            parents,
             points: RTree::new(),
             version,
         };
@@ -307,6 +345,11 @@ impl Snapshot {
             .take_while(|c| c.code.starts_with(&g.code))
             .count();
         &grids[start..start + len]
+    }
+
+    /// Dataset index of a grid's parent, if the data has it.
+    pub fn parent(&self, index: u32) -> Option<u32> {
+        Some(self.parents[index as usize]).filter(|&p| p != NO_GRID)
     }
 
     /// Dataset index of a grid code.

@@ -1,25 +1,73 @@
 //! A uniform cell raster over one grid level that answers most point lookups
 //! with no polygon test at all.
 //!
-//! Every cell crossed by some grid edge keeps the short list of grids whose
-//! edges cross it ("mixed" cells); every other cell lies wholly inside one grid
-//! (or wholly outside all) and stores that answer ("pure" cells). A lookup in a
-//! pure cell is two multiplications and a memory read; in a mixed cell it tests
-//! only the listed grids exactly.
+//! A cell that no grid edge crosses lies wholly inside one grid (or wholly
+//! outside all) and stores that answer ("pure" cells): a lookup there is two
+//! multiplications and a memory read. A cell crossed by edges ("mixed") keeps,
+//! in one place, a reference point whose grid membership is known, and the
+//! few edges that cross the cell with the grids they belong to. A point's
+//! membership is the reference point's, flipped by every edge the segment
+//! between them crosses — exact orientation tests on a handful of edges in
+//! adjacent memory, instead of whole polygons scattered over the heap. Cells
+//! where that does not apply (more than [`MAX_LOCAL`] grids, or no usable
+//! reference point) keep the list of grids to test whole.
 
 use geo::{Coord, Rect};
 
 /// What a raster cell says about the points in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
     /// Every point of the cell lies in this grid (level-local index).
     Pure(u32),
     /// No point of the cell lies in any grid.
     Empty,
-    /// Grid edges cross the cell: test these grids (level-local indexes, ascending).
+    /// Grid edges cross the cell; they are stored with the cell: see [`Raster::local`].
+    Local(&'a LocalCell),
+    /// Grid edges cross the cell: test these grids whole (level-local indexes, ascending).
     Mixed(&'a [u32]),
     /// The point is outside the raster's extent.
     Outside,
+}
+
+/// Most grids a cell may list to be answered from its own edges.
+pub const MAX_LOCAL: usize = 4;
+
+/// A mixed cell answered from its own edges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalCell {
+    /// Reference point (lon/lat degrees), on no edge.
+    r: Coord<f64>,
+    /// Candidate grids (level-local, ascending); `ncand` are used.
+    cands: [u32; MAX_LOCAL],
+    ncand: u8,
+    /// Bit i set: the reference point is inside candidate i.
+    inside: u8,
+    edges_start: u32,
+    nedges: u32,
+}
+
+impl LocalCell {
+    /// The candidate grids, ascending.
+    pub fn candidates(&self) -> &[u32] {
+        &self.cands[..self.ncand as usize]
+    }
+}
+
+/// An edge stored with a cell, with the candidates (bit mask) it bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LocalEdge {
+    a: Coord<f64>,
+    b: Coord<f64>,
+    owners: u8,
+}
+
+#[inline]
+fn orient(a: Coord<f64>, b: Coord<f64>, c: Coord<f64>) -> f64 {
+    robust::orient2d(
+        robust::Coord { x: a.x, y: a.y },
+        robust::Coord { x: b.x, y: b.y },
+        robust::Coord { x: c.x, y: c.y },
+    )
 }
 
 const MIXED: u32 = 1 << 31;
@@ -39,20 +87,29 @@ pub struct Raster {
     ny: usize,
     cells: Vec<u32>,
     lists: Vec<u32>,
+    locals: Vec<LocalCell>,
+    edges: Vec<LocalEdge>,
 }
+
+const LOCAL: u32 = 1 << 30;
+
+/// An undirected edge by the bits of its two vertices.
+type EdgeKey = ((u64, u64), (u64, u64));
 
 impl Raster {
     /// Builds the raster over `extent` with about `target_cells` cells.
     ///
     /// `edges(i)` yields the edges of grid `i` (level-local index, `0..n`);
     /// `classify_center(c)` answers, for a point that lies on no edge, which
-    /// grid contains it (or `None`).
+    /// grid contains it (or `None`); `position(g, c)` places a point exactly
+    /// relative to grid `g`.
     pub fn build<'s>(
         extent: Rect<f64>,
         n: usize,
         target_cells: usize,
         edges: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
         classify_center: impl Fn(Coord<f64>) -> Option<u32>,
+        position: impl Fn(u32, Coord<f64>) -> super::Position,
     ) -> Self {
         let (w, h) = (extent.width().max(1e-9), extent.height().max(1e-9));
         let cell = (w * h / target_cells.max(1) as f64).sqrt();
@@ -67,23 +124,36 @@ impl Raster {
             ny,
             cells: vec![EMPTY; nx * ny],
             lists: Vec::new(),
+            locals: Vec::new(),
+            edges: Vec::new(),
         };
-        // (cell, grid) pairs for every cell an edge of the grid crosses.
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        // (cell, grid, edge) for every cell an edge of the grid may cross.
+        let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
         for g in 0..n {
-            for &[a, b] in edges(g) {
-                r.mark_segment(a, b, |cell| pairs.push((cell, g as u32)));
+            for (e, &[a, b]) in edges(g).iter().enumerate() {
+                r.mark_segment(a, b, |cell| pairs.push((cell, g as u32, e as u32)));
             }
         }
         pairs.sort_unstable();
-        pairs.dedup();
         let mut i = 0;
         while i < pairs.len() {
             let cell = pairs[i].0;
             let end = i + pairs[i..].iter().take_while(|p| p.0 == cell).count();
-            r.cells[cell as usize] = MIXED | r.lists.len() as u32;
-            r.lists.push((end - i) as u32);
-            r.lists.extend(pairs[i..end].iter().map(|p| p.1));
+            let mut cands: Vec<u32> = pairs[i..end].iter().map(|p| p.1).collect();
+            cands.dedup();
+            let local = r.local_cell(cell, &cands, &pairs[i..end], &edges, &position);
+            r.cells[cell as usize] = match local {
+                Some(l) => {
+                    r.locals.push(l);
+                    MIXED | LOCAL | (r.locals.len() - 1) as u32
+                }
+                None => {
+                    let at = r.lists.len() as u32;
+                    r.lists.push(cands.len() as u32);
+                    r.lists.extend(&cands);
+                    MIXED | at
+                }
+            };
             i = end;
         }
         for cy in 0..ny {
@@ -99,6 +169,126 @@ impl Raster {
             }
         }
         r
+    }
+
+    /// The cell's reference point and edges, when the cell can be answered locally.
+    fn local_cell<'s>(
+        &mut self,
+        cell: u32,
+        cands: &[u32],
+        pairs: &[(u32, u32, u32)],
+        edges: &impl Fn(usize) -> &'s [[Coord<f64>; 2]],
+        position: &impl Fn(u32, Coord<f64>) -> super::Position,
+    ) -> Option<LocalCell> {
+        if cands.len() > MAX_LOCAL {
+            return None;
+        }
+        let (cx, cy) = (
+            (cell as usize % self.nx) as f64,
+            (cell as usize / self.nx) as f64,
+        );
+        // A reference point inside the cell on no edge of any candidate.
+        let r = [
+            (0.5, 0.5),
+            (0.27, 0.61),
+            (0.73, 0.38),
+            (0.41, 0.22),
+            (0.62, 0.79),
+        ]
+        .iter()
+        .map(|&(u, v)| Coord {
+            x: self.x0 + (cx + u) / self.inv_w,
+            y: self.y0 + (cy + v) / self.inv_h,
+        })
+        .find(|&r| {
+            cands
+                .iter()
+                .all(|&g| position(g, r) != super::Position::Boundary)
+        })?;
+        let mut inside = 0u8;
+        for (k, &g) in cands.iter().enumerate() {
+            if position(g, r) == super::Position::Inside {
+                inside |= 1 << k;
+            }
+        }
+        // Edges, each once with every candidate it bounds (shared borders are
+        // the same two vertices in either direction).
+        let key = |a: Coord<f64>, b: Coord<f64>| {
+            let (p, q) = (
+                (a.x.to_bits(), a.y.to_bits()),
+                (b.x.to_bits(), b.y.to_bits()),
+            );
+            if p <= q { (p, q) } else { (q, p) }
+        };
+        let mut list: Vec<(EdgeKey, LocalEdge)> = pairs
+            .iter()
+            .map(|&(_, g, e)| {
+                let [a, b] = edges(g as usize)[e as usize];
+                let k = cands.iter().position(|&c| c == g).unwrap_or(0);
+                (
+                    key(a, b),
+                    LocalEdge {
+                        a,
+                        b,
+                        owners: 1 << k,
+                    },
+                )
+            })
+            .collect();
+        list.sort_by_key(|x| x.0);
+        let start = self.edges.len();
+        for (k, e) in list {
+            let len = self.edges.len();
+            match self.edges.last_mut() {
+                Some(last) if len > start && key(last.a, last.b) == k => last.owners |= e.owners,
+                _ => self.edges.push(e),
+            }
+        }
+        let mut c = LocalCell {
+            r,
+            cands: [0; MAX_LOCAL],
+            ncand: cands.len() as u8,
+            inside,
+            edges_start: start as u32,
+            nedges: (self.edges.len() - start) as u32,
+        };
+        c.cands[..cands.len()].copy_from_slice(cands);
+        Some(c)
+    }
+
+    /// Exact membership of `p` (a point of this cell) in each candidate of a
+    /// local cell: bit masks (inside, on boundary) over `cell.candidates()`.
+    #[inline]
+    pub fn local(&self, cell: &LocalCell, p: Coord<f64>) -> (u8, u8) {
+        let r = cell.r;
+        let mut flip = 0u8;
+        let mut boundary = 0u8;
+        let start = cell.edges_start as usize;
+        for e in &self.edges[start..start + cell.nedges as usize] {
+            let (a, b) = (e.a, e.b);
+            let tp = orient(a, b, p);
+            if tp == 0.0
+                && p.x >= a.x.min(b.x)
+                && p.x <= a.x.max(b.x)
+                && p.y >= a.y.min(b.y)
+                && p.y <= a.y.max(b.y)
+            {
+                boundary |= e.owners;
+                continue;
+            }
+            // Does segment r→p cross edge a→b? Endpoints of the edge on the
+            // line r→p count as on its positive side, so a path through a
+            // vertex is counted once, consistently.
+            let sa = orient(r, p, a) >= 0.0;
+            let sb = orient(r, p, b) >= 0.0;
+            if sa != sb {
+                let tr = orient(a, b, r);
+                if tr != 0.0 && tp != 0.0 && (tr > 0.0) != (tp > 0.0) {
+                    flip ^= e.owners;
+                }
+            }
+        }
+        ((cell.inside ^ flip) & !boundary, boundary)
     }
 
     /// Calls `mark` with every cell index the segment a-b may touch (a superset).
@@ -141,6 +331,8 @@ impl Raster {
         let c = self.cells[v as usize * self.nx + u as usize];
         if c == EMPTY {
             Cell::Empty
+        } else if c & MIXED != 0 && c & LOCAL != 0 {
+            Cell::Local(&self.locals[(c & !(MIXED | LOCAL)) as usize])
         } else if c & MIXED != 0 {
             let start = (c & !MIXED) as usize;
             let len = self.lists[start] as usize;
@@ -168,6 +360,8 @@ impl Raster {
     /// Heap bytes used.
     pub fn heap_bytes(&self) -> usize {
         (self.cells.capacity() + self.lists.capacity()) * 4
+            + self.locals.capacity() * std::mem::size_of::<LocalCell>()
+            + self.edges.capacity() * std::mem::size_of::<LocalEdge>()
     }
 }
 
