@@ -26,7 +26,6 @@ use geo::Coord;
 use serde::Serialize;
 
 use crate::index::{Position, Snapshot};
-use crate::measure;
 use crate::model::Grid;
 
 /// One grid of a lookup chain.
@@ -119,14 +118,14 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                 grid: Some(grid_ref(snap, g)),
                 chain: chain_of(snap, gi),
                 worker: g.worker.as_deref(),
-                border_distance_m: Some(measure::boundary_distance_m(p, &g.geometry)),
+                border_distance_m: Some(snap.boundary_distance_m(gi, p)),
                 nearest: None,
             }
         }
         None => {
             let finest = snap.levels().iter().rev().find(|l| !l.is_empty());
             let nearest = finest.and_then(|l| {
-                l.nearest(p, &snap.data().grids).map(|(g, d)| Nearest {
+                l.nearest(p).map(|(g, d)| Nearest {
                     grid: grid_ref(snap, snap.grid((l.first + g as usize) as u32)),
                     distance_m: d,
                 })

@@ -50,36 +50,43 @@ impl LocalFrame {
     }
 }
 
-/// Distance in metres between a point and a segment, both lon/lat degrees.
-#[inline]
-fn seg_dist_m(frame: &LocalFrame, p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
-    let (p, a, b) = (frame.to_m(p), frame.to_m(a), frame.to_m(b));
-    let (dx, dy) = (b.x - a.x, b.y - a.y);
-    let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (((p.x - a.x) * dx + (p.y - a.y) * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let (qx, qy) = (a.x + t * dx - p.x, a.y + t * dy - p.y);
-    (qx * qx + qy * qy).sqrt()
+/// Distance in metres from a point to the nearest of some segments, all
+/// lon/lat degrees; squared distances are compared in the point's local frame
+/// and one square root is taken at the end.
+pub fn segments_distance_m(
+    p: Coord<f64>,
+    segments: impl IntoIterator<Item = [Coord<f64>; 2]>,
+) -> f64 {
+    let frame = LocalFrame::new(p);
+    let mut best = f64::INFINITY;
+    for [a, b] in segments {
+        let (a, b) = (frame.to_m(a), frame.to_m(b));
+        let (dx, dy) = (b.x - a.x, b.y - a.y);
+        let len2 = dx * dx + dy * dy;
+        let t = if len2 > 0.0 {
+            ((-a.x * dx - a.y * dy) / len2).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let (qx, qy) = (a.x + t * dx, a.y + t * dy);
+        best = best.min(qx * qx + qy * qy);
+    }
+    best.sqrt()
 }
 
 /// Distance in metres from a point to the nearest point of a ring (its line, not its area).
 pub fn ring_distance_m(p: Coord<f64>, ring: &LineString<f64>) -> f64 {
-    let frame = LocalFrame::new(p);
-    ring.0
-        .windows(2)
-        .map(|w| seg_dist_m(&frame, p, w[0], w[1]))
-        .fold(f64::INFINITY, f64::min)
+    segments_distance_m(p, ring.0.windows(2).map(|w| [w[0], w[1]]))
 }
 
 /// Distance in metres from a point to the boundary (all rings) of a multipolygon.
 pub fn boundary_distance_m(p: Coord<f64>, mp: &MultiPolygon<f64>) -> f64 {
-    mp.0.iter()
-        .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
-        .map(|r| ring_distance_m(p, r))
-        .fold(f64::INFINITY, f64::min)
+    segments_distance_m(
+        p,
+        mp.0.iter()
+            .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
+            .flat_map(|r| r.0.windows(2).map(|w| [w[0], w[1]])),
+    )
 }
 
 fn ring_area_m2(frame: &LocalFrame, ring: &LineString<f64>) -> f64 {

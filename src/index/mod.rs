@@ -132,6 +132,11 @@ impl LevelIndex {
         self.polys[g as usize].position(p)
     }
 
+    /// Distance in metres from `p` to the boundary of level-local grid `g`.
+    pub fn boundary_distance_m(&self, g: u32, p: Coord<f64>) -> f64 {
+        measure::segments_distance_m(p, self.polys[g as usize].segments().iter().copied())
+    }
+
     /// The R-tree path: candidates by bounding box, then exact tests.
     /// Slower than [`LevelIndex::locate`]; same answer.
     pub fn locate_exact(&self, p: Coord<f64>) -> Option<(u32, Position)> {
@@ -176,7 +181,7 @@ impl LevelIndex {
     }
 
     /// The nearest grid to `p` and the distance in metres to its boundary.
-    pub fn nearest(&self, p: Coord<f64>, grids: &[Grid]) -> Option<(u32, f64)> {
+    pub fn nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
         // Degrees of longitude shrink with latitude: bound metres from below by
         // the smallest cos(lat) over the level's extent.
         let extent = self.extent?;
@@ -195,7 +200,7 @@ impl LevelIndex {
             {
                 break;
             }
-            let d = measure::boundary_distance_m(p, &grids[self.first + e.data as usize].geometry);
+            let d = self.boundary_distance_m(e.data, p);
             if best.is_none_or(|(bg, bd)| d < bd || (d == bd && e.data < bg)) {
                 best = Some((e.data, d));
             }
@@ -345,6 +350,12 @@ impl Snapshot {
             .take_while(|c| c.code.starts_with(&g.code))
             .count();
         &grids[start..start + len]
+    }
+
+    /// Distance in metres from `p` to the boundary of the grid at dataset index `index`.
+    pub fn boundary_distance_m(&self, index: u32, p: Coord<f64>) -> f64 {
+        let level = &self.levels[self.grid(index).level];
+        level.boundary_distance_m(index - level.first as u32, p)
     }
 
     /// Dataset index of a grid's parent, if the data has it.
