@@ -144,3 +144,10 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
         }
     }
 }
+
+/// Locates many WGS84 points on all cores: the finest grid (dataset index)
+/// containing each, with its [`Position`], in input order.
+pub fn locate_many(snap: &Snapshot, points: &[Coord<f64>]) -> Vec<Option<(u32, Position)>> {
+    use rayon::prelude::*;
+    points.par_iter().map(|p| snap.locate(*p)).collect()
+}

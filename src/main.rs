@@ -42,14 +42,22 @@ enum Command {
         #[arg(long, default_value_t = 512)]
         max_batch_mib: u64,
     },
-    /// Which grid is this point in (prints the answer as JSON).
+    /// Which grid is this point in (prints the answer as JSON), or, with
+    /// --points, the unit grid of every point of a CSV file (all cores).
     Lookup {
         /// Longitude (or x in the given CRS).
-        #[arg(allow_negative_numbers = true)]
-        lon: f64,
+        #[arg(allow_negative_numbers = true, required_unless_present = "points")]
+        lon: Option<f64>,
         /// Latitude (or y in the given CRS).
-        #[arg(allow_negative_numbers = true)]
-        lat: f64,
+        #[arg(allow_negative_numbers = true, required_unless_present = "points")]
+        lat: Option<f64>,
+        /// CSV of points (columns lon/lat or x/y, optional id): answers go to --out as CSV
+        /// (id,grid_code,on_border,border_distance_m) and timing to stderr.
+        #[arg(long, conflicts_with_all = ["lon", "lat"])]
+        points: Option<PathBuf>,
+        /// Where to write the answers of --points (default: standard output).
+        #[arg(long, requires = "points")]
+        out: Option<PathBuf>,
         /// CRS of the coordinates: EPSG:4326 (default), gcj02, bd09, EPSG:4490, EPSG:4527...
         #[arg(long)]
         crs: Option<String>,
@@ -315,6 +323,49 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
     Ok(())
 }
 
+/// Looks up every point of a CSV file in parallel and writes one CSV row per point.
+fn lookup_file(file: &Path, out: Option<&Path>, t: &Transformer, data: &Path) -> anyhow::Result<()> {
+    let snap = open(data)?;
+    let mut ids = Vec::new();
+    let mut coords = Vec::new();
+    wangge::io::read_features(file, &ReadOptions { format: Some(Format::Csv), ..ReadOptions::default() }, |f| {
+        let Some(geo::Geometry::Point(p)) = f.geometry else { return Err("no point".into()) };
+        let c = t.transform(p.0).map_err(|e| e.to_string())?;
+        ids.push(f.get(&["id"]).unwrap_or("").to_string());
+        coords.push(c);
+        Ok(())
+    })?;
+    let started = std::time::Instant::now();
+    let answers = lookup::locate_many(&snap, &coords);
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "looked up {} points in {:.3} s: {:.0} points/s on {} threads",
+        coords.len(),
+        secs,
+        coords.len() as f64 / secs,
+        rayon::current_num_threads()
+    );
+    let writer: Box<dyn Write> = match out {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(writer));
+    w.write_record(["id", "grid_code", "on_border", "border_distance_m"])?;
+    for ((id, c), a) in ids.iter().zip(&coords).zip(&answers) {
+        match a {
+            Some((g, pos)) => w.write_record([
+                id.as_str(),
+                snap.grid(*g).code.as_str(),
+                if *pos == index::Position::Boundary { "true" } else { "false" },
+                &format!("{:.4}", snap.boundary_distance_m(*g, *c)),
+            ])?,
+            None => w.write_record([id.as_str(), "", "false", ""])?,
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
@@ -326,19 +377,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(data, bind, port, max_batch_mib))?;
         }
-        Command::Lookup {
-            lon,
-            lat,
-            crs,
-            data,
-        } => {
+        Command::Lookup { lon, lat, points, out, crs, data } => {
             let crs: Crs = crs.as_deref().unwrap_or("EPSG:4326").parse()?;
-            let point = Transformer::to_wgs84(&crs)?.transform(Coord { x: lon, y: lat })?;
-            let snap = open(&data)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&lookup::lookup(&snap, point))?
-            );
+            let t = Transformer::to_wgs84(&crs)?;
+            match (points, lon, lat) {
+                (Some(file), _, _) => lookup_file(&file, out.as_deref(), &t, &data)?,
+                (None, Some(lon), Some(lat)) => {
+                    let point = t.transform(Coord { x: lon, y: lat })?;
+                    let snap = open(&data)?;
+                    println!("{}", serde_json::to_string_pretty(&lookup::lookup(&snap, point))?);
+                }
+                _ => bail!("give LON LAT, or --points FILE"),
+            }
         }
         Command::Import {
             input,
