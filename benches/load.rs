@@ -1,10 +1,11 @@
 //! Loading a data directory (FlatGeobuf → indexed snapshot) and its memory.
 //!
-//! `cargo bench --bench load` measures a city of 16,000 unit grids and 2
-//! million components (generated once into `target/bench-data/`). Set
-//! `WANGGE_BENCH_UNITS` / `WANGGE_BENCH_COMPONENTS` for other sizes; the
-//! 100,000-grid, 10-million-component figures in BENCHMARKS.md come from
-//! `scripts/bench-load-large` (one run, wall time and peak RSS of the CLI).
+//! `cargo bench --bench load` measures a city of 100,000 unit grids and 10
+//! million components (generated once, with the fixed seed, into
+//! `target/bench-data/`; about 2 minutes and 2.8 GB the first time). Set
+//! `WANGGE_BENCH_UNITS` / `WANGGE_BENCH_COMPONENTS` for other sizes.
+//! `scripts/bench-load-large` measures the same load through the CLI with
+//! `/usr/bin/time` (wall time and peak resident memory of the whole process).
 
 use std::path::PathBuf;
 
@@ -58,8 +59,8 @@ fn rss_kib() -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let units = env("WANGGE_BENCH_UNITS", 16_000);
-    let components = env("WANGGE_BENCH_COMPONENTS", 2_000_000);
+    let units = env("WANGGE_BENCH_UNITS", 100_000);
+    let components = env("WANGGE_BENCH_COMPONENTS", 10_000_000);
     let dir = data_dir(units, components);
     let before = rss_kib();
     let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
