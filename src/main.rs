@@ -324,17 +324,31 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
 }
 
 /// Looks up every point of a CSV file in parallel and writes one CSV row per point.
-fn lookup_file(file: &Path, out: Option<&Path>, t: &Transformer, data: &Path) -> anyhow::Result<()> {
+fn lookup_file(
+    file: &Path,
+    out: Option<&Path>,
+    t: &Transformer,
+    data: &Path,
+) -> anyhow::Result<()> {
     let snap = open(data)?;
     let mut ids = Vec::new();
     let mut coords = Vec::new();
-    wangge::io::read_features(file, &ReadOptions { format: Some(Format::Csv), ..ReadOptions::default() }, |f| {
-        let Some(geo::Geometry::Point(p)) = f.geometry else { return Err("no point".into()) };
-        let c = t.transform(p.0).map_err(|e| e.to_string())?;
-        ids.push(f.get(&["id"]).unwrap_or("").to_string());
-        coords.push(c);
-        Ok(())
-    })?;
+    wangge::io::read_features(
+        file,
+        &ReadOptions {
+            format: Some(Format::Csv),
+            ..ReadOptions::default()
+        },
+        |f| {
+            let Some(geo::Geometry::Point(p)) = f.geometry else {
+                return Err("no point".into());
+            };
+            let c = t.transform(p.0).map_err(|e| e.to_string())?;
+            ids.push(f.get(&["id"]).unwrap_or("").to_string());
+            coords.push(c);
+            Ok(())
+        },
+    )?;
     let started = std::time::Instant::now();
     let answers = lookup::locate_many(&snap, &coords);
     let secs = started.elapsed().as_secs_f64();
@@ -346,7 +360,9 @@ fn lookup_file(file: &Path, out: Option<&Path>, t: &Transformer, data: &Path) ->
         rayon::current_num_threads()
     );
     let writer: Box<dyn Write> = match out {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(writer));
@@ -356,7 +372,11 @@ fn lookup_file(file: &Path, out: Option<&Path>, t: &Transformer, data: &Path) ->
             Some((g, pos)) => w.write_record([
                 id.as_str(),
                 snap.grid(*g).code.as_str(),
-                if *pos == index::Position::Boundary { "true" } else { "false" },
+                if *pos == index::Position::Boundary {
+                    "true"
+                } else {
+                    "false"
+                },
                 &format!("{:.4}", snap.boundary_distance_m(*g, *c)),
             ])?,
             None => w.write_record([id.as_str(), "", "false", ""])?,
@@ -377,7 +397,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(data, bind, port, max_batch_mib))?;
         }
-        Command::Lookup { lon, lat, points, out, crs, data } => {
+        Command::Lookup {
+            lon,
+            lat,
+            points,
+            out,
+            crs,
+            data,
+        } => {
             let crs: Crs = crs.as_deref().unwrap_or("EPSG:4326").parse()?;
             let t = Transformer::to_wgs84(&crs)?;
             match (points, lon, lat) {
@@ -385,7 +412,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, Some(lon), Some(lat)) => {
                     let point = t.transform(Coord { x: lon, y: lat })?;
                     let snap = open(&data)?;
-                    println!("{}", serde_json::to_string_pretty(&lookup::lookup(&snap, point))?);
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&lookup::lookup(&snap, point))?
+                    );
                 }
                 _ => bail!("give LON LAT, or --points FILE"),
             }

@@ -1239,3 +1239,51 @@ async fn component_errors() {
             .assert_error(StatusCode::BAD_REQUEST, "invalid_code");
     }
 }
+
+/// A client that sends its whole body before it reads the response (as many
+/// HTTP libraries do) must not stall the batch: the server keeps reading.
+#[tokio::test]
+async fn batch_does_not_wait_for_the_client_to_read() {
+    let (app, snap) = setup();
+    let pts = unit_points(&snap, 50, 2.0);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let body = Body::from_stream(futures::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    }));
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/lookup")
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body)
+        .unwrap();
+    let response = app.oneshot(request);
+    let lines = 20_000;
+    let sender = tokio::spawn(async move {
+        for i in 0..lines {
+            let (_, p) = &pts[i % pts.len()];
+            let line = format!("{{\"lon\":{},\"lat\":{},\"id\":{i}}}\n", p.x, p.y);
+            tx.send(Ok(Bytes::from(line))).await.unwrap();
+        }
+    });
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The whole body goes in before a single byte of the answer is read.
+    tokio::time::timeout(std::time::Duration::from_secs(120), sender)
+        .await
+        .expect("the server stopped reading the body while the client was not reading answers")
+        .unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let answers: Vec<Value> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), lines);
+    assert!(
+        answers
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a["id"] == i && a["inside"] == true)
+    );
+}

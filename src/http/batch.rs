@@ -35,9 +35,6 @@ struct BatchParams {
     crs: Option<String>,
 }
 
-/// Points looked up between two writes to the response.
-const BLOCK: usize = 2048;
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Json,
@@ -528,12 +525,17 @@ pub(super) async fn post_lookup(
         ));
     }
 
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let content_type = match kind {
         Kind::Json => "application/json",
         Kind::Ndjson => "application/x-ndjson",
         Kind::Csv => "text/csv; charset=utf-8",
     };
+    // The reader drains the request body on its own, whatever the client does
+    // with the response: a client that sends its whole body before reading
+    // (Python's http.client, many HTTP libraries) cannot deadlock the batch.
+    // It keeps only parsed points (a few dozen bytes each) when the client is
+    // not reading yet; answers are computed as the client reads them.
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
     tokio::spawn(async move {
         let parse = |rec: &[u8]| -> Option<Item> {
             if rec.iter().all(u8::is_ascii_whitespace) {
@@ -544,99 +546,124 @@ pub(super) async fn post_lookup(
                 _ => parse_json_item(rec, &crs),
             })
         };
-        let mut first = true;
-        let opening = match kind {
-            Kind::Json => Bytes::from_static(b"["),
-            Kind::Csv => Bytes::from(csv_header(&snap)),
-            Kind::Ndjson => Bytes::new(),
-        };
-        if tx.send(Ok(opening)).await.is_err() {
-            return;
-        }
-        let mut items: Vec<Item> = Vec::with_capacity(BLOCK);
-        let mut failure: Option<ApiError> = None;
         loop {
-            items.extend(records.drain(..).filter_map(|r| parse(&r)));
-            if items.len() >= BLOCK || (ended && !items.is_empty()) {
-                let out = answer_block(&snap, kind, &items, &mut first);
-                items.clear();
-                if tx.send(Ok(out)).await.is_err() {
-                    return;
-                }
+            let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
+            if !items.is_empty() && tx.send(Msg::Items(items)).is_err() {
+                return;
             }
             if ended {
-                break;
+                return;
             }
-            match stream.next().await {
+            let failure = match stream.next().await {
                 Some(Ok(chunk)) => {
                     received += chunk.len() as u64;
                     if received > limit {
-                        failure = Some(ApiError::TooLarge(format!(
+                        Some(ApiError::TooLarge(format!(
                             "the batch exceeds the limit of {limit} bytes; the points after this were not looked up"
-                        )));
-                        ended = true;
-                        continue;
-                    }
-                    let r = match kind {
-                        Kind::Json => splitter.elements(&chunk, &mut records),
-                        _ => {
-                            splitter.lines(&chunk, &mut records);
-                            Ok(())
+                        )))
+                    } else {
+                        match kind {
+                            Kind::Json => splitter
+                                .elements(&chunk, &mut records)
+                                .err()
+                                .map(|m| ApiError::bad("malformed_json", m)),
+                            _ => {
+                                splitter.lines(&chunk, &mut records);
+                                None
+                            }
                         }
-                    };
-                    if let Err(m) = r {
-                        failure = Some(ApiError::bad("malformed_json", m));
-                        ended = true;
                     }
                 }
-                Some(Err(e)) => {
-                    failure = Some(ApiError::bad(
-                        "bad_body",
-                        format!("the request body broke off: {e}"),
-                    ));
-                    ended = true;
-                }
+                Some(Err(e)) => Some(ApiError::bad(
+                    "bad_body",
+                    format!("the request body broke off: {e}"),
+                )),
                 None => {
                     ended = true;
                     if kind != Kind::Json {
                         records.extend(splitter.rest());
+                        None
                     } else if !splitter.done {
-                        failure = Some(ApiError::bad(
+                        Some(ApiError::bad(
                             "malformed_json",
                             "the JSON batch ended before its closing ']'",
-                        ));
+                        ))
+                    } else {
+                        None
                     }
                 }
+            };
+            if let Some(e) = failure {
+                let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
+                if !items.is_empty() {
+                    let _ = tx.send(Msg::Items(items));
+                }
+                let _ = tx.send(Msg::Fail(e));
+                return;
             }
         }
-        let mut tail = Vec::new();
-        if let Some(e) = failure {
-            let item = Item {
-                id: None,
-                point: Err(e),
-            };
-            write_item(
-                &mut tail,
-                kind,
-                &mut first,
-                &item,
-                None,
-                snap.data().scheme.depth(),
-            );
-        }
-        if kind == Kind::Json {
-            tail.push(b']');
-        }
-        let _ = tx.send(Ok(Bytes::from(tail))).await;
     });
-    let body = Body::from_stream(tokio_stream_from(rx));
+    let body = Body::from_stream(answers(snap, kind, rx));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-fn tokio_stream_from(
-    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+/// What the body reader hands to the answer stream.
+enum Msg {
+    /// Parsed points, in input order.
+    Items(Vec<Item>),
+    /// The body failed here; no more points follow.
+    Fail(ApiError),
+}
+
+/// The response body: opening, one block of answers per block of points
+/// (computed when the client reads), then the closing (and a final error entry
+/// if the body failed).
+fn answers(
+    snap: std::sync::Arc<Snapshot>,
+    kind: Kind,
+    rx: mpsc::UnboundedReceiver<Msg>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    let opening = match kind {
+        Kind::Json => Bytes::from_static(b"["),
+        Kind::Csv => Bytes::from(csv_header(&snap)),
+        Kind::Ndjson => Bytes::new(),
+    };
+    let state = (snap, rx, true, false);
+    futures::stream::once(async move { Ok(opening) }).chain(futures::stream::unfold(
+        state,
+        move |(snap, mut rx, mut first, done)| async move {
+            if done {
+                return None;
+            }
+            let levels = snap.data().scheme.depth();
+            let (out, done) = match rx.recv().await {
+                Some(Msg::Items(items)) => (answer_block(&snap, kind, &items, &mut first), false),
+                Some(Msg::Fail(e)) => {
+                    let mut tail = Vec::new();
+                    write_item(
+                        &mut tail,
+                        kind,
+                        &mut first,
+                        &Item {
+                            id: None,
+                            point: Err(e),
+                        },
+                        None,
+                        levels,
+                    );
+                    if kind == Kind::Json {
+                        tail.push(b']');
+                    }
+                    (Bytes::from(tail), true)
+                }
+                None => (
+                    Bytes::from_static(if kind == Kind::Json { b"]" } else { b"" }),
+                    true,
+                ),
+            };
+            Some((Ok(out), (snap, rx, first, done)))
+        },
+    ))
 }
 
 #[cfg(test)]
