@@ -251,6 +251,15 @@ struct CsvColumns {
 }
 
 fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
+    // Fast path: no quoting, split on commas.
+    if !line.contains(&b'"') {
+        let text = std::str::from_utf8(line).map_err(|_| "the row is not UTF-8".to_string())?;
+        return Ok(text
+            .trim_end_matches('\r')
+            .split(',')
+            .collect::<Vec<_>>()
+            .into());
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line);
@@ -312,6 +321,17 @@ fn parse_csv_item(line: &[u8], cols: &CsvColumns, crs: &Crs) -> Item {
     }
 }
 
+/// Appends one CSV field, quoted only when it must be.
+fn csv_field(out: &mut Vec<u8>, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend(s.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend(s.as_bytes());
+    }
+}
+
 /// Serializes one answer (or error) for the output format.
 fn write_item(
     out: &mut Vec<u8>,
@@ -340,55 +360,56 @@ fn write_item(
             }
         }
         Kind::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(Vec::new());
-            let id = item
-                .id
-                .as_ref()
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string();
-            let mut row: Vec<String> = vec![id];
+            let id = item.id.as_ref().and_then(|v| v.as_str()).unwrap_or("");
+            csv_field(out, id);
             match (answer, &item.point) {
                 (Some(a), _) => {
-                    row.push(a.lon.to_string());
-                    row.push(a.lat.to_string());
-                    row.push(a.inside.to_string());
-                    row.push(a.on_border.to_string());
-                    for l in 0..levels {
-                        row.push(a.chain.get(l).map_or(String::new(), |g| g.code.to_string()));
-                    }
-                    row.push(
+                    let mut cells: Vec<String> = vec![
+                        a.lon.to_string(),
+                        a.lat.to_string(),
+                        a.inside.to_string(),
+                        a.on_border.to_string(),
+                    ];
+                    cells.extend(
+                        (0..levels)
+                            .map(|l| a.chain.get(l).map_or(String::new(), |g| g.code.to_string())),
+                    );
+                    cells.push(
                         a.grid
                             .as_ref()
                             .map_or(String::new(), |g| g.name.to_string()),
                     );
-                    row.push(a.worker.unwrap_or("").to_string());
-                    row.push(
+                    cells.push(a.worker.unwrap_or("").to_string());
+                    cells.push(
                         a.border_distance_m
                             .map_or(String::new(), |d| format!("{d:.2}")),
                     );
-                    row.push(
+                    cells.push(
                         a.nearest
                             .as_ref()
                             .map_or(String::new(), |n| n.grid.code.to_string()),
                     );
-                    row.push(
+                    cells.push(
                         a.nearest
                             .as_ref()
                             .map_or(String::new(), |n| format!("{:.2}", n.distance_m)),
                     );
-                    row.push(String::new());
+                    cells.push(String::new());
+                    for c in &cells {
+                        out.push(b',');
+                        csv_field(out, c);
+                    }
                 }
                 (None, Err(e)) => {
-                    row.extend(std::iter::repeat_n(String::new(), 4 + levels + 5));
-                    row.push(e.to_string());
+                    for _ in 0..4 + levels + 5 {
+                        out.push(b',');
+                    }
+                    out.push(b',');
+                    csv_field(out, &e.to_string());
                 }
                 (None, Ok(_)) => {}
             }
-            let _ = w.write_record(&row);
-            out.extend(w.into_inner().unwrap_or_default());
+            out.push(b'\n');
         }
     }
     *first = false;
@@ -426,14 +447,30 @@ fn csv_header(snap: &Snapshot) -> Vec<u8> {
 }
 
 /// Looks up a block of items and serializes the answers.
+/// Looks up a block of items and serializes the answers, in input order.
+/// Large blocks are split over all cores.
 fn answer_block(snap: &Snapshot, kind: Kind, items: &[Item], first: &mut bool) -> Bytes {
+    use rayon::prelude::*;
     let levels = snap.data().scheme.depth();
-    let mut out = Vec::with_capacity(items.len() * 256);
-    for item in items {
-        let answer = item.point.as_ref().ok().map(|p| lookup(snap, *p));
-        write_item(&mut out, kind, first, item, answer.as_ref(), levels);
+    let serialize = |chunk: &[Item], mut first: bool| {
+        let mut out = Vec::with_capacity(chunk.len() * 200);
+        for item in chunk {
+            let answer = item.point.as_ref().ok().map(|p| lookup(snap, *p));
+            write_item(&mut out, kind, &mut first, item, answer.as_ref(), levels);
+        }
+        out
+    };
+    let leading = *first;
+    *first = items.is_empty() && leading;
+    if items.len() < 1024 {
+        return Bytes::from(serialize(items, leading));
     }
-    Bytes::from(out)
+    let parts: Vec<Vec<u8>> = items
+        .par_chunks(512)
+        .enumerate()
+        .map(|(i, chunk)| serialize(chunk, leading && i == 0))
+        .collect();
+    Bytes::from(parts.concat())
 }
 
 pub(super) async fn post_lookup(
