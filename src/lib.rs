@@ -18,5 +18,8 @@ pub mod io;
 pub mod lookup;
 pub mod measure;
 pub mod model;
+pub mod nearest;
+pub mod search;
+pub mod stats;
 pub mod store;
 pub mod validate;

@@ -247,6 +247,10 @@ impl<'a> ComponentRef<'a> {
     pub fn unit_grid(&self) -> u32 {
         self.store.unit_grid[self.index]
     }
+    /// Owner (权属单位).
+    pub fn owner(&self) -> &'a str {
+        self.store.strings.get(self.store.owner[self.index])
+    }
     /// Name.
     pub fn name(&self) -> &'a str {
         self.store.names.get(self.index)
@@ -371,6 +375,22 @@ impl Components {
             .binary_search(&v)
             .ok()
             .map(|index| self.get(index))
+    }
+
+    /// Store indexes of the components whose code starts with the digits
+    /// `prefix` (the store must be finished): a numeric range of the sorted codes.
+    pub fn prefix_range(&self, prefix: &str) -> std::ops::Range<usize> {
+        let n = prefix.len();
+        if n == 0 || n > self.code_len || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return 0..0;
+        }
+        let Ok(p) = prefix.parse::<u64>() else {
+            return 0..0;
+        };
+        let scale = 10u64.pow((self.code_len - n) as u32);
+        let lo = p.saturating_mul(scale);
+        let hi = (p + 1).saturating_mul(scale);
+        self.codes.partition_point(|&c| c < lo)..self.codes.partition_point(|&c| c < hi)
     }
 
     /// The component at a dense index.

@@ -915,6 +915,7 @@ async fn batch_size_limit() {
     let (app, _) = setup_with(Limits {
         max_batch_bytes: 1000,
         max_body_bytes: 1 << 20,
+        ..Limits::default()
     });
     let pad = |n: usize| {
         let mut s = String::from("[[116.4, 39.9]");
@@ -947,6 +948,7 @@ async fn batch_limit_cuts_off_a_stream_with_a_final_error() {
     let (app, _) = setup_with(Limits {
         max_batch_bytes: 1000,
         max_body_bytes: 1 << 20,
+        ..Limits::default()
     });
     // 100 points of about 20 bytes, streamed without a length: the first
     // points are answered, then the body crosses the limit.
@@ -1006,6 +1008,7 @@ async fn batch_is_not_bound_by_the_small_body_limit() {
     let (app, snap) = setup_with(Limits {
         max_batch_bytes: 1 << 20,
         max_body_bytes: 64,
+        ..Limits::default()
     });
     let pts = unit_points(&snap, 20, 0.0);
     let body: Vec<Value> = pts.iter().map(|(_, p)| json!([p.x, p.y])).collect();

@@ -8,6 +8,8 @@
 mod batch;
 mod features;
 mod lookup;
+mod ogc;
+mod queries;
 
 use std::sync::Arc;
 
@@ -27,6 +29,10 @@ pub struct Limits {
     pub max_batch_bytes: u64,
     /// Largest accepted body of any other request, bytes.
     pub max_body_bytes: usize,
+    /// Items per page of an OGC API items request when `limit` is not given.
+    pub ogc_default_limit: usize,
+    /// Largest `limit` of an OGC API items request.
+    pub ogc_max_limit: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +40,8 @@ impl Default for Limits {
         Limits {
             max_batch_bytes: 512 << 20,
             max_body_bytes: 1 << 20,
+            ogc_default_limit: 100,
+            ogc_max_limit: 10_000,
         }
     }
 }
@@ -85,6 +93,9 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The client accepts no media type this endpoint serves.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// The body's media type is not supported.
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -113,6 +124,7 @@ impl ApiError {
                 "method_not_allowed",
                 m.clone(),
             ),
+            ApiError::NotAcceptable(m) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable", m.clone()),
             ApiError::TooLarge(m) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -194,9 +206,22 @@ async fn health(
     }))
 }
 
+/// The OpenAPI 3.0 document of every wangge endpoint.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/vnd.oai.openapi+json;version=3.0",
+        )],
+        OPENAPI,
+    )
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no endpoint at {}: see /health, /lookup, /grids/{{code}}, /components/{{code}}",
+        "no endpoint at {}: see /api for the endpoints (/health, /lookup, /grids/{{code}}, /components/{{code}}, /search, /stats, /ogc)",
         uri.path()
     ))
 }
@@ -217,7 +242,18 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/lookup", get(lookup::get_lookup).post(batch::post_lookup))
         .route("/grids/{code}", get(features::get_grid))
+        .route("/grids/{code}/stats", get(queries::get_grid_stats))
+        .route("/components/nearest", get(queries::get_nearest))
         .route("/components/{code}", get(features::get_component))
+        .route("/stats", get(queries::get_level_stats))
+        .route("/search", get(queries::get_search))
+        .route("/api", get(openapi))
+        .route("/ogc", get(ogc::landing))
+        .route("/ogc/conformance", get(ogc::conformance))
+        .route("/ogc/collections", get(ogc::collections))
+        .route("/ogc/collections/{id}", get(ogc::one_collection))
+        .route("/ogc/collections/{id}/items", get(ogc::items))
+        .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

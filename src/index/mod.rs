@@ -132,6 +132,23 @@ impl LevelIndex {
         self.polys[g as usize].position(p)
     }
 
+    /// The envelope of the level's grids, lon/lat degrees.
+    pub fn extent(&self) -> Option<Rect<f64>> {
+        self.extent
+    }
+
+    /// Level-local grids whose bounding boxes intersect `r` (lon/lat degrees), ascending.
+    pub fn grids_in_box(&self, r: Rect<f64>) -> Vec<u32> {
+        let env = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
+        let mut v: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Distance in metres from `p` to the boundary of level-local grid `g`.
     pub fn boundary_distance_m(&self, g: u32, p: Coord<f64>) -> f64 {
         measure::segments_distance_m(p, self.polys[g as usize].segments().iter().copied())
@@ -238,6 +255,7 @@ pub struct Snapshot {
     /// Dataset index of each grid's parent (the code prefix of the level above), or [`NO_GRID`].
     parents: Vec<u32>,
     points: RTree<PointEntry>,
+    stats: crate::stats::Stats,
     version: u64,
 }
 
@@ -285,6 +303,7 @@ impl Snapshot {
             by_code,
             parents,
             points: RTree::new(),
+            stats: Default::default(),
             version,
         };
         let assigned: Vec<u32> = snap
@@ -295,6 +314,13 @@ impl Snapshot {
             .map(|&[x, y]| snap.locate(Coord { x, y }).map_or(NO_GRID, |(g, _)| g))
             .collect();
         snap.data.components.set_unit_grids(assigned);
+        let levels_of: Vec<usize> = snap.data.grids.iter().map(|g| g.level).collect();
+        snap.stats = crate::stats::Stats::build(
+            &snap.data.components,
+            snap.data.classes.len(),
+            &snap.parents,
+            &levels_of,
+        );
         snap.data.components.shrink();
         let entries: Vec<PointEntry> = snap
             .data
@@ -377,6 +403,11 @@ impl Snapshot {
             l.locate(p)
                 .map(|(g, pos)| ((l.first + g as usize) as u32, pos))
         })
+    }
+
+    /// Component counts per grid and per class.
+    pub fn stats(&self) -> &crate::stats::Stats {
+        &self.stats
     }
 
     /// The component point R-tree (lon/lat degrees; data = store index).

@@ -1,0 +1,510 @@
+//! OGC API - Features Part 1 (Core, GeoJSON) under `/ogc`: one collection per
+//! grid level and one for components, so QGIS, GDAL and OWSLib open them directly.
+//!
+//! Paging is by `offset` in `next` links; items come in code order, so pages
+//! are stable. Unknown query parameters are a 400 naming the parameter.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use geo::{Coord, Intersects, Rect};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::features::{component_feature, grid_feature};
+use super::queries::parse_class;
+use super::{ApiError, AppState, parse_query};
+use crate::index::Snapshot;
+use crate::model::{ComponentState, NO_GRID};
+
+/// The collection id of the components.
+const COMPONENTS: &str = "components";
+
+/// Absolute base URL of this server as the client reached it.
+fn base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+/// Checks `f` and `Accept`: only JSON is served.
+fn negotiate(headers: &HeaderMap, f: Option<&str>) -> Result<(), ApiError> {
+    if let Some(f) = f
+        && !matches!(f, "json" | "geojson")
+    {
+        return Err(ApiError::bad(
+            "bad_parameter",
+            format!("parameter 'f' = '{f}' is not supported: use f=json"),
+        ));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("*/*");
+    if f.is_none()
+        && !accept.contains("json")
+        && !accept.contains("*/*")
+        && !accept.contains("application/*")
+    {
+        return Err(ApiError::NotAcceptable(format!(
+            "this server answers application/json and application/geo+json, not '{accept}'"
+        )));
+    }
+    Ok(())
+}
+
+fn json_response(media: &'static str, v: Value) -> Response {
+    ([(header::CONTENT_TYPE, media)], v.to_string()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FOnly {
+    f: Option<String>,
+}
+
+pub(super) async fn landing(
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: FOnly = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    let b = base(&headers);
+    Ok(json_response(
+        "application/json",
+        json!({
+            "title": "wangge 网格",
+            "description": "Urban grid management: grids of every level and city components (城市部件)",
+            "links": [
+                {"href": format!("{b}/ogc"), "rel": "self", "type": "application/json", "title": "this document"},
+                {"href": format!("{b}/api"), "rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition"},
+                {"href": format!("{b}/ogc/conformance"), "rel": "conformance", "type": "application/json", "title": "conformance classes"},
+                {"href": format!("{b}/ogc/collections"), "rel": "data", "type": "application/json", "title": "collections"}
+            ]
+        }),
+    ))
+}
+
+pub(super) async fn conformance(
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: FOnly = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    Ok(json_response(
+        "application/json",
+        json!({"conformsTo": [
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+            "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
+        ]}),
+    ))
+}
+
+/// A collection: a grid level, or the components.
+enum Collection {
+    Level(usize),
+    Components,
+}
+
+fn collection(snap: &Snapshot, id: &str) -> Result<Collection, ApiError> {
+    if id == COMPONENTS {
+        return Ok(Collection::Components);
+    }
+    snap.data()
+        .scheme
+        .level_index(id)
+        .map(Collection::Level)
+        .ok_or_else(|| {
+            let ids: Vec<&str> = snap
+                .data()
+                .scheme
+                .levels
+                .iter()
+                .map(|l| l.name.as_str())
+                .chain([COMPONENTS])
+                .collect();
+            ApiError::NotFound(format!(
+                "no collection '{id}': the collections are {}",
+                ids.join(", ")
+            ))
+        })
+}
+
+fn extent(snap: &Snapshot, c: &Collection) -> Option<Rect<f64>> {
+    match c {
+        Collection::Level(l) => snap.level(*l).extent(),
+        Collection::Components => {
+            let e = snap.points().root().envelope();
+            (!snap.data().components.is_empty()).then(|| {
+                Rect::new(
+                    Coord {
+                        x: e.lower()[0],
+                        y: e.lower()[1],
+                    },
+                    Coord {
+                        x: e.upper()[0],
+                        y: e.upper()[1],
+                    },
+                )
+            })
+        }
+    }
+}
+
+fn collection_json(snap: &Snapshot, b: &str, c: &Collection) -> Value {
+    let (id, title, description) = match c {
+        Collection::Level(l) => {
+            let def = &snap.data().scheme.levels[*l];
+            (
+                def.name.clone(),
+                format!("{} ({})", def.label, def.name),
+                format!(
+                    "{} grids, {}-digit codes",
+                    snap.level(*l).len(),
+                    def.code_len
+                ),
+            )
+        }
+        Collection::Components => (
+            COMPONENTS.to_string(),
+            "城市部件 (components)".to_string(),
+            format!(
+                "{} city components with class, state, owner and unit grid",
+                snap.data().components.len()
+            ),
+        ),
+    };
+    let bbox = extent(snap, c).map(|r| vec![r.min().x, r.min().y, r.max().x, r.max().y]);
+    json!({
+        "id": id,
+        "title": title,
+        "description": description,
+        "itemType": "feature",
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "extent": {"spatial": {"bbox": [bbox.unwrap_or_else(|| vec![-180.0, -90.0, 180.0, 90.0])], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+        "links": [
+            {"href": format!("{b}/ogc/collections/{id}"), "rel": "self", "type": "application/json", "title": "this collection"},
+            {"href": format!("{b}/ogc/collections/{id}/items"), "rel": "items", "type": "application/geo+json", "title": "items"}
+        ]
+    })
+}
+
+fn all_collections(snap: &Snapshot) -> Vec<Collection> {
+    (0..snap.data().scheme.depth())
+        .map(Collection::Level)
+        .chain([Collection::Components])
+        .collect()
+}
+
+pub(super) async fn collections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: FOnly = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    let snap = state.snapshot();
+    let b = base(&headers);
+    let list: Vec<Value> = all_collections(&snap)
+        .iter()
+        .map(|c| collection_json(&snap, &b, c))
+        .collect();
+    Ok(json_response(
+        "application/json",
+        json!({
+            "links": [{"href": format!("{b}/ogc/collections"), "rel": "self", "type": "application/json", "title": "collections"}],
+            "collections": list
+        }),
+    ))
+}
+
+pub(super) async fn one_collection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: FOnly = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    let snap = state.snapshot();
+    let c = collection(&snap, &id)?;
+    Ok(json_response(
+        "application/json",
+        collection_json(&snap, &base(&headers), &c),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemsParams {
+    f: Option<String>,
+    bbox: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    parent: Option<String>,
+    class: Option<String>,
+    grid: Option<String>,
+    state: Option<String>,
+    owner: Option<String>,
+}
+
+fn parse_bbox(v: &str) -> Result<Rect<f64>, ApiError> {
+    let bad = |m: String| ApiError::bad("bad_parameter", format!("parameter 'bbox' = '{v}': {m}"));
+    let nums: Vec<f64> = v
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("write four numbers: minlon,minlat,maxlon,maxlat".into()))?;
+    if nums.len() != 4 {
+        return Err(bad(format!(
+            "has {} numbers; write four: minlon,minlat,maxlon,maxlat",
+            nums.len()
+        )));
+    }
+    if nums.iter().any(|n| !n.is_finite()) {
+        return Err(bad("numbers must be finite".into()));
+    }
+    let (x0, y0, x1, y1) = (nums[0], nums[1], nums[2], nums[3]);
+    if !(-180.0..=180.0).contains(&x0)
+        || !(-180.0..=180.0).contains(&x1)
+        || !(-90.0..=90.0).contains(&y0)
+        || !(-90.0..=90.0).contains(&y1)
+    {
+        return Err(bad(
+            "longitudes must be within -180..180 and latitudes within -90..90".into(),
+        ));
+    }
+    if x0 > x1 || y0 > y1 {
+        return Err(bad("the minimum must not exceed the maximum (boxes across the antimeridian are not supported)".into()));
+    }
+    Ok(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }))
+}
+
+fn unsupported(name: &str, collection: &str) -> ApiError {
+    ApiError::bad(
+        "bad_parameter",
+        format!("parameter '{name}' does not apply to collection '{collection}'"),
+    )
+}
+
+pub(super) async fn items(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: ItemsParams = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    let snap = state.snapshot();
+    let c = collection(&snap, &id)?;
+    let limits = &state.limits;
+    let limit = super::queries::parse_count(
+        "limit",
+        p.limit.as_deref(),
+        limits.ogc_default_limit,
+        limits.ogc_max_limit,
+    )?;
+    let offset = match p.offset.as_deref() {
+        None => 0,
+        Some(v) => v.trim().parse::<usize>().map_err(|_| {
+            ApiError::bad(
+                "bad_parameter",
+                format!("parameter 'offset' = '{v}' must be a whole number from 0"),
+            )
+        })?,
+    };
+    let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
+    let data = snap.data();
+    let mut matched = 0usize;
+    let mut page: Vec<Value> = Vec::new();
+    let mut take = |matches: bool, feature: &dyn Fn() -> Option<Value>| {
+        if matches {
+            if matched >= offset
+                && page.len() < limit
+                && let Some(f) = feature()
+            {
+                page.push(f);
+            }
+            matched += 1;
+        }
+    };
+    match c {
+        Collection::Level(level) => {
+            for name in ["class", "grid", "state", "owner"] {
+                let given = match name {
+                    "class" => p.class.is_some(),
+                    "grid" => p.grid.is_some(),
+                    "state" => p.state.is_some(),
+                    _ => p.owner.is_some(),
+                };
+                if given {
+                    return Err(unsupported(name, &id));
+                }
+            }
+            let parent = p.parent.as_deref();
+            if let Some(pc) = parent
+                && (pc.is_empty() || !pc.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(ApiError::bad(
+                    "bad_parameter",
+                    format!("parameter 'parent' = '{pc}' must be a code prefix of digits"),
+                ));
+            }
+            let li = snap.level(level);
+            let candidates: Vec<u32> = match bbox {
+                Some(r) => li.grids_in_box(r),
+                None => (0..li.len() as u32).collect(),
+            };
+            for g in candidates {
+                let grid = snap.grid((li.first + g as usize) as u32);
+                let ok = parent.is_none_or(|pc| grid.code.starts_with(pc) && grid.code != pc)
+                    && bbox.is_none_or(|r| grid.geometry.intersects(&r));
+                take(ok, &|| grid_feature(&snap, &grid.code));
+            }
+        }
+        Collection::Components => {
+            if p.parent.is_some() {
+                return Err(unsupported("parent", &id));
+            }
+            let class = parse_class(&snap, p.class.as_deref())?;
+            let state_filter = p
+                .state
+                .as_deref()
+                .map(|s| {
+                    ComponentState::parse(s).filter(|_| !s.trim().is_empty()).ok_or_else(|| {
+                        ApiError::bad("bad_parameter", format!("parameter 'state' = '{s}' is not one of intact, damaged, lost, occupied (完好, 破损, 丢失, 占用)"))
+                    })
+                })
+                .transpose()?;
+            let grid = match p.grid.as_deref() {
+                None => None,
+                Some(code) => {
+                    data.scheme.level_of(code).map_err(|e| {
+                        ApiError::bad("bad_parameter", format!("parameter 'grid': {e}"))
+                    })?;
+                    Some(snap.grid_by_code(code).ok_or_else(|| {
+                        ApiError::bad(
+                            "bad_parameter",
+                            format!("parameter 'grid': no grid has code {code}"),
+                        )
+                    })?)
+                }
+            };
+            let owner = p.owner.as_deref();
+            // Candidates from the R-tree when a box (or a grid's box) narrows them.
+            let boxes: Vec<Rect<f64>> = bbox
+                .into_iter()
+                .chain(grid.and_then(|g| geo::BoundingRect::bounding_rect(&g.geometry)))
+                .collect();
+            let candidates: Box<dyn Iterator<Item = usize>> =
+                match boxes.into_iter().reduce(|a, b| {
+                    Rect::new(
+                        Coord {
+                            x: a.min().x.max(b.min().x),
+                            y: a.min().y.max(b.min().y),
+                        },
+                        Coord {
+                            x: a.max().x.min(b.max().x),
+                            y: a.max().y.min(b.max().y),
+                        },
+                    )
+                }) {
+                    Some(r) if r.min().x <= r.max().x && r.min().y <= r.max().y => {
+                        let env = rstar::AABB::from_corners(
+                            [r.min().x, r.min().y],
+                            [r.max().x, r.max().y],
+                        );
+                        let mut v: Vec<usize> = snap
+                            .points()
+                            .locate_in_envelope(&env)
+                            .map(|e| e.data as usize)
+                            .collect();
+                        v.sort_unstable();
+                        Box::new(v.into_iter())
+                    }
+                    Some(_) => Box::new(std::iter::empty()),
+                    None => Box::new(0..data.components.len()),
+                };
+            for i in candidates {
+                let comp = data.components.get(i);
+                let ok = class
+                    .as_ref()
+                    .is_none_or(|f| f.accepts(&snap, comp.class()))
+                    && state_filter.is_none_or(|s| comp.state() == s)
+                    && grid.is_none_or(|g| {
+                        comp.unit_grid() != NO_GRID
+                            && snap.grid(comp.unit_grid()).code.starts_with(&g.code)
+                    })
+                    && owner.is_none_or(|o| comp.owner() == o);
+                take(ok, &|| component_feature(&snap, &comp.code()));
+            }
+        }
+    }
+    let b = base(&headers);
+    let mut query: Vec<(String, String)> =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != "offset" && k != "limit")
+            .collect();
+    query.push(("limit".into(), limit.to_string()));
+    let link = |rel: &str, off: usize| {
+        let mut qs = query.clone();
+        qs.push(("offset".into(), off.to_string()));
+        json!({
+            "href": format!("{b}/ogc/collections/{id}/items?{}", serde_urlencoded::to_string(&qs).unwrap_or_default()),
+            "rel": rel,
+            "type": "application/geo+json"
+        })
+    };
+    let mut links = vec![link("self", offset)];
+    if offset + page.len() < matched {
+        links.push(link("next", offset + page.len()));
+    }
+    if offset > 0 {
+        links.push(link("prev", offset.saturating_sub(limit)));
+    }
+    Ok(json_response(
+        "application/geo+json",
+        json!({
+            "type": "FeatureCollection",
+            "numberMatched": matched,
+            "numberReturned": page.len(),
+            "links": links,
+            "features": page,
+        }),
+    ))
+}
+
+pub(super) async fn item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, fid)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: FOnly = parse_query(q.as_deref())?;
+    negotiate(&headers, p.f.as_deref())?;
+    let snap = state.snapshot();
+    let feature = match collection(&snap, &id)? {
+        Collection::Level(level) => snap
+            .grid_by_code(&fid)
+            .filter(|g| g.level == level)
+            .and_then(|g| grid_feature(&snap, &g.code)),
+        Collection::Components => component_feature(&snap, &fid),
+    };
+    let mut f = feature
+        .ok_or_else(|| ApiError::NotFound(format!("collection '{id}' has no feature '{fid}'")))?;
+    let b = base(&headers);
+    f["links"] = json!([
+        {"href": format!("{b}/ogc/collections/{id}/items/{fid}"), "rel": "self", "type": "application/geo+json"},
+        {"href": format!("{b}/ogc/collections/{id}"), "rel": "collection", "type": "application/json"}
+    ]);
+    Ok(json_response("application/geo+json", f))
+}

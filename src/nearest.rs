@@ -1,0 +1,98 @@
+//! The k components nearest to a point: "the nearest hydrant to me".
+//!
+//! Distances are metres in the point's local equirectangular frame (see
+//! [`crate::measure`]). The component R-tree is in degrees, where a degree of
+//! longitude is shorter than a degree of latitude; the search walks it in
+//! degree order and stops once the degree distance, scaled by the shorter
+//! metre-per-degree factor, proves no closer component remains.
+
+use geo::Coord;
+
+use crate::index::Snapshot;
+use crate::measure::{LocalFrame, M_PER_DEG};
+
+/// Which classes a query keeps: a 4-digit class or a 2-digit major class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassFilter {
+    /// One class (dense index into the class table).
+    Class(u16),
+    /// A major class, by its 2-digit code.
+    Major(String),
+}
+
+impl ClassFilter {
+    /// Parses `0101` (class) or `01` (major class) against the snapshot's class table.
+    pub fn parse(snap: &Snapshot, text: &str) -> Result<Self, String> {
+        let classes = &snap.data().classes;
+        match text.len() {
+            4 => classes
+                .get(text)
+                .map(ClassFilter::Class)
+                .ok_or_else(|| format!("class '{text}' is not in the class table")),
+            2 if classes.all().iter().any(|c| c.major() == text) => {
+                Ok(ClassFilter::Major(text.to_string()))
+            }
+            2 => Err(format!(
+                "major class '{text}' has no classes in the class table"
+            )),
+            _ => Err(format!(
+                "class '{text}' must be 4 digits (class) or 2 digits (major class)"
+            )),
+        }
+    }
+
+    /// True when the dense class index passes.
+    pub fn accepts(&self, snap: &Snapshot, class: u16) -> bool {
+        match self {
+            ClassFilter::Class(c) => *c == class,
+            ClassFilter::Major(m) => snap.data().classes.def(class).major() == m,
+        }
+    }
+}
+
+/// The `k` components nearest to `p` (WGS84 degrees) within `max_m` metres,
+/// nearest first: (store index, distance in metres). Ties break by code.
+pub fn nearest(
+    snap: &Snapshot,
+    p: Coord<f64>,
+    k: usize,
+    class: Option<&ClassFilter>,
+    max_m: f64,
+) -> Vec<(usize, f64)> {
+    let frame = LocalFrame::new(p);
+    let kx = M_PER_DEG * p.y.to_radians().cos().abs().max(1e-6);
+    let comps = &snap.data().components;
+    let mut best: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return best;
+    }
+    for (e, d2) in snap
+        .points()
+        .nearest_neighbor_iter_with_distance_2(&[p.x, p.y])
+    {
+        let bound = d2.sqrt() * kx.min(M_PER_DEG);
+        if bound > max_m || (best.len() == k && bound > best[k - 1].1) {
+            break;
+        }
+        let i = e.data as usize;
+        if let Some(f) = class
+            && !f.accepts(snap, comps.get(i).class())
+        {
+            continue;
+        }
+        let m = frame.to_m(Coord {
+            x: e.geom()[0],
+            y: e.geom()[1],
+        });
+        let d = (m.x * m.x + m.y * m.y).sqrt();
+        if d > max_m {
+            continue;
+        }
+        let at = best.partition_point(|&(j, bd)| bd < d || (bd == d && j < i));
+        if at < k {
+            best.insert(at, (i, d));
+            best.truncate(k);
+        }
+    }
+    best
+}
