@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use geo::Coord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::lookup::{parse_crs, to_wgs84};
@@ -158,12 +159,42 @@ pub(super) async fn get_grid_stats(
 struct LevelStatsParams {
     level: Option<String>,
     class: Option<String>,
+    by_class: Option<String>,
+}
+
+/// Counts by state, named.
+#[derive(Debug, Serialize)]
+struct StateCounts {
+    intact: u64,
+    damaged: u64,
+    lost: u64,
+    occupied: u64,
+}
+
+/// One grid of a level's statistics.
+#[derive(Debug, Serialize)]
+struct LevelGrid<'a> {
+    code: &'a str,
+    name: &'a str,
+    total: u64,
+    by_state: StateCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_class: Option<std::collections::BTreeMap<&'a str, u64>>,
+}
+
+#[derive(Debug, Serialize)]
+struct LevelStats<'a> {
+    level: &'a str,
+    class: Option<&'a str>,
+    grids: Vec<LevelGrid<'a>>,
 }
 
 pub(super) async fn get_level_stats(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let p: LevelStatsParams = parse_query(q.as_deref())?;
     let snap = state.snapshot();
     let scheme = &snap.data().scheme;
@@ -181,30 +212,56 @@ pub(super) async fn get_level_stats(
         })?,
     };
     let class = parse_class(&snap, p.class.as_deref())?;
+    let with_classes = match p.by_class.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "bad_parameter",
+                format!("parameter 'by_class' = '{other}' must be true or false"),
+            ));
+        }
+    };
     let li = snap.level(level);
-    let grids: Vec<Value> = (0..li.len())
+    let classes = &snap.data().classes;
+    let grids = (0..li.len())
         .map(|i| {
             let index = (li.first + i) as u32;
             let g = snap.grid(index);
             let c = snap.stats().grid(index);
-            let mut v = counts_json(&snap, c);
-            v["code"] = json!(g.code);
-            v["name"] = json!(g.name);
-            if let Some(f) = &class {
-                let n: u64 = c
-                    .by_class
-                    .iter()
-                    .filter(|&&(k, _)| f.accepts(&snap, k))
-                    .map(|&(_, n)| n)
-                    .sum();
-                v["class_count"] = json!(n);
+            let [intact, damaged, lost, occupied] = c.by_state;
+            LevelGrid {
+                code: &g.code,
+                name: &g.name,
+                total: c.total,
+                by_state: StateCounts {
+                    intact,
+                    damaged,
+                    lost,
+                    occupied,
+                },
+                class_count: class.as_ref().map(|f| {
+                    c.by_class
+                        .iter()
+                        .filter(|&&(k, _)| f.accepts(&snap, k))
+                        .map(|&(_, n)| n)
+                        .sum()
+                }),
+                by_class: with_classes.then(|| {
+                    c.by_class
+                        .iter()
+                        .map(|&(k, n)| (classes.def(k).code.as_str(), n))
+                        .collect()
+                }),
             }
-            v
         })
         .collect();
-    Ok(Json(
-        json!({ "level": names[level], "class": p.class, "grids": grids }),
-    ))
+    let body = LevelStats {
+        level: names[level],
+        class: p.class.as_deref(),
+        grids,
+    };
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize)]

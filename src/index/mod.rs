@@ -256,6 +256,7 @@ pub struct Snapshot {
     parents: Vec<u32>,
     points: RTree<PointEntry>,
     stats: crate::stats::Stats,
+    names: crate::search::NameIndex,
     version: u64,
 }
 
@@ -304,6 +305,7 @@ impl Snapshot {
             parents,
             points: RTree::new(),
             stats: Default::default(),
+            names: Default::default(),
             version,
         };
         let assigned: Vec<u32> = snap
@@ -314,6 +316,7 @@ impl Snapshot {
             .map(|&[x, y]| snap.locate(Coord { x, y }).map_or(NO_GRID, |(g, _)| g))
             .collect();
         snap.data.components.set_unit_grids(assigned);
+        snap.names = crate::search::NameIndex::new(&snap.data.grids);
         let levels_of: Vec<usize> = snap.data.grids.iter().map(|g| g.level).collect();
         snap.stats = crate::stats::Stats::build(
             &snap.data.components,
@@ -403,6 +406,11 @@ impl Snapshot {
             l.locate(p)
                 .map(|(g, pos)| ((l.first + g as usize) as u32, pos))
         })
+    }
+
+    /// Grid names, for substring search.
+    pub fn names(&self) -> &crate::search::NameIndex {
+        &self.names
     }
 
     /// Component counts per grid and per class.
