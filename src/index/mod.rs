@@ -60,6 +60,16 @@ fn pick(
     boundary
 }
 
+/// What one level says about a point.
+enum Probe {
+    /// This grid (level-local) holds the point.
+    Found(u32, Position),
+    /// No grid of this level holds it; a coarser level might.
+    Empty,
+    /// No grid of this level or any coarser level holds it.
+    Nowhere,
+}
+
 /// Indexes of one grid level. Grid numbers here are level-local (`0..len`),
 /// in ascending code order; add [`LevelIndex::first`] for the dataset index.
 #[derive(Debug)]
@@ -170,9 +180,21 @@ impl LevelIndex {
     /// border rule, with whether `p` is on its boundary.
     #[inline]
     pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
-        match self.raster.as_ref().map(|r| r.cell(p)) {
+        match self.probe(p) {
+            Probe::Found(g, pos) => Some((g, pos)),
+            Probe::Empty | Probe::Nowhere => None,
+        }
+    }
+
+    /// Like [`LevelIndex::locate`], and says when no coarser level can hold `p` either.
+    #[inline]
+    fn probe(&self, p: Coord<f64>) -> Probe {
+        let found =
+            |r: Option<(u32, Position)>| r.map_or(Probe::Empty, |(g, pos)| Probe::Found(g, pos));
+        found(match self.raster.as_ref().map(|r| r.cell(p)) {
             Some(Cell::Pure(g)) => Some((g, Position::Inside)),
             Some(Cell::Empty) => None,
+            Some(Cell::Nowhere) => return Probe::Nowhere,
             Some(Cell::Local(cell)) => {
                 let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
                 let cands = cell.candidates();
@@ -190,11 +212,11 @@ impl LevelIndex {
             Some(Cell::Mixed(list)) => pick(list.iter().copied(), |g| self.position(g, p)),
             Some(Cell::Outside) | None => {
                 if !p.x.is_finite() || !p.y.is_finite() {
-                    return None;
+                    return Probe::Nowhere;
                 }
                 self.locate_exact(p)
             }
-        }
+        })
     }
 
     /// The nearest grid to `p` and the distance in metres to its boundary.
@@ -257,6 +279,8 @@ pub struct Snapshot {
     points: RTree<PointEntry>,
     stats: crate::stats::Stats,
     names: crate::search::NameIndex,
+    /// The envelope of every level's grids.
+    bounds: Option<Rect<f64>>,
     version: u64,
 }
 
@@ -297,7 +321,19 @@ impl Snapshot {
             levels.push(LevelIndex::build(start, &data.grids[start..end]));
             start = end;
         }
+        // Where the finest level is empty and every coarser level is empty
+        // too, a lookup can stop at the finest level.
+        if let Some((finest, coarser)) = levels.split_last_mut()
+            && let Some(raster) = finest.raster.as_mut()
+        {
+            raster.mark_nowhere(|r| {
+                coarser
+                    .iter()
+                    .all(|l| l.raster.as_ref().is_none_or(|c| c.all_empty_in(r)))
+            });
+        }
         data.components.finish();
+        let bounds = levels.iter().filter_map(|l| l.extent).reduce(merge_rects);
         let mut snap = Snapshot {
             data,
             levels,
@@ -306,6 +342,7 @@ impl Snapshot {
             points: RTree::new(),
             stats: Default::default(),
             names: Default::default(),
+            bounds,
             version,
         };
         let assigned: Vec<u32> = snap
@@ -402,10 +439,19 @@ impl Snapshot {
     /// finest level contains `p`, coarser levels are tried in turn.
     #[inline]
     pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
-        self.levels.iter().rev().find_map(|l| {
-            l.locate(p)
-                .map(|(g, pos)| ((l.first + g as usize) as u32, pos))
-        })
+        if let Some(b) = self.bounds
+            && !(p.x >= b.min().x && p.x <= b.max().x && p.y >= b.min().y && p.y <= b.max().y)
+        {
+            return None;
+        }
+        for l in self.levels.iter().rev() {
+            match l.probe(p) {
+                Probe::Found(g, pos) => return Some(((l.first + g as usize) as u32, pos)),
+                Probe::Nowhere => return None,
+                Probe::Empty => {}
+            }
+        }
+        None
     }
 
     /// Grid names, for substring search.
@@ -437,5 +483,72 @@ impl Snapshot {
             .iter()
             .filter_map(|g| g.geometry.bounding_rect())
             .reduce(merge_rects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{GridScheme, LevelDef};
+    use crate::validate::rect_polygon;
+    use geo::MultiPolygon;
+
+    /// A district only half covered by its one unit grid: points in the
+    /// uncovered half fall back to the district, points outside get nothing.
+    #[test]
+    fn gaps_in_the_finest_level_fall_back_to_coarser_levels() {
+        let level = |name: &str, len| LevelDef {
+            name: name.into(),
+            label: name.into(),
+            code_len: len,
+            legacy_lens: vec![],
+        };
+        let mut data = Dataset::empty();
+        data.scheme = GridScheme {
+            levels: vec![level("district", 2), level("unit", 4)],
+        };
+        let grid = |code: &str, level, r: geo::Polygon<f64>| Grid {
+            code: code.into(),
+            name: code.into(),
+            level,
+            worker: None,
+            geometry: MultiPolygon(vec![r]),
+        };
+        data.grids = vec![
+            grid("11", 0, rect_polygon(100.0, 30.0, 100.02, 30.01)),
+            grid("1101", 1, rect_polygon(100.0, 30.0, 100.01, 30.01)),
+            grid("12", 0, rect_polygon(100.05, 30.0, 100.06, 30.01)),
+        ];
+        let snap = Snapshot::build(data, 1);
+        let code = |x, y| {
+            snap.locate(Coord { x, y })
+                .map(|(g, _)| snap.grid(g).code.clone())
+        };
+        assert_eq!(code(100.005, 30.005).as_deref(), Some("1101"));
+        assert_eq!(code(100.015, 30.005).as_deref(), Some("11"));
+        assert_eq!(code(100.055, 30.005).as_deref(), Some("12"));
+        assert_eq!(code(100.03, 30.005), None);
+        assert_eq!(code(100.03, 31.0), None);
+        assert_eq!(code(f64::NAN, 30.0), None);
+        // Brute force over a fine lattice of points.
+        for i in 0..=700 {
+            for j in 0..=120 {
+                let p = Coord {
+                    x: 99.995 + i as f64 * 0.0001,
+                    y: 29.995 + j as f64 * 0.0001,
+                };
+                // Grids sorted by (level, code): 0 = "11", 1 = "12", 2 = "1101"; finest first.
+                let want = [2usize, 0, 1]
+                    .iter()
+                    .map(|&k| &snap.data().grids[k])
+                    .find(|g| {
+                        use geo::Intersects;
+                        g.geometry.intersects(&geo::Point(p))
+                    })
+                    .map(|g| g.code.clone());
+                // Points on borders shared by both levels belong to the finer grid.
+                assert_eq!(code(p.x, p.y), want, "{p:?}");
+            }
+        }
     }
 }

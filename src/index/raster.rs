@@ -19,8 +19,11 @@ use geo::{Coord, Rect};
 pub enum Cell<'a> {
     /// Every point of the cell lies in this grid (level-local index).
     Pure(u32),
-    /// No point of the cell lies in any grid.
+    /// No point of the cell lies in any grid of this level.
     Empty,
+    /// No point of the cell lies in any grid of this level or of any coarser
+    /// level (see [`Raster::mark_nowhere`]).
+    Nowhere,
     /// Grid edges cross the cell; they are stored with the cell: see [`Raster::local`].
     Local(&'a LocalCell),
     /// Grid edges cross the cell: test these grids whole (level-local indexes, ascending).
@@ -72,6 +75,7 @@ fn orient(a: Coord<f64>, b: Coord<f64>, c: Coord<f64>) -> f64 {
 
 const MIXED: u32 = 1 << 31;
 const EMPTY: u32 = u32::MAX;
+const NOWHERE: u32 = u32::MAX - 1;
 /// Margin in cell units when marking cells crossed by an edge, so that
 /// rounding never leaves a crossed cell marked pure.
 const EPS: f64 = 1e-6;
@@ -331,6 +335,8 @@ impl Raster {
         let c = self.cells[v as usize * self.nx + u as usize];
         if c == EMPTY {
             Cell::Empty
+        } else if c == NOWHERE {
+            Cell::Nowhere
         } else if c & MIXED != 0 && c & LOCAL != 0 {
             Cell::Local(&self.locals[(c & !(MIXED | LOCAL)) as usize])
         } else if c & MIXED != 0 {
@@ -339,6 +345,52 @@ impl Raster {
             Cell::Mixed(&self.lists[start + 1..start + 1 + len])
         } else {
             Cell::Pure(c)
+        }
+    }
+
+    /// True when no point of rectangle `r` (lon/lat degrees) lies in a grid of
+    /// this level: every cell it may touch is empty (or `r` misses the raster).
+    pub fn all_empty_in(&self, r: Rect<f64>) -> bool {
+        let (u0, u1) = (
+            (r.min().x - self.x0) * self.inv_w - EPS,
+            (r.max().x - self.x0) * self.inv_w + EPS,
+        );
+        let (v0, v1) = (
+            (r.min().y - self.y0) * self.inv_h - EPS,
+            (r.max().y - self.y0) * self.inv_h + EPS,
+        );
+        if u1 < 0.0 || v1 < 0.0 || u0 >= self.nx as f64 || v0 >= self.ny as f64 {
+            return true;
+        }
+        let (c0, c1) = (clamp_idx(u0, self.nx), clamp_idx(u1, self.nx));
+        let (r0, r1) = (clamp_idx(v0, self.ny), clamp_idx(v1, self.ny));
+        (r0..=r1)
+            .all(|cy| (c0..=c1).all(|cx| matches!(self.cells[cy * self.nx + cx], EMPTY | NOWHERE)))
+    }
+
+    /// Turns every empty cell for which `elsewhere_empty(cell rectangle)`
+    /// holds into a "nowhere" cell, so lookups there stop at this level.
+    pub fn mark_nowhere(&mut self, elsewhere_empty: impl Fn(Rect<f64>) -> bool) {
+        for cy in 0..self.ny {
+            for cx in 0..self.nx {
+                let i = cy * self.nx + cx;
+                if self.cells[i] != EMPTY {
+                    continue;
+                }
+                let r = Rect::new(
+                    Coord {
+                        x: self.x0 + cx as f64 / self.inv_w,
+                        y: self.y0 + cy as f64 / self.inv_h,
+                    },
+                    Coord {
+                        x: self.x0 + (cx + 1) as f64 / self.inv_w,
+                        y: self.y0 + (cy + 1) as f64 / self.inv_h,
+                    },
+                );
+                if elsewhere_empty(r) {
+                    self.cells[i] = NOWHERE;
+                }
+            }
         }
     }
 
