@@ -7,45 +7,9 @@
 //! `scripts/bench-load-large` measures the same load through the CLI with
 //! `/usr/bin/time` (wall time and peak resident memory of the whole process).
 
-use std::path::PathBuf;
+mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wangge::generate::{City, GenerateOptions};
-use wangge::model::Dataset;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Generates the city into a data directory once (seeded; reused across runs).
-fn data_dir(units: usize, components: usize) -> PathBuf {
-    let dir = PathBuf::from(format!("target/bench-data/city-{units}-{components}"));
-    if wangge::store::resolve(&dir).is_ok() {
-        return dir;
-    }
-    let city = City::generate(&GenerateOptions {
-        unit_grids: units,
-        components,
-        ..GenerateOptions::default()
-    });
-    let mut data = Dataset::empty();
-    data.grids = city.grids.clone();
-    let classes = data.classes.clone();
-    let mut manifest = wangge::store::manifest_for(&data, "bench");
-    manifest.components = components;
-    std::fs::create_dir_all(&dir).expect("bench data dir");
-    wangge::store::write_version(
-        &dir,
-        &manifest,
-        &data,
-        city.components(&classes).map(|c| c.0),
-    )
-    .expect("write bench city");
-    dir
-}
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -59,9 +23,9 @@ fn rss_kib() -> u64 {
 }
 
 fn bench(c: &mut Criterion) {
-    let units = env("WANGGE_BENCH_UNITS", 100_000);
-    let components = env("WANGGE_BENCH_COMPONENTS", 10_000_000);
-    let dir = data_dir(units, components);
+    let units = common::env("WANGGE_BENCH_UNITS", 100_000);
+    let components = common::env("WANGGE_BENCH_COMPONENTS", 10_000_000);
+    let dir = common::data_dir(units, components);
     let before = rss_kib();
     let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
     let after = rss_kib();

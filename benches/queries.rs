@@ -6,7 +6,7 @@
 //! `cargo bench --bench queries`. `WANGGE_BENCH_UNITS` / `WANGGE_BENCH_COMPONENTS`
 //! choose another size.
 
-use std::path::PathBuf;
+mod common;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -15,48 +15,13 @@ use http_body_util::BodyExt;
 use rand::{Rng, SeedableRng};
 use tower::ServiceExt;
 
-use wangge::generate::{City, GenerateOptions};
 use wangge::http::{AppState, Limits, router};
-use wangge::model::Dataset;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn data_dir(units: usize, components: usize) -> PathBuf {
-    let dir = PathBuf::from(format!("target/bench-data/city-{units}-{components}"));
-    if wangge::store::resolve(&dir).is_ok() {
-        return dir;
-    }
-    let city = City::generate(&GenerateOptions {
-        unit_grids: units,
-        components,
-        ..GenerateOptions::default()
-    });
-    let mut data = Dataset::empty();
-    data.grids = city.grids.clone();
-    let classes = data.classes.clone();
-    let mut manifest = wangge::store::manifest_for(&data, "bench");
-    manifest.components = components;
-    std::fs::create_dir_all(&dir).expect("bench data dir");
-    wangge::store::write_version(
-        &dir,
-        &manifest,
-        &data,
-        city.components(&classes).map(|c| c.0),
-    )
-    .expect("write bench city");
-    dir
-}
 
 fn bench(c: &mut Criterion) {
-    let units = env("WANGGE_BENCH_UNITS", 100_000);
-    let components = env("WANGGE_BENCH_COMPONENTS", 10_000_000);
+    let units = common::env("WANGGE_BENCH_UNITS", 100_000);
+    let components = common::env("WANGGE_BENCH_COMPONENTS", 10_000_000);
     let (_, snap) =
-        wangge::store::open_snapshot(&data_dir(units, components), |_| {}).expect("load");
+        wangge::store::open_snapshot(&common::data_dir(units, components), |_| {}).expect("load");
     let ext = snap.extent().expect("grids");
     let unit_codes: Vec<String> = snap
         .data()

@@ -141,14 +141,7 @@ pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
     for i in snap.names().containing(q) {
         let g = snap.grid(i);
         if let Some(rank) = name_rank(&g.name) {
-            hits.push(Hit {
-                kind: HitKind::Grid,
-                code: g.code.clone(),
-                name: g.name.clone(),
-                detail: data.scheme.levels[g.level].name.clone(),
-                count: None,
-                rank,
-            });
+            hits.push(grid_hit(snap, g, rank));
         }
     }
     for (i, c) in data.classes.all().iter().enumerate() {
@@ -163,6 +156,17 @@ pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
     hits.dedup_by(|a, b| a.kind == b.kind && a.code == b.code);
     hits.truncate(limit);
     hits
+}
+
+fn grid_hit(snap: &Snapshot, g: &Grid, rank: u8) -> Hit {
+    Hit {
+        kind: HitKind::Grid,
+        code: g.code.clone(),
+        name: g.name.clone(),
+        detail: snap.data().scheme.levels[g.level].name.clone(),
+        count: None,
+        rank,
+    }
 }
 
 fn class_hit(snap: &Snapshot, index: usize, rank: u8) -> Hit {
