@@ -404,7 +404,7 @@ impl Raster {
         let pure = self
             .cells
             .iter()
-            .filter(|&&c| c == EMPTY || c & MIXED == 0)
+            .filter(|&&c| c == EMPTY || c == NOWHERE || c & MIXED == 0)
             .count();
         pure as f64 / self.cells.len() as f64
     }
