@@ -1,15 +1,15 @@
 //! The k components nearest to a point: "the nearest hydrant to me".
 //!
 //! Distances are metres in the point's local equirectangular frame (see
-//! [`crate::measure`]). The component R-tree is in degrees, where a degree of
-//! longitude is shorter than a degree of latitude; the search walks it in
-//! degree order and stops once the degree distance, scaled by the shorter
-//! metre-per-degree factor, proves no closer component remains.
+//! [`crate::measure`]). The component R-tree stores longitudes scaled by the
+//! cosine of the city's middle latitude, so its distances are metric up to a
+//! fraction of a percent; the search walks it in that order and stops once
+//! a lower bound in metres proves that no closer component remains.
 
 use geo::Coord;
 
 use crate::index::Snapshot;
-use crate::measure::{LocalFrame, M_PER_DEG};
+use crate::measure::LocalFrame;
 
 /// Which classes a query keeps: a 4-digit class or a 2-digit major class.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,30 +60,22 @@ pub fn nearest(
     max_m: f64,
 ) -> Vec<(usize, f64)> {
     let frame = LocalFrame::new(p);
-    let kx = M_PER_DEG * p.y.to_radians().cos().abs().max(1e-6);
     let comps = &snap.data().components;
     let mut best: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
     if k == 0 {
         return best;
     }
-    for (e, d2) in snap
-        .points()
-        .nearest_neighbor_iter_with_distance_2(&[p.x, p.y])
-    {
-        let bound = d2.sqrt() * kx.min(M_PER_DEG);
+    for (i, bound) in snap.components_by_distance(p) {
         if bound > max_m || (best.len() == k && bound > best[k - 1].1) {
             break;
         }
-        let i = e.data as usize;
+        let c = comps.get(i);
         if let Some(f) = class
-            && !f.accepts(snap, comps.get(i).class())
+            && !f.accepts(snap, c.class())
         {
             continue;
         }
-        let m = frame.to_m(Coord {
-            x: e.geom()[0],
-            y: e.geom()[1],
-        });
+        let m = frame.to_m(c.location());
         let d = (m.x * m.x + m.y * m.y).sqrt();
         if d > max_m {
             continue;

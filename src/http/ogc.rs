@@ -140,21 +140,7 @@ fn collection(snap: &Snapshot, id: &str) -> Result<Collection, ApiError> {
 fn extent(snap: &Snapshot, c: &Collection) -> Option<Rect<f64>> {
     match c {
         Collection::Level(l) => snap.level(*l).extent(),
-        Collection::Components => {
-            let e = snap.points().root().envelope();
-            (!snap.data().components.is_empty()).then(|| {
-                Rect::new(
-                    Coord {
-                        x: e.lower()[0],
-                        y: e.lower()[1],
-                    },
-                    Coord {
-                        x: e.upper()[0],
-                        y: e.upper()[1],
-                    },
-                )
-            })
-        }
+        Collection::Components => snap.components_extent(),
     }
 }
 
@@ -417,17 +403,7 @@ pub(super) async fn items(
                     )
                 }) {
                     Some(r) if r.min().x <= r.max().x && r.min().y <= r.max().y => {
-                        let env = rstar::AABB::from_corners(
-                            [r.min().x, r.min().y],
-                            [r.max().x, r.max().y],
-                        );
-                        let mut v: Vec<usize> = snap
-                            .points()
-                            .locate_in_envelope(&env)
-                            .map(|e| e.data as usize)
-                            .collect();
-                        v.sort_unstable();
-                        Box::new(v.into_iter())
+                        Box::new(snap.components_in_box(r).into_iter())
                     }
                     Some(_) => Box::new(std::iter::empty()),
                     None => Box::new(0..data.components.len()),

@@ -21,8 +21,9 @@ pub use polygon::{IndexedPolygon, Position};
 pub use raster::{Cell, LocalCell, Raster};
 
 type BoxEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
-/// A component location in the point R-tree, with its dense store index.
-pub type PointEntry = GeomWithData<[f64; 2], u32>;
+/// A component location in the point R-tree: `[lon · point_scale, lat]`,
+/// with its dense store index.
+type PointEntry = GeomWithData<[f64; 2], u32>;
 
 /// The smallest rectangle holding both.
 pub fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
@@ -277,6 +278,9 @@ pub struct Snapshot {
     /// Dataset index of each grid's parent (the code prefix of the level above), or [`NO_GRID`].
     parents: Vec<u32>,
     points: RTree<PointEntry>,
+    /// cos(latitude) at the middle of the city: the point R-tree stores
+    /// longitudes multiplied by it, so that its distances are nearly metric.
+    point_scale: f64,
     stats: crate::stats::Stats,
     names: crate::search::NameIndex,
     /// The envelope of every level's grids.
@@ -340,6 +344,7 @@ impl Snapshot {
             by_code,
             parents,
             points: RTree::new(),
+            point_scale: 1.0,
             stats: Default::default(),
             names: Default::default(),
             bounds,
@@ -362,13 +367,16 @@ impl Snapshot {
             &levels_of,
         );
         snap.data.components.shrink();
+        let mid_lat = snap.bounds.map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
+        snap.point_scale = mid_lat.to_radians().cos().max(0.01);
+        let scale = snap.point_scale;
         let entries: Vec<PointEntry> = snap
             .data
             .components
             .locations()
             .iter()
             .enumerate()
-            .map(|(i, &xy)| GeomWithData::new(xy, i as u32))
+            .map(|(i, &[x, y])| GeomWithData::new([x * scale, y], i as u32))
             .collect();
         snap.points = RTree::bulk_load(entries);
         snap
@@ -464,9 +472,54 @@ impl Snapshot {
         &self.stats
     }
 
-    /// The component point R-tree (lon/lat degrees; data = store index).
-    pub fn points(&self) -> &RTree<PointEntry> {
-        &self.points
+    /// Store indexes of the components inside `r` (lon/lat degrees, borders
+    /// included), ascending.
+    pub fn components_in_box(&self, r: Rect<f64>) -> Vec<usize> {
+        let c = self.point_scale;
+        let env = AABB::from_corners([r.min().x * c, r.min().y], [r.max().x * c, r.max().y]);
+        // Scaling can merge neighbouring longitudes: check each hit exactly.
+        let locations = self.data.components.locations();
+        let mut v: Vec<usize> = self
+            .points
+            .locate_in_envelope(&env)
+            .map(|e| e.data as usize)
+            .filter(|&i| {
+                let [x, y] = locations[i];
+                x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The envelope of all components, lon/lat degrees.
+    pub fn components_extent(&self) -> Option<Rect<f64>> {
+        if self.points.size() == 0 {
+            return None;
+        }
+        let e = self.points.root().envelope();
+        let c = self.point_scale;
+        Some(Rect::new(
+            Coord {
+                x: e.lower()[0] / c,
+                y: e.lower()[1],
+            },
+            Coord {
+                x: e.upper()[0] / c,
+                y: e.upper()[1],
+            },
+        ))
+    }
+
+    /// Components by increasing distance from `p` (lon/lat degrees): each with
+    /// a lower bound, in metres, of its distance and of every later one's.
+    pub fn components_by_distance(&self, p: Coord<f64>) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let c = self.point_scale;
+        // metres ≥ M · min(1, cos(lat_p) / c) · (distance in the tree's space)
+        let k = M_PER_DEG * (p.y.to_radians().cos().abs() / c).min(1.0);
+        self.points
+            .nearest_neighbor_iter_with_distance_2(&[p.x * c, p.y])
+            .map(move |(e, d2)| (e.data as usize, d2.sqrt() * k))
     }
 
     /// Approximate heap bytes of indexes and component store.
