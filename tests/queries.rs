@@ -466,6 +466,47 @@ async fn ogc_api_features_core() {
         .count();
     assert_eq!(v["numberMatched"], n);
 
+    // A grid and a bbox together: components in both; none when they do not meet.
+    let half = Rect::new(
+        bb.min(),
+        Coord {
+            x: (bb.min().x + bb.max().x) / 2.0,
+            y: bb.max().y,
+        },
+    );
+    let (_, _, v) = get(
+        &app,
+        &format!(
+            "/ogc/collections/components/items?grid={}&bbox={},{},{},{}&limit=1",
+            community.code,
+            half.min().x,
+            half.min().y,
+            half.max().x,
+            half.max().y
+        ),
+    )
+    .await;
+    let want = data
+        .components
+        .iter()
+        .filter(|c| {
+            c.unit_grid() != NO_GRID
+                && snap.grid(c.unit_grid()).code.starts_with(&community.code)
+                && half.intersects(&c.location())
+        })
+        .count();
+    assert_eq!(v["numberMatched"], want);
+    assert!(want > 0);
+    let (_, _, v) = get(
+        &app,
+        &format!(
+            "/ogc/collections/components/items?grid={}&bbox=100,20,100.1,20.1",
+            community.code
+        ),
+    )
+    .await;
+    assert_eq!(v["numberMatched"], 0);
+
     // Bad requests.
     for (uri, status) in [
         (

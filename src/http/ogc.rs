@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::features::{component_feature, grid_feature};
 use super::queries::parse_class;
 use super::{ApiError, AppState, parse_query};
-use crate::index::Snapshot;
+use crate::index::{Snapshot, intersect_rects};
 use crate::model::{ComponentState, NO_GRID};
 
 /// The collection id of the components.
@@ -389,25 +389,15 @@ pub(super) async fn items(
                 .into_iter()
                 .chain(grid.and_then(|g| geo::BoundingRect::bounding_rect(&g.geometry)))
                 .collect();
-            let candidates: Box<dyn Iterator<Item = usize>> =
-                match boxes.into_iter().reduce(|a, b| {
-                    Rect::new(
-                        Coord {
-                            x: a.min().x.max(b.min().x),
-                            y: a.min().y.max(b.min().y),
-                        },
-                        Coord {
-                            x: a.max().x.min(b.max().x),
-                            y: a.max().y.min(b.max().y),
-                        },
-                    )
-                }) {
-                    Some(r) if r.min().x <= r.max().x && r.min().y <= r.max().y => {
-                        Box::new(snap.components_in_box(r).into_iter())
-                    }
-                    Some(_) => Box::new(std::iter::empty()),
-                    None => Box::new(0..data.components.len()),
-                };
+            let window = boxes
+                .into_iter()
+                .map(Some)
+                .reduce(|a, b| a.zip(b).and_then(|(a, b)| intersect_rects(a, b)));
+            let candidates: Box<dyn Iterator<Item = usize>> = match window {
+                Some(Some(r)) => Box::new(snap.components_in_box(r).into_iter()),
+                Some(_) => Box::new(std::iter::empty()),
+                None => Box::new(0..data.components.len()),
+            };
             for i in candidates {
                 let comp = data.components.get(i);
                 let ok = class

@@ -39,6 +39,19 @@ pub fn merge_rects(a: Rect<f64>, b: Rect<f64>) -> Rect<f64> {
     )
 }
 
+/// The overlap of two rectangles, or `None` when they do not meet.
+pub fn intersect_rects(a: Rect<f64>, b: Rect<f64>) -> Option<Rect<f64>> {
+    let min = Coord {
+        x: a.min().x.max(b.min().x),
+        y: a.min().y.max(b.min().y),
+    };
+    let max = Coord {
+        x: a.max().x.min(b.max().x),
+        y: a.max().y.min(b.max().y),
+    };
+    (min.x <= max.x && min.y <= max.y).then(|| Rect::new(min, max))
+}
+
 /// The deterministic border rule, applied to one level.
 ///
 /// A point belongs to the grid whose interior contains it. A point on the
