@@ -61,7 +61,6 @@ pub struct City {
     /// Grids of all levels.
     pub grids: Vec<Grid>,
     nx: usize,
-    ny: usize,
     vertices: Vec<Coord<f64>>,
     /// Unit grid code index per cell, or u32::MAX outside the city.
     cell_unit: Vec<u32>,
@@ -474,7 +473,6 @@ impl City {
         City {
             grids,
             nx,
-            ny,
             vertices,
             cell_unit,
             inside_cells,
@@ -561,11 +559,6 @@ impl City {
             };
             (rec, cell)
         })
-    }
-
-    /// Number of lattice cells in x and y (for tests and diagnostics).
-    pub fn lattice(&self) -> (usize, usize) {
-        (self.nx, self.ny)
     }
 }
 

@@ -134,11 +134,6 @@ impl Report {
         self.problems.len() - self.errors()
     }
 
-    /// True when some problem is of this kind.
-    pub fn has(&self, kind: ProblemKind) -> bool {
-        self.problems.iter().any(|p| p.kind == kind)
-    }
-
     /// A human-readable listing, one problem per line, at most `max` lines.
     pub fn to_text(&self, max: usize) -> String {
         let mut out = String::new();

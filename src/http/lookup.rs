@@ -38,15 +38,24 @@ pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError>
     r.map_err(|e| ApiError::bad("bad_coordinate", e.to_string()))
 }
 
+/// The point named by `lon`, `lat` and `crs` query parameters, in WGS84.
+pub(crate) fn point_param(
+    lon: Option<&str>,
+    lat: Option<&str>,
+    crs: Option<&str>,
+) -> Result<Coord<f64>, ApiError> {
+    let lon = parse_number("lon", lon)?;
+    let lat = parse_number("lat", lat)?;
+    let crs = parse_crs(crs)?;
+    to_wgs84(&crs, Coord { x: lon, y: lat })
+}
+
 pub(super) async fn get_lookup(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: LookupParams = parse_query(q.as_deref())?;
-    let lon = parse_number("lon", p.lon.as_deref())?;
-    let lat = parse_number("lat", p.lat.as_deref())?;
-    let crs = parse_crs(p.crs.as_deref())?;
-    let point = to_wgs84(&crs, Coord { x: lon, y: lat })?;
+    let point = point_param(p.lon.as_deref(), p.lat.as_deref(), p.crs.as_deref())?;
     let snap = state.snapshot();
     let answer = crate::lookup::lookup(&snap, point);
     Ok(Json(answer).into_response())

@@ -4,11 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use geo::Coord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::lookup::{parse_crs, to_wgs84};
+use super::lookup::point_param;
 use super::{ApiError, AppState, parse_number, parse_query};
 use crate::index::Snapshot;
 use crate::nearest::{ClassFilter, nearest};
@@ -66,10 +65,7 @@ pub(super) async fn get_nearest(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p: NearestParams = parse_query(q.as_deref())?;
-    let lon = parse_number("lon", p.lon.as_deref())?;
-    let lat = parse_number("lat", p.lat.as_deref())?;
-    let crs = parse_crs(p.crs.as_deref())?;
-    let point = to_wgs84(&crs, Coord { x: lon, y: lat })?;
+    let point = point_param(p.lon.as_deref(), p.lat.as_deref(), p.crs.as_deref())?;
     let k = parse_count("k", p.k.as_deref(), 10, MAX_K)?;
     let max_m = match p.max_distance_m.as_deref() {
         None => f64::INFINITY,

@@ -10,7 +10,7 @@ mod raster;
 
 use std::collections::HashMap;
 
-use geo::{BoundingRect, Coord, Rect};
+use geo::{Coord, Rect};
 use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -544,11 +544,7 @@ impl Snapshot {
 
     /// The envelope of all grids, lon/lat degrees.
     pub fn extent(&self) -> Option<Rect<f64>> {
-        self.data
-            .grids
-            .iter()
-            .filter_map(|g| g.geometry.bounding_rect())
-            .reduce(merge_rects)
+        self.bounds
     }
 }
 

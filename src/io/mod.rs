@@ -127,26 +127,24 @@ pub struct ReadOptions {
     pub y_field: Option<String>,
 }
 
-/// What a file says about itself.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SourceInfo {
-    /// The CRS the file declares (`.prj`, FlatGeobuf header, GeoJSON `crs`), if any.
-    pub crs: Option<Crs>,
-    /// Number of features read.
-    pub features: usize,
+/// The file's format: the option, else the extension.
+fn format_of(path: &Path, options: &ReadOptions) -> Result<Format> {
+    options
+        .format
+        .or_else(|| Format::from_path(path))
+        .ok_or_else(|| ReadError::UnknownFormat(path.to_path_buf()))
 }
 
-/// Reads every feature of a file, in order, calling `f` on each. Stops at the
-/// first error `f` returns (as `Err(String)`, reported with the feature's row).
+/// Reads every feature of a file, in order, calling `f` on each, and returns
+/// how many were read. Stops at the first error `f` returns (as
+/// `Err(String)`, reported with the feature's row). The file's CRS is
+/// [`declared_crs`]'s business.
 pub fn read_features(
     path: &Path,
     options: &ReadOptions,
     mut f: impl FnMut(RawFeature) -> std::result::Result<(), String>,
-) -> Result<SourceInfo> {
-    let format = options
-        .format
-        .or_else(|| Format::from_path(path))
-        .ok_or_else(|| ReadError::UnknownFormat(path.to_path_buf()))?;
+) -> Result<usize> {
+    let format = format_of(path, options)?;
     let mut count = 0usize;
     let mut sink = |feat: RawFeature| -> Result<()> {
         count += 1;
@@ -157,7 +155,6 @@ pub fn read_features(
             message,
         })
     };
-    let crs = declared_crs(path, options)?;
     match format {
         Format::Fgb => fgb::read(path, &mut sink)?,
         Format::Geojson => geojson_file::read_collection(path, &mut sink)?,
@@ -165,21 +162,14 @@ pub fn read_features(
         Format::Shapefile => shp::read(path, options.encoding.as_deref(), &mut sink)?,
         Format::Csv => csv_points::read(path, options, &mut sink)?,
     }
-    Ok(SourceInfo {
-        crs,
-        features: count,
-    })
+    Ok(count)
 }
 
 /// The CRS a file declares, without reading its features: a Shapefile's
 /// `.prj`, a FlatGeobuf header, a GeoJSON legacy `crs` member. `None` when the
 /// file declares none (GeoJSON per RFC 7946 and CSV are then WGS84).
 pub fn declared_crs(path: &Path, options: &ReadOptions) -> Result<Option<Crs>> {
-    let format = options
-        .format
-        .or_else(|| Format::from_path(path))
-        .ok_or_else(|| ReadError::UnknownFormat(path.to_path_buf()))?;
-    match format {
+    match format_of(path, options)? {
         Format::Fgb => fgb::declared_crs(path),
         Format::Geojson => geojson_file::declared_crs(path),
         Format::Shapefile => Ok(shp::declared_crs(path)),
