@@ -4,8 +4,8 @@
 //! A city's grid hierarchy (district > street > community > unit grid) and its
 //! coded city components are imported ([`io`]), validated ([`validate`]), held
 //! in memory behind spatial indexes ([`index::Snapshot`]) and queried: "which
-//! grid is this point in" ([`lookup`]), features by code, and over HTTP
-//! ([`http`]). All geometry is WGS84 lon/lat degrees (EPSG:4326); other
+//! grid is this point in" ([`lookup`]), features by code, vector tiles
+//! ([`tiles`]), and over HTTP ([`http`]). All geometry is WGS84 lon/lat degrees (EPSG:4326); other
 //! coordinate systems are converted at the edge ([`crs`]).
 
 pub mod codes;
@@ -22,4 +22,5 @@ pub mod nearest;
 pub mod search;
 pub mod stats;
 pub mod store;
+pub mod tiles;
 pub mod validate;

@@ -12,9 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wangge::codes::{ClassTable, ComponentScheme, GridScheme};
 use wangge::crs::{Crs, Transformer};
 use wangge::generate::{City, GenerateOptions};
-use wangge::http::{AppState, Limits};
+use wangge::http::{AppState, Limits, TileConfig};
 use wangge::import::{FieldMap, ImportOptions};
 use wangge::io::{Format, ReadOptions};
+use wangge::tiles::export::ExportOptions;
+use wangge::tiles::{self, Source, TileId};
 use wangge::{index, lookup, store};
 
 /// wangge (网格): grid and city-component service for urban grid management.
@@ -41,6 +43,36 @@ enum Command {
         /// Largest batch lookup body, MiB.
         #[arg(long, default_value_t = 512)]
         max_batch_mib: u64,
+        /// Memory budget of the tile cache, MiB (0 turns the cache off).
+        #[arg(long, default_value_t = 256)]
+        tile_cache_mib: u64,
+        /// Cache-Control header sent with tiles.
+        #[arg(long, default_value = "public, max-age=300")]
+        tile_cache_control: String,
+    },
+    /// Write a tile pyramid to a file for static hosting.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
+    /// Render vector tiles on the command line: one tile to a file, or every
+    /// tile of a list with its size and render time (CSV on standard output).
+    Tile {
+        /// Tile address `z/x/y`.
+        #[arg(required_unless_present = "list")]
+        tile: Option<String>,
+        /// File of tile addresses, one `z/x/y` per line.
+        #[arg(long, conflicts_with = "tile")]
+        list: Option<PathBuf>,
+        /// Where to write the single tile (uncompressed MVT).
+        #[arg(long, requires = "tile")]
+        out: Option<PathBuf>,
+        /// Sources, comma-separated: grids, components.
+        #[arg(long, default_value = "grids")]
+        sources: String,
+        /// Data directory.
+        #[arg(long, default_value = "data/sample")]
+        data: PathBuf,
     },
     /// Which grid is this point in (prints the answer as JSON), or, with
     /// --points, the unit grid of every point of a CSV file (all cores).
@@ -95,6 +127,30 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 20261129)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// A PMTiles v3 archive (gzip tiles) of the chosen sources, written on all cores.
+    Pmtiles {
+        /// Output archive (replaced atomically).
+        out: PathBuf,
+        /// Data directory.
+        #[arg(long, default_value = "data/sample")]
+        data: PathBuf,
+        /// First zoom.
+        #[arg(long, default_value_t = 8)]
+        minzoom: u8,
+        /// Last zoom.
+        #[arg(long, default_value_t = 16)]
+        maxzoom: u8,
+        /// Area to cover, `min_lon,min_lat,max_lon,max_lat` (default: the whole city).
+        #[arg(long, allow_hyphen_values = true)]
+        bbox: Option<String>,
+        /// Sources, comma-separated: grids, components.
+        #[arg(long, default_value = "grids,components")]
+        sources: String,
     },
 }
 
@@ -232,7 +288,13 @@ fn open(data: &Path) -> anyhow::Result<index::Snapshot> {
     Ok(snap)
 }
 
-async fn serve(data: PathBuf, bind: String, port: u16, max_batch_mib: u64) -> anyhow::Result<()> {
+async fn serve(
+    data: PathBuf,
+    bind: String,
+    port: u16,
+    limits: Limits,
+    tiles: TileConfig,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let snap = open(&data)?;
     tracing::info!(
@@ -242,11 +304,16 @@ async fn serve(data: PathBuf, bind: String, port: u16, max_batch_mib: u64) -> an
         "loaded {}",
         data.display()
     );
-    let limits = Limits {
-        max_batch_bytes: max_batch_mib << 20,
-        ..Limits::default()
-    };
-    let app = wangge::http::router(AppState::new(snap, limits));
+    let state = AppState::new(snap, limits).with_tiles(tiles);
+    // Build the tile indexes in the background: lookups are served at once,
+    // the first tile request waits for them.
+    let warm = state.snapshot();
+    std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        warm.tiles();
+        tracing::info!(seconds = t.elapsed().as_secs_f64(), "tile indexes built");
+    });
+    let app = wangge::http::router(state);
     let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
         .await
         .with_context(|| format!("cannot listen on {bind}:{port}"))?;
@@ -259,6 +326,76 @@ async fn serve(data: PathBuf, bind: String, port: u16, max_batch_mib: u64) -> an
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+fn parse_tile(s: &str) -> anyhow::Result<TileId> {
+    let parts: Vec<&str> = s.trim().split('/').collect();
+    let [z, x, y] = parts[..] else {
+        bail!("tile address `{s}` must be z/x/y, e.g. 14/13492/6208");
+    };
+    Ok(TileId::parse(z, x, y)?)
+}
+
+fn parse_bbox(s: &str) -> anyhow::Result<geo::Rect<f64>> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| {
+            format!("--bbox `{s}` must be four numbers min_lon,min_lat,max_lon,max_lat")
+        })?;
+    let [a, b, c, d] = v[..] else {
+        bail!("--bbox `{s}` must be four numbers min_lon,min_lat,max_lon,max_lat");
+    };
+    if !(a < c
+        && b < d
+        && (-180.0..=180.0).contains(&a)
+        && (-180.0..=180.0).contains(&c)
+        && (-90.0..=90.0).contains(&b)
+        && (-90.0..=90.0).contains(&d))
+    {
+        bail!("--bbox `{s}`: need min_lon < max_lon and min_lat < max_lat, in degrees");
+    }
+    Ok(geo::Rect::new(Coord { x: a, y: b }, Coord { x: c, y: d }))
+}
+
+/// Renders every tile of a list and prints `z,x,y,bytes,micros` per tile.
+fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(list).with_context(|| format!("cannot read {}", list.display()))?;
+    let ids: Vec<TileId> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(parse_tile)
+        .collect::<anyhow::Result<_>>()?;
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(w, "z,x,y,bytes,micros")?;
+    for id in ids {
+        let t = std::time::Instant::now();
+        let bytes = tiles::render(snap, sources, id);
+        let micros = t.elapsed().as_secs_f64() * 1e6;
+        writeln!(w, "{},{},{},{},{micros:.1}", id.z, id.x, id.y, bytes.len())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn export_pmtiles(out: &Path, data: &Path, options: &ExportOptions) -> anyhow::Result<()> {
+    let snap = open(data)?;
+    let started = std::time::Instant::now();
+    let total = tiles::export::plan(&snap, options)?.len() as u64;
+    let pb = bar(total, "tiles");
+    let summary = tiles::export::export_pmtiles(&snap, options, out, &|n| pb.set_position(n))?;
+    pb.finish_and_clear();
+    eprintln!(
+        "wrote {} ({} tiles, {} with features, {:.1} MB) in {:.1} s",
+        out.display(),
+        summary.tiles,
+        summary.stored,
+        summary.bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -393,9 +530,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bind,
             port,
             max_batch_mib,
+            tile_cache_mib,
+            tile_cache_control,
         } => {
+            let limits = Limits {
+                max_batch_bytes: max_batch_mib << 20,
+                ..Limits::default()
+            };
+            let tiles = TileConfig {
+                cache_bytes: tile_cache_mib << 20,
+                cache_control: tile_cache_control,
+            };
+            if axum::http::HeaderValue::from_str(&tiles.cache_control).is_err() {
+                bail!("--tile-cache-control must be a valid header value (printable ASCII)");
+            }
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(data, bind, port, max_batch_mib))?;
+            rt.block_on(serve(data, bind, port, limits, tiles))?;
+        }
+        Command::Export {
+            what:
+                ExportCommand::Pmtiles {
+                    out,
+                    data,
+                    minzoom,
+                    maxzoom,
+                    bbox,
+                    sources,
+                },
+        } => {
+            let options = ExportOptions {
+                sources: Source::parse_list(&sources)?,
+                minzoom,
+                maxzoom,
+                bbox: bbox.as_deref().map(parse_bbox).transpose()?,
+            };
+            export_pmtiles(&out, &data, &options)?;
+        }
+        Command::Tile {
+            tile,
+            list,
+            out,
+            sources,
+            data,
+        } => {
+            let sources = Source::parse_list(&sources)?;
+            let snap = open(&data)?;
+            let t = std::time::Instant::now();
+            snap.tiles();
+            eprintln!("tile indexes built in {:.2} s", t.elapsed().as_secs_f64());
+            match (tile, list) {
+                (Some(tile), _) => {
+                    let id = parse_tile(&tile)?;
+                    let bytes = tiles::render(&snap, &sources, id);
+                    match out {
+                        Some(path) => std::fs::write(&path, &bytes)
+                            .with_context(|| format!("cannot write {}", path.display()))?,
+                        None => std::io::stdout().write_all(&bytes)?,
+                    }
+                }
+                (None, Some(list)) => time_tiles(&snap, &sources, &list)?,
+                (None, None) => bail!("give a tile z/x/y or --list FILE"),
+            }
         }
         Command::Lookup {
             lon,

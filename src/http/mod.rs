@@ -10,6 +10,7 @@ mod features;
 mod lookup;
 mod ogc;
 mod queries;
+mod tiles;
 
 use std::sync::Arc;
 
@@ -51,6 +52,41 @@ impl Default for Limits {
 pub struct AppState {
     snapshot: Arc<ArcSwap<Snapshot>>,
     limits: Arc<Limits>,
+    tiles: Arc<TileService>,
+}
+
+/// How tiles are served.
+#[derive(Debug, Clone)]
+pub struct TileConfig {
+    /// Byte budget of the in-memory tile cache (0 turns it off).
+    pub cache_bytes: u64,
+    /// `Cache-Control` header of tile responses.
+    pub cache_control: String,
+}
+
+impl Default for TileConfig {
+    fn default() -> Self {
+        TileConfig {
+            cache_bytes: 256 << 20,
+            cache_control: "public, max-age=300".into(),
+        }
+    }
+}
+
+/// The tile cache and the tile settings.
+#[derive(Debug)]
+struct TileService {
+    cache: crate::tiles::cache::TileCache,
+    config: TileConfig,
+}
+
+impl TileService {
+    fn new(config: TileConfig) -> Self {
+        TileService {
+            cache: crate::tiles::cache::TileCache::new(config.cache_bytes),
+            config,
+        }
+    }
 }
 
 impl AppState {
@@ -59,7 +95,14 @@ impl AppState {
         AppState {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             limits: Arc::new(limits),
+            tiles: Arc::new(TileService::new(TileConfig::default())),
         }
+    }
+
+    /// The same state with other tile settings (a fresh cache).
+    pub fn with_tiles(mut self, config: TileConfig) -> Self {
+        self.tiles = Arc::new(TileService::new(config));
+        self
     }
 
     /// The snapshot readers see now.
@@ -164,6 +207,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Absolute base URL of this server as the client reached it (scheme and
+/// host, from `X-Forwarded-Proto` and `Host`).
+pub(crate) fn base(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
 /// Parses a query string into `T`, naming the offending parameter on failure.
 /// `T` should deny unknown fields, so that a misspelt parameter is an error.
 pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
@@ -221,7 +278,7 @@ async fn openapi() -> impl IntoResponse {
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no endpoint at {}: see /api for the endpoints (/health, /lookup, /grids/{{code}}, /components/{{code}}, /search, /stats, /ogc)",
+        "no endpoint at {}: see /api for the endpoints (/health, /lookup, /grids/{{code}}, /components/{{code}}, /search, /stats, /ogc, /catalog, /tiles/{{source}}, /styles/{{name}}.json)",
         uri.path()
     ))
 }
@@ -247,6 +304,10 @@ pub fn router(state: AppState) -> Router {
         .route("/components/{code}", get(features::get_component))
         .route("/stats", get(queries::get_level_stats))
         .route("/search", get(queries::get_search))
+        .route("/catalog", get(tiles::catalog))
+        .route("/tiles/{source}", get(tiles::tilejson))
+        .route("/tiles/{source}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/styles/{name}", get(tiles::style))
         .route("/api", get(openapi))
         .route("/ogc", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))

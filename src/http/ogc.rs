@@ -13,25 +13,12 @@ use serde_json::{Value, json};
 
 use super::features::{component_feature, grid_feature};
 use super::queries::parse_class;
-use super::{ApiError, AppState, parse_query};
+use super::{ApiError, AppState, base, parse_query};
 use crate::index::{Snapshot, intersect_rects};
 use crate::model::{ComponentState, NO_GRID};
 
 /// The collection id of the components.
 const COMPONENTS: &str = "components";
-
-/// Absolute base URL of this server as the client reached it.
-fn base(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
-    format!("{proto}://{host}")
-}
 
 /// Checks `f` and `Accept`: only JSON is served.
 fn negotiate(headers: &HeaderMap, f: Option<&str>) -> Result<(), ApiError> {

@@ -299,6 +299,8 @@ pub struct Snapshot {
     /// The envelope of every level's grids.
     bounds: Option<Rect<f64>>,
     version: u64,
+    /// Vector tile indexes, built on first use.
+    tiles: std::sync::OnceLock<crate::tiles::TileIndex>,
 }
 
 impl Snapshot {
@@ -362,6 +364,7 @@ impl Snapshot {
             names: Default::default(),
             bounds,
             version,
+            tiles: std::sync::OnceLock::new(),
         };
         let assigned: Vec<u32> = snap
             .data
@@ -540,6 +543,14 @@ impl Snapshot {
         self.levels.iter().map(|l| l.heap_bytes()).sum::<usize>()
             + self.data.components.heap_bytes()
             + self.points.size() * 32
+    }
+
+    /// The vector tile indexes (border topology, components in Morton
+    /// order), built on the first call (about a second per million grid
+    /// vertices and components).
+    pub fn tiles(&self) -> &crate::tiles::TileIndex {
+        self.tiles
+            .get_or_init(|| crate::tiles::TileIndex::build(self))
     }
 
     /// The envelope of all grids, lon/lat degrees.

@@ -320,7 +320,7 @@ pub fn read_dataset_fgb(
             )
         })?;
         components.push(&rec, class);
-        if row % 65536 == 0 {
+        if row.is_multiple_of(65536) {
             progress(65536);
         }
     }

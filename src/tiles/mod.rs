@@ -1,0 +1,752 @@
+//! Vector tiles (Mapbox Vector Tile 2.1) of the grids and components.
+//!
+//! Pipeline for grid polygons: project to Web Mercator, simplify each shared
+//! border once for the zoom ([`topology`]), clip to the tile plus a buffer
+//! ([`clip`]), snap to the 4096-unit tile lattice, drop what collapsed,
+//! orient rings as the specification requires (exterior positive area,
+//! holes negative, y down), encode ([`mvt`]). Components are drawn one by
+//! one from [`RAW_MIN_ZOOM`] (when a tile holds at most [`RAW_MAX_POINTS`]),
+//! and as clusters on a 32 × 32 cell lattice per tile below that
+//! ([`points`]).
+//!
+//! *World units*: Web Mercator scaled so that the whole map is `0..1` on
+//! both axes, x to the east, y to the south; tile `z/x/y` covers
+//! `[x/2^z, (x+1)/2^z] × [y/2^z, (y+1)/2^z]`.
+
+pub mod cache;
+pub mod clip;
+pub mod export;
+pub mod mvt;
+pub mod points;
+pub mod topology;
+
+use geo::{Coord, Rect};
+use serde_json::{Value as Json, json};
+
+use crate::index::Snapshot;
+use crate::model::ComponentRef;
+use clip::Bounds;
+use mvt::{GeomType, Geometry, Layer, Value};
+use topology::{ChainMemo, LevelTopology};
+
+/// Tile units per tile side.
+pub const EXTENT: u32 = 4096;
+/// Buffer around each tile, tile units, included in polygon clipping and raw points.
+pub const BUFFER: u32 = 64;
+/// Highest zoom served; clients overzoom beyond it.
+pub const MAX_ZOOM: u8 = 18;
+/// Components are drawn one by one from this zoom (when the tile is not too full).
+pub const RAW_MIN_ZOOM: u8 = 15;
+/// A tile with more components than this is clustered at any zoom.
+pub const RAW_MAX_POINTS: usize = 6000;
+/// Cluster cells per tile side, log2 (32 × 32 cells of 128 tile units).
+pub const CLUSTER_CELLS_LOG2: u32 = 5;
+/// Grids are drawn from the zoom where the median grid of their level spans this many tile units (4 pixels of a 256-pixel tile).
+const MIN_MEDIAN_UNITS: f64 = 64.0;
+/// Labels appear from the zoom where the median grid spans this many tile units.
+const LABEL_MEDIAN_UNITS: f64 = 384.0;
+/// A single grid smaller than this (tile units, about one pixel) is not drawn.
+const MIN_GRID_UNITS: f64 = 16.0;
+/// Name of the grid label layer.
+pub const LABEL_LAYER: &str = "grid_labels";
+/// Name of the component layer.
+pub const COMPONENT_LAYER: &str = "components";
+
+const MAX_LAT: f64 = 85.051_128_779_806_59;
+
+/// WGS84 longitude/latitude (degrees) to world units.
+pub fn world(lon: f64, lat: f64) -> [f64; 2] {
+    let lat = lat.clamp(-MAX_LAT, MAX_LAT).to_radians();
+    let x = (lon + 180.0) / 360.0;
+    let y = 0.5 - (lat.tan() + 1.0 / lat.cos()).ln() / (2.0 * std::f64::consts::PI);
+    [x, y]
+}
+
+/// World units to WGS84 longitude/latitude (degrees).
+pub fn lonlat(p: [f64; 2]) -> Coord<f64> {
+    let n = std::f64::consts::PI * (1.0 - 2.0 * p[1]);
+    Coord {
+        x: p[0] * 360.0 - 180.0,
+        y: n.sinh().atan().to_degrees(),
+    }
+}
+
+/// Errors in a tile request.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TileError {
+    /// The source list names an unknown source or is empty.
+    #[error("{0}")]
+    BadSource(String),
+    /// z, x or y is outside the tile pyramid.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+/// A tile address in the XYZ scheme (y = 0 at the north).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileId {
+    /// Zoom, `0..=MAX_ZOOM`.
+    pub z: u8,
+    /// Column, `0..2^z`, from the west.
+    pub x: u32,
+    /// Row, `0..2^z`, from the north.
+    pub y: u32,
+}
+
+impl TileId {
+    /// A checked tile address.
+    pub fn new(z: u32, x: u64, y: u64) -> Result<TileId, TileError> {
+        if z > MAX_ZOOM as u32 {
+            return Err(TileError::OutOfRange(format!(
+                "zoom {z} is above the highest zoom {MAX_ZOOM}; clients overzoom tiles of zoom {MAX_ZOOM}"
+            )));
+        }
+        let n = 1u64 << z;
+        if x >= n || y >= n {
+            return Err(TileError::OutOfRange(format!(
+                "tile {z}/{x}/{y} does not exist: at zoom {z} x and y run from 0 to {}",
+                n - 1
+            )));
+        }
+        Ok(TileId {
+            z: z as u8,
+            x: x as u32,
+            y: y as u32,
+        })
+    }
+
+    /// Parses `z/x/y` path segments (y may end in `.mvt` or `.pbf`).
+    pub fn parse(z: &str, x: &str, y: &str) -> Result<TileId, TileError> {
+        let y = y
+            .strip_suffix(".mvt")
+            .or_else(|| y.strip_suffix(".pbf"))
+            .unwrap_or(y);
+        let num = |what: &str, s: &str| {
+            s.parse::<u64>().map_err(|_| {
+                TileError::OutOfRange(format!(
+                    "tile {what} `{s}` is not a non-negative integer; use /tiles/{{source}}/{{z}}/{{x}}/{{y}}"
+                ))
+            })
+        };
+        let zz = num("z", z)?;
+        TileId::new(zz.min(u32::MAX as u64) as u32, num("x", x)?, num("y", y)?)
+    }
+
+    /// World units per tile unit at this zoom.
+    pub fn unit(&self) -> f64 {
+        1.0 / (EXTENT as f64 * (1u64 << self.z) as f64)
+    }
+
+    /// The tile's box grown by `buffer` tile units on each side, world units.
+    pub fn bounds(&self, buffer: u32) -> Bounds {
+        let n = (1u64 << self.z) as f64;
+        let b = buffer as f64 * self.unit();
+        Bounds {
+            min_x: self.x as f64 / n - b,
+            min_y: self.y as f64 / n - b,
+            max_x: (self.x + 1) as f64 / n + b,
+            max_y: (self.y + 1) as f64 / n + b,
+        }
+    }
+
+    /// World point to tile units (rounded to the lattice).
+    fn tile_units(&self, p: [f64; 2]) -> [i32; 2] {
+        let s = (EXTENT as f64) * (1u64 << self.z) as f64;
+        [
+            (p[0] * s - (self.x as f64) * EXTENT as f64).round() as i32,
+            (p[1] * s - (self.y as f64) * EXTENT as f64).round() as i32,
+        ]
+    }
+}
+
+/// Longitude/latitude envelope of a world box.
+pub fn lonlat_rect(b: &Bounds) -> Rect<f64> {
+    Rect::new(lonlat([b.min_x, b.max_y]), lonlat([b.max_x, b.min_y]))
+}
+
+/// A tile source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Grid polygons, one layer per level, and the grid label layer.
+    Grids,
+    /// Components: points, or clusters at low zoom.
+    Components,
+}
+
+impl Source {
+    /// Every source, in catalog order.
+    pub const ALL: [Source; 2] = [Source::Grids, Source::Components];
+
+    /// Identifier used in URLs.
+    pub fn id(self) -> &'static str {
+        match self {
+            Source::Grids => "grids",
+            Source::Components => "components",
+        }
+    }
+
+    /// Parses a comma-separated list of sources (`grids,components`),
+    /// keeping the given order and dropping repeats.
+    pub fn parse_list(s: &str) -> Result<Vec<Source>, TileError> {
+        let mut out = Vec::new();
+        for part in s.split(',') {
+            let src = Source::ALL
+                .into_iter()
+                .find(|x| x.id() == part.trim())
+                .ok_or_else(|| {
+                    TileError::BadSource(format!(
+                        "unknown tile source `{part}`; sources are `grids` and `components` (several separated by commas, see /catalog)"
+                    ))
+                })?;
+            if !out.contains(&src) {
+                out.push(src);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The comma-separated form of a list.
+    pub fn list_id(sources: &[Source]) -> String {
+        sources.iter().map(|s| s.id()).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Tile-side indexes of a snapshot: border topology per level and the
+/// components in Morton order. Built on first use (see [`Snapshot::tiles`]).
+#[derive(Debug)]
+pub struct TileIndex {
+    levels: Vec<LevelTopology>,
+    minzoom: Vec<u8>,
+    label_minzoom: Vec<u8>,
+    points: points::MortonIndex,
+}
+
+/// Smallest zoom where a feature of `size` world units spans `units` tile units.
+fn zoom_for(size: f64, units: f64) -> u8 {
+    (0..=MAX_ZOOM)
+        .find(|&z| size * EXTENT as f64 * (1u64 << z) as f64 >= units)
+        .unwrap_or(MAX_ZOOM)
+}
+
+impl TileIndex {
+    /// Builds the tile indexes of `snap`. Uses all cores.
+    pub fn build(snap: &Snapshot) -> TileIndex {
+        let grids = &snap.data().grids;
+        let levels: Vec<LevelTopology> = snap
+            .levels()
+            .iter()
+            .map(|l| LevelTopology::build(&grids[l.first..l.first + l.len()]))
+            .collect();
+        let mut minzoom: Vec<u8> = levels
+            .iter()
+            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS))
+            .collect();
+        // A finer level never appears before a coarser one.
+        for i in 1..minzoom.len() {
+            minzoom[i] = minzoom[i].max(minzoom[i - 1]);
+        }
+        let label_minzoom = levels
+            .iter()
+            .zip(&minzoom)
+            .map(|(t, &m)| zoom_for(t.median_size(), LABEL_MEDIAN_UNITS).max(m))
+            .collect();
+        TileIndex {
+            levels,
+            minzoom,
+            label_minzoom,
+            points: points::MortonIndex::build(&snap.data().components),
+        }
+    }
+
+    /// Zoom from which grids of `level` are drawn.
+    pub fn level_minzoom(&self, level: usize) -> u8 {
+        self.minzoom[level]
+    }
+
+    /// Zoom from which grids of `level` are labelled.
+    pub fn label_minzoom(&self, level: usize) -> u8 {
+        self.label_minzoom[level]
+    }
+
+    /// Lowest zoom at which the sources have anything to draw.
+    pub fn source_minzoom(&self) -> u8 {
+        self.minzoom.first().copied().unwrap_or(0)
+    }
+
+    /// Number of components inside tile `t` (west and north edges included).
+    pub fn components_in_tile(&self, t: TileId) -> usize {
+        self.points.tile_range(t.z, t.x, t.y).len()
+    }
+
+    /// Approximate heap bytes of the component order (the topology is of the order of the grids' geometry).
+    pub fn heap_bytes(&self) -> usize {
+        self.points.heap_bytes()
+    }
+}
+
+/// Encodes tile `t` of `sources`. An empty vector means the tile has no features.
+pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
+    let index = snap.tiles();
+    let mut layers: Vec<Layer> = Vec::new();
+    for s in sources {
+        match s {
+            Source::Grids => grid_layers(snap, index, t, &mut layers),
+            Source::Components => layers.push(component_layer(snap, index, t)),
+        }
+    }
+    let mut out = Vec::new();
+    for l in layers.iter().filter(|l| !l.is_empty()) {
+        l.write(&mut out);
+    }
+    out
+}
+
+/// A ring snapped to tile units with consecutive duplicates and the closing point removed.
+fn snap_ring(t: &TileId, ring: &[[f64; 2]]) -> Vec<[i32; 2]> {
+    let mut out: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
+    for &p in ring {
+        let q = t.tile_units(p);
+        if out.last() != Some(&q) {
+            out.push(q);
+        }
+    }
+    while out.len() > 1 && out.first() == out.last() {
+        out.pop();
+    }
+    out
+}
+
+/// Adds one polygon (exterior first, then holes, world units) to `geom`:
+/// oriented, clipped to `clip` when given, snapped to the tile lattice.
+/// Rings that collapse are dropped; a polygon whose exterior collapses is
+/// dropped with its holes.
+fn polygon_geometry(
+    t: &TileId,
+    poly: Vec<Vec<[f64; 2]>>,
+    clip: Option<&Bounds>,
+    geom: &mut Geometry,
+) {
+    let oriented: Vec<Vec<[f64; 2]>> = poly
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut r)| {
+            if (k == 0) != (clip::area2(&r) > 0.0) {
+                r.reverse();
+            }
+            r
+        })
+        .collect();
+    let rings = match clip {
+        Some(b) => clip::clip_rings(oriented, b),
+        None => oriented,
+    };
+    // After clipping, exteriors are the rings with positive area; each hole
+    // goes with the exterior that contains it.
+    let (exteriors, holes): (Vec<_>, Vec<_>) =
+        rings.into_iter().partition(|r| clip::area2(r) > 0.0);
+    let snap = |r: &[[f64; 2]]| {
+        let r = snap_ring(t, r);
+        if clip.is_some() {
+            drop_buffer_spikes(r)
+        } else {
+            r
+        }
+    };
+    for ext in &exteriors {
+        let e = snap(ext);
+        if e.len() < 3 || mvt::ring_area2(&e) <= 0 {
+            continue;
+        }
+        geom.ring(&e);
+        for h in holes
+            .iter()
+            .filter(|h| exteriors.len() == 1 || clip::ring_contains(ext, h[0]))
+        {
+            let h = snap(h);
+            if h.len() >= 3 && mvt::ring_area2(&h) < 0 {
+                geom.ring(&h);
+            }
+        }
+    }
+}
+
+/// Removes vertices that lie on the buffer's edge between two neighbours on
+/// the same edge: snapping a clipped ring to the lattice can fold it back
+/// along the edge (a zero-width spike there); straight runs along the edge
+/// need no middle vertices either.
+fn drop_buffer_spikes(mut r: Vec<[i32; 2]>) -> Vec<[i32; 2]> {
+    let (lo, hi) = (-(BUFFER as i32), (EXTENT + BUFFER) as i32);
+    let on = |p: [i32; 2], axis: usize, v: i32| p[axis] == v;
+    loop {
+        let n = r.len();
+        if n < 3 {
+            return r;
+        }
+        let found = (0..n).find(|&i| {
+            let (p, v, q) = (r[(i + n - 1) % n], r[i], r[(i + 1) % n]);
+            [(0, lo), (0, hi), (1, lo), (1, hi)]
+                .iter()
+                .any(|&(axis, edge)| on(p, axis, edge) && on(v, axis, edge) && on(q, axis, edge))
+        });
+        match found {
+            Some(i) => {
+                r.remove(i);
+            }
+            None => return r,
+        }
+    }
+}
+
+fn code_id(code: &str) -> Option<u64> {
+    code.parse().ok()
+}
+
+fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<Layer>) {
+    let buffered = t.bounds(BUFFER);
+    let inner = t.bounds(0);
+    let rect = lonlat_rect(&buffered);
+    let unit = t.unit();
+    let tolerance = if t.z >= MAX_ZOOM { 0.0 } else { unit };
+    let scheme = &snap.data().scheme;
+    let mut labels = Layer::new(LABEL_LAYER, EXTENT);
+    for (level, topo) in index.levels.iter().enumerate() {
+        if t.z < index.minzoom[level] {
+            continue;
+        }
+        let level_name = &scheme.levels[level].name;
+        let li = snap.level(level);
+        let mut layer = Layer::new(level_name, EXTENT);
+        let mut memo = ChainMemo::new();
+        let candidates = li.grids_in_box(rect);
+        for &g in &candidates {
+            let g = g as usize;
+            let gb = topo.bounds(g);
+            if !gb.intersects(&buffered) {
+                continue;
+            }
+            if (gb.max_x - gb.min_x).max(gb.max_y - gb.min_y) < MIN_GRID_UNITS * unit {
+                continue;
+            }
+            let clip = (!buffered.contains(&gb)).then_some(&buffered);
+            let mut geom = Geometry::default();
+            for poly in topo.polygons(g, tolerance, &mut memo) {
+                polygon_geometry(&t, poly, clip, &mut geom);
+            }
+            let grid = snap.grid((li.first + g) as u32);
+            layer.add(
+                code_id(&grid.code),
+                GeomType::Polygon,
+                &geom,
+                vec![
+                    ("code", Value::Str(grid.code.clone())),
+                    ("name", Value::Str(grid.name.clone())),
+                    ("level", Value::Str(level_name.clone())),
+                ],
+            );
+        }
+        layers.push(layer);
+        if t.z >= index.label_minzoom[level] {
+            for &g in &candidates {
+                let p = topo.label(g as usize);
+                if !(p[0] >= inner.min_x
+                    && p[0] < inner.max_x
+                    && p[1] >= inner.min_y
+                    && p[1] < inner.max_y)
+                {
+                    continue;
+                }
+                let grid = snap.grid((li.first + g as usize) as u32);
+                let mut geom = Geometry::default();
+                geom.points(&[t.tile_units(p)]);
+                labels.add(
+                    code_id(&grid.code),
+                    GeomType::Point,
+                    &geom,
+                    vec![
+                        ("code", Value::Str(grid.code.clone())),
+                        ("name", Value::Str(grid.name.clone())),
+                        ("level", Value::Str(level_name.clone())),
+                    ],
+                );
+            }
+        }
+    }
+    layers.push(labels);
+}
+
+fn component_props(snap: &Snapshot, c: ComponentRef<'_>) -> Vec<(&'static str, Value)> {
+    let class = snap.data().classes.def(c.class());
+    vec![
+        ("code", Value::Str(c.code())),
+        ("class", Value::Str(class.code.clone())),
+        ("class_name", Value::Str(class.minor_name.clone())),
+        ("major", Value::Str(class.major().to_string())),
+        ("major_name", Value::Str(class.major_name.clone())),
+        ("state", Value::Str(c.state().english().to_string())),
+        ("owner", Value::Str(c.owner().to_string())),
+    ]
+}
+
+fn component_feature(snap: &Snapshot, t: &TileId, layer: &mut Layer, i: usize) {
+    let c = snap.data().components.get(i);
+    let p = c.location();
+    let mut geom = Geometry::default();
+    geom.points(&[t.tile_units(world(p.x, p.y))]);
+    layer.add(
+        c.code().parse().ok(),
+        GeomType::Point,
+        &geom,
+        component_props(snap, c),
+    );
+}
+
+fn component_layer(snap: &Snapshot, index: &TileIndex, t: TileId) -> Layer {
+    let mut layer = Layer::new(COMPONENT_LAYER, EXTENT);
+    let range = index.points.tile_range(t.z, t.x, t.y);
+    if t.z >= RAW_MIN_ZOOM && range.len() <= RAW_MAX_POINTS {
+        for i in snap.components_in_box(lonlat_rect(&t.bounds(BUFFER))) {
+            component_feature(snap, &t, &mut layer, i);
+        }
+        return layer;
+    }
+    let classes = &snap.data().classes;
+    let shift = 2 * (points::BITS - t.z as u32 - CLUSTER_CELLS_LOG2);
+    let mut counts = vec![0u32; classes.len()];
+    let mut touched: Vec<u16> = Vec::new();
+    let mut i = range.start;
+    let lattice = (1u64 << points::BITS) as f64;
+    while i < range.end {
+        let cell = index.points.key_at(i) >> shift;
+        let start = i;
+        let (mut sx, mut sy) = (0u64, 0u64);
+        while i < range.end && index.points.key_at(i) >> shift == cell {
+            let (x, y) = points::cell(index.points.key_at(i));
+            sx += x as u64;
+            sy += y as u64;
+            let c = index.points.class_at(i);
+            if counts[c as usize] == 0 {
+                touched.push(c);
+            }
+            counts[c as usize] += 1;
+            i += 1;
+        }
+        let n = i - start;
+        if n == 1 {
+            for &c in &touched {
+                counts[c as usize] = 0;
+            }
+            touched.clear();
+            component_feature(snap, &t, &mut layer, index.points.component_at(start));
+            continue;
+        }
+        let dominant = touched
+            .iter()
+            .copied()
+            .max_by(|&a, &b| counts[a as usize].cmp(&counts[b as usize]).then(b.cmp(&a)))
+            .unwrap_or(0);
+        for &c in &touched {
+            counts[c as usize] = 0;
+        }
+        touched.clear();
+        let centre = [
+            (sx as f64 / n as f64 + 0.5) / lattice,
+            (sy as f64 / n as f64 + 0.5) / lattice,
+        ];
+        let class = classes.def(dominant);
+        let mut geom = Geometry::default();
+        geom.points(&[t.tile_units(centre)]);
+        layer.add(
+            None,
+            GeomType::Point,
+            &geom,
+            vec![
+                ("cluster", Value::Bool(true)),
+                ("point_count", Value::Uint(n as u64)),
+                ("class", Value::Str(class.code.clone())),
+                ("class_name", Value::Str(class.minor_name.clone())),
+                ("major", Value::Str(class.major().to_string())),
+                ("major_name", Value::Str(class.major_name.clone())),
+            ],
+        );
+    }
+    layer
+}
+
+/// One vector layer of a source, as TileJSON describes it.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    /// Layer name in the tiles.
+    pub id: String,
+    /// What the layer shows.
+    pub description: String,
+    /// First zoom with features.
+    pub minzoom: u8,
+    /// Field name → description.
+    pub fields: Vec<(&'static str, &'static str)>,
+}
+
+/// The layers a source writes, in tile order.
+pub fn layers(snap: &Snapshot, source: Source) -> Vec<LayerInfo> {
+    let index = snap.tiles();
+    let grid_fields = vec![
+        ("code", "String: grid code"),
+        ("name", "String: grid name"),
+        (
+            "level",
+            "String: grid level (district, street, community, unit)",
+        ),
+    ];
+    match source {
+        Source::Grids => {
+            let scheme = &snap.data().scheme;
+            let mut v: Vec<LayerInfo> = scheme
+                .levels
+                .iter()
+                .enumerate()
+                .map(|(l, def)| LayerInfo {
+                    id: def.name.clone(),
+                    description: format!("{} ({}) grid polygons", def.label, def.name),
+                    minzoom: index.minzoom[l],
+                    fields: grid_fields.clone(),
+                })
+                .collect();
+            v.push(LayerInfo {
+                id: LABEL_LAYER.into(),
+                description: "one label point per grid, inside its polygon".into(),
+                minzoom: index.label_minzoom.iter().copied().min().unwrap_or(0),
+                fields: grid_fields,
+            });
+            v
+        }
+        Source::Components => vec![LayerInfo {
+            id: COMPONENT_LAYER.into(),
+            description: format!(
+                "city components: one point each from zoom {RAW_MIN_ZOOM} (tiles with at most {RAW_MAX_POINTS}), clusters below"
+            ),
+            minzoom: index.source_minzoom(),
+            fields: vec![
+                ("code", "String: component code (points only)"),
+                (
+                    "class",
+                    "String: 4-digit class code; for a cluster its most common class",
+                ),
+                ("class_name", "String: class name"),
+                ("major", "String: 2-digit major class code"),
+                ("major_name", "String: major class name"),
+                (
+                    "state",
+                    "String: intact, damaged, lost or occupied (points only)",
+                ),
+                ("owner", "String: owner (points only)"),
+                (
+                    "cluster",
+                    "Boolean: true for a cluster of several components",
+                ),
+                ("point_count", "Number: components in the cluster"),
+            ],
+        }],
+    }
+}
+
+/// The envelope of the data, lon/lat degrees.
+fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
+    match (snap.extent(), snap.components_extent()) {
+        (Some(a), Some(b)) => Some(crate::index::merge_rects(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// TileJSON 3.0.0 for `sources`, with tile URLs under `base` (scheme and host).
+pub fn tilejson(snap: &Snapshot, sources: &[Source], base: &str) -> Json {
+    let index = snap.tiles();
+    let id = Source::list_id(sources);
+    let bounds = data_bounds(snap).unwrap_or(Rect::new(
+        Coord {
+            x: -180.0,
+            y: -85.0,
+        },
+        Coord { x: 180.0, y: 85.0 },
+    ));
+    let minzoom = index.source_minzoom();
+    let center_zoom = (minzoom + 2).min(MAX_ZOOM);
+    let layers: Vec<Json> = sources
+        .iter()
+        .flat_map(|&s| layers(snap, s))
+        .map(|l| {
+            let fields: serde_json::Map<String, Json> = l
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect();
+            json!({
+                "id": l.id,
+                "description": l.description,
+                "minzoom": l.minzoom,
+                "maxzoom": MAX_ZOOM,
+                "fields": fields,
+            })
+        })
+        .collect();
+    json!({
+        "tilejson": "3.0.0",
+        "name": format!("wangge {id}"),
+        "description": format!("wangge vector tiles: {id}"),
+        "version": format!("{}", snap.version()),
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}")],
+        "minzoom": minzoom,
+        "maxzoom": MAX_ZOOM,
+        "bounds": [bounds.min().x, bounds.min().y, bounds.max().x, bounds.max().y],
+        "center": [bounds.center().x, bounds.center().y, center_zoom],
+        "vector_layers": layers,
+    })
+}
+
+/// The tiles covering `bounds` (lon/lat) at zoom `z`, row by row.
+pub fn tiles_covering(bounds: Rect<f64>, z: u8) -> Vec<TileId> {
+    let n = 1u64 << z;
+    let idx = |v: f64| ((v * n as f64).floor().max(0.0) as u64).min(n - 1) as u32;
+    let a = world(bounds.min().x, bounds.max().y);
+    let b = world(bounds.max().x, bounds.min().y);
+    let mut out = Vec::new();
+    for y in idx(a[1])..=idx(b[1]) {
+        for x in idx(a[0])..=idx(b[0]) {
+            out.push(TileId { z, x, y });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mercator_round_trips() {
+        for (lon, lat) in [(116.39, 39.9), (-70.0, -33.4), (0.0, 0.0), (179.9, 85.0)] {
+            let c = lonlat(world(lon, lat));
+            assert!((c.x - lon).abs() < 1e-9 && (c.y - lat).abs() < 1e-9);
+        }
+        assert_eq!(world(-180.0, 0.0), [0.0, 0.5]);
+    }
+
+    #[test]
+    fn tile_ids_are_checked() {
+        assert!(TileId::new(18, (1 << 18) - 1, 0).is_ok());
+        assert!(TileId::new(19, 0, 0).is_err());
+        assert!(TileId::new(3, 8, 0).is_err());
+        assert_eq!(TileId::parse("2", "1", "3.mvt"), TileId::new(2, 1, 3));
+        assert!(TileId::parse("2", "-1", "3").is_err());
+        assert!(TileId::parse("99999999999", "0", "0").is_err());
+    }
+
+    #[test]
+    fn source_lists_parse() {
+        assert_eq!(
+            Source::parse_list("components,grids,components").unwrap(),
+            vec![Source::Components, Source::Grids]
+        );
+        assert!(Source::parse_list("roads").is_err());
+        assert!(Source::parse_list("").is_err());
+    }
+}

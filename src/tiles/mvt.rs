@@ -1,0 +1,259 @@
+//! Mapbox Vector Tile 2.1 encoding: the protobuf wire format of `vector_tile.proto`,
+//! written directly (the message set is small and fixed).
+//!
+//! Coordinates here are tile units: integers in `0..extent` inside the tile,
+//! x to the east, y to the south, as the specification defines them.
+
+use std::collections::HashMap;
+
+/// A feature property value. Strings, unsigned integers and booleans are
+/// what our layers carry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// `string_value` (field 1).
+    Str(String),
+    /// `uint_value` (field 5).
+    Uint(u64),
+    /// `bool_value` (field 7).
+    Bool(bool),
+}
+
+/// MVT geometry types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeomType {
+    /// One or more points.
+    Point = 1,
+    /// Polygons: exterior rings with positive area, holes negative.
+    Polygon = 3,
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, ((field as u64) << 3) | wire as u64);
+}
+
+fn bytes_field(out: &mut Vec<u8>, field: u32, data: &[u8]) {
+    key(out, field, 2);
+    varint(out, data.len() as u64);
+    out.extend_from_slice(data);
+}
+
+fn uint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+    key(out, field, 0);
+    varint(out, v);
+}
+
+fn zigzag(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+fn command(id: u32, count: usize) -> u32 {
+    (id & 7) | ((count as u32) << 3)
+}
+
+/// Geometry commands of one feature, built with a moving cursor.
+#[derive(Debug, Default)]
+pub struct Geometry {
+    cmds: Vec<u32>,
+    cursor: [i32; 2],
+}
+
+impl Geometry {
+    fn delta(&mut self, p: [i32; 2]) {
+        self.cmds.push(zigzag(p[0] - self.cursor[0]));
+        self.cmds.push(zigzag(p[1] - self.cursor[1]));
+        self.cursor = p;
+    }
+
+    /// Adds points (a `MoveTo` with all of them).
+    pub fn points(&mut self, pts: &[[i32; 2]]) {
+        if pts.is_empty() {
+            return;
+        }
+        self.cmds.push(command(1, pts.len()));
+        for &p in pts {
+            self.delta(p);
+        }
+    }
+
+    /// Adds one ring, given without its closing point; the caller has
+    /// oriented it and checked it has at least three vertices.
+    pub fn ring(&mut self, ring: &[[i32; 2]]) {
+        debug_assert!(ring.len() >= 3);
+        self.cmds.push(command(1, 1));
+        self.delta(ring[0]);
+        self.cmds.push(command(2, ring.len() - 1));
+        for &p in &ring[1..] {
+            self.delta(p);
+        }
+        self.cmds.push(command(7, 1));
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+}
+
+/// One layer being built: features plus its deduplicated key and value tables.
+#[derive(Debug)]
+pub struct Layer {
+    name: String,
+    extent: u32,
+    features: Vec<u8>,
+    count: usize,
+    keys: Vec<String>,
+    key_index: HashMap<String, u32>,
+    values: Vec<Value>,
+    value_index: HashMap<Value, u32>,
+}
+
+impl Layer {
+    /// An empty layer called `name` with `extent` tile units per side.
+    pub fn new(name: &str, extent: u32) -> Self {
+        Layer {
+            name: name.to_string(),
+            extent,
+            features: Vec::new(),
+            count: 0,
+            keys: Vec::new(),
+            key_index: HashMap::new(),
+            values: Vec::new(),
+            value_index: HashMap::new(),
+        }
+    }
+
+    /// Number of features added.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no feature was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn key_id(&mut self, k: &str) -> u32 {
+        if let Some(&i) = self.key_index.get(k) {
+            return i;
+        }
+        let i = self.keys.len() as u32;
+        self.keys.push(k.to_string());
+        self.key_index.insert(k.to_string(), i);
+        i
+    }
+
+    fn value_id(&mut self, v: Value) -> u32 {
+        if let Some(&i) = self.value_index.get(&v) {
+            return i;
+        }
+        let i = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.value_index.insert(v, i);
+        i
+    }
+
+    /// Adds a feature. Empty geometries are skipped.
+    pub fn add(
+        &mut self,
+        id: Option<u64>,
+        kind: GeomType,
+        geom: &Geometry,
+        props: Vec<(&str, Value)>,
+    ) {
+        if geom.is_empty() {
+            return;
+        }
+        let mut tags = Vec::with_capacity(props.len() * 2);
+        for (k, v) in props {
+            tags.push(self.key_id(k));
+            tags.push(self.value_id(v));
+        }
+        let mut f = Vec::with_capacity(16 + tags.len() * 2 + geom.cmds.len() * 2);
+        if let Some(id) = id {
+            uint_field(&mut f, 1, id);
+        }
+        if !tags.is_empty() {
+            packed(&mut f, 2, &tags);
+        }
+        uint_field(&mut f, 3, kind as u64);
+        packed(&mut f, 4, &geom.cmds);
+        bytes_field(&mut self.features, 2, &f);
+        self.count += 1;
+    }
+
+    /// Appends the encoded layer (field 3 of `Tile`) to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut l = Vec::with_capacity(self.features.len() + 64 * self.keys.len());
+        uint_field(&mut l, 15, 2);
+        bytes_field(&mut l, 1, self.name.as_bytes());
+        l.extend_from_slice(&self.features);
+        for k in &self.keys {
+            bytes_field(&mut l, 3, k.as_bytes());
+        }
+        for v in &self.values {
+            let mut m = Vec::new();
+            match v {
+                Value::Str(s) => bytes_field(&mut m, 1, s.as_bytes()),
+                Value::Uint(u) => uint_field(&mut m, 5, *u),
+                Value::Bool(b) => uint_field(&mut m, 7, *b as u64),
+            }
+            bytes_field(&mut l, 4, &m);
+        }
+        uint_field(&mut l, 5, self.extent as u64);
+        bytes_field(out, 3, &l);
+    }
+}
+
+fn packed(out: &mut Vec<u8>, field: u32, vals: &[u32]) {
+    let mut p = Vec::with_capacity(vals.len() * 2);
+    for &v in vals {
+        varint(&mut p, v as u64);
+    }
+    bytes_field(out, field, &p);
+}
+
+/// Twice the signed area of a ring in tile units by the shoelace formula,
+/// as the MVT specification computes it (y down): positive for exterior rings.
+pub fn ring_area2(ring: &[[i32; 2]]) -> i64 {
+    let n = ring.len();
+    let mut s = 0i64;
+    for i in 0..n {
+        let [x0, y0] = ring[i];
+        let [x1, y1] = ring[(i + 1) % n];
+        s += x0 as i64 * y1 as i64 - x1 as i64 * y0 as i64;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zigzag_and_commands_follow_the_spec() {
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(-2), 3);
+        // The specification's example: MoveTo(1) = 9, LineTo(3) = 26, ClosePath = 15.
+        assert_eq!(command(1, 1), 9);
+        assert_eq!(command(2, 3), 26);
+        assert_eq!(command(7, 1), 15);
+    }
+
+    #[test]
+    fn ring_geometry_matches_the_spec_example() {
+        // Specification 4.3.5.3: polygon (3,6) (8,12) (20,34).
+        let mut g = Geometry::default();
+        g.ring(&[[3, 6], [8, 12], [20, 34]]);
+        assert_eq!(g.cmds, vec![9, 6, 12, 18, 10, 12, 24, 44, 15]);
+    }
+}

@@ -1,0 +1,429 @@
+//! Shared borders of one grid level, so that simplification keeps
+//! neighbouring grids meeting exactly.
+//!
+//! Every ring is cut into *chains* at the vertices where the grid on the
+//! other side changes (a junction). A chain between grids A and B is stored
+//! once and referenced by both rings (by B in reverse), so simplifying the
+//! chain once simplifies the common border identically for both grids. Rings
+//! with no junction (a grid enclosed by one neighbour, or an island) start
+//! at their smallest vertex, which the neighbour's matching ring shares.
+//!
+//! Borders are matched by exact vertex equality: neighbouring grids must
+//! share their border vertices (generated cities do; imported data that was
+//! digitised without snapping simplifies each side on its own).
+//!
+//! Coordinates are Web Mercator *world units*: x and y in `0..1` over the
+//! whole map, y growing to the south (see [`super::world`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use geo::{Area, InteriorPoint, MultiPolygon};
+use rayon::prelude::*;
+
+use super::clip::Bounds;
+use super::world;
+use crate::model::Grid;
+
+/// A reference from a ring to a shared chain.
+#[derive(Debug, Clone, Copy)]
+struct ChainRef {
+    chain: u32,
+    reversed: bool,
+}
+
+/// One grid's shape: polygons, each a list of rings (exterior first), each a
+/// list of chains.
+#[derive(Debug, Default)]
+struct Shape {
+    polygons: Vec<Vec<Vec<ChainRef>>>,
+}
+
+/// Rings of polygons in world units, exterior first, without closing points.
+pub type Polygons = Vec<Vec<Vec<[f64; 2]>>>;
+
+/// Simplified chains of one tile, so that a border shared by two grids is
+/// simplified once.
+pub type ChainMemo = HashMap<u32, Arc<Vec<[f64; 2]>>>;
+
+/// The border topology and tile geometry of one level's grids (level-local numbering).
+#[derive(Debug)]
+pub struct LevelTopology {
+    shapes: Vec<Shape>,
+    /// Chain vertices; a closed loop repeats its first vertex at the end.
+    chains: Vec<Vec<[f64; 2]>>,
+    bounds: Vec<Bounds>,
+    labels: Vec<[f64; 2]>,
+    median_size: f64,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Directed edges (exact coordinate bits of both ends) to a ring or chain number.
+type EdgeMap = HashMap<((u64, u64), (u64, u64)), u32>;
+
+fn bits(p: [f64; 2]) -> (u64, u64) {
+    (p[0].to_bits(), p[1].to_bits())
+}
+
+/// Rings of a multipolygon in world units, without closing points and
+/// consecutive duplicates.
+fn project(mp: &MultiPolygon<f64>) -> Polygons {
+    mp.0.iter()
+        .map(|poly| {
+            std::iter::once(poly.exterior())
+                .chain(poly.interiors())
+                .map(|ring| {
+                    let mut pts: Vec<[f64; 2]> = Vec::with_capacity(ring.0.len());
+                    for c in &ring.0 {
+                        let p = world(c.x, c.y);
+                        if pts.last() != Some(&p) {
+                            pts.push(p);
+                        }
+                    }
+                    if pts.len() > 1 && pts.first() == pts.last() {
+                        pts.pop();
+                    }
+                    pts
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A point inside the grid's largest polygon, in world units.
+fn label_point(mp: &MultiPolygon<f64>) -> [f64; 2] {
+    let largest =
+        mp.0.iter()
+            .max_by(|a, b| a.unsigned_area().total_cmp(&b.unsigned_area()));
+    largest
+        .and_then(|p| p.interior_point())
+        .map_or([f64::NAN, f64::NAN], |p| world(p.x(), p.y()))
+}
+
+impl LevelTopology {
+    /// Builds the topology of `grids` (one level). Uses all cores for projection.
+    pub fn build(grids: &[Grid]) -> Self {
+        let projected: Vec<(Polygons, [f64; 2])> = grids
+            .par_iter()
+            .map(|g| (project(&g.geometry), label_point(&g.geometry)))
+            .collect();
+        // Every directed edge and the ring it belongs to.
+        let mut ring_id = 0u32;
+        let mut edges: EdgeMap = HashMap::new();
+        for (polys, _) in &projected {
+            for ring in polys.iter().flatten() {
+                for i in 0..ring.len() {
+                    edges.insert((bits(ring[i]), bits(ring[(i + 1) % ring.len()])), ring_id);
+                }
+                ring_id += 1;
+            }
+        }
+        let mut chains: Vec<Vec<[f64; 2]>> = Vec::new();
+        let mut first_edge: EdgeMap = HashMap::new();
+        let mut shapes = Vec::with_capacity(grids.len());
+        let mut bounds = Vec::with_capacity(grids.len());
+        let mut labels = Vec::with_capacity(grids.len());
+        for (polys, label) in projected {
+            let mut shape = Shape::default();
+            let mut b: Option<Bounds> = None;
+            for poly in polys {
+                let mut rings = Vec::new();
+                for ring in poly {
+                    if ring.len() < 3 {
+                        continue;
+                    }
+                    if let Some(rb) = Bounds::of(&ring) {
+                        b = Some(b.map_or(rb, |b| merge(b, rb)));
+                    }
+                    rings.push(cut_ring(&ring, &edges, &mut chains, &mut first_edge));
+                }
+                if !rings.is_empty() {
+                    shape.polygons.push(rings);
+                }
+            }
+            shapes.push(shape);
+            bounds.push(b.unwrap_or(Bounds {
+                min_x: f64::NAN,
+                min_y: f64::NAN,
+                max_x: f64::NAN,
+                max_y: f64::NAN,
+            }));
+            labels.push(label);
+        }
+        let mut sizes: Vec<f64> = bounds
+            .iter()
+            .map(|b| (b.max_x - b.min_x).max(b.max_y - b.min_y))
+            .filter(|s| s.is_finite())
+            .collect();
+        sizes.sort_by(f64::total_cmp);
+        let median_size = sizes.get(sizes.len() / 2).copied().unwrap_or(0.0);
+        LevelTopology {
+            shapes,
+            chains,
+            bounds,
+            labels,
+            median_size,
+        }
+    }
+
+    /// Number of grids.
+    pub fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// True when the level has no grids.
+    pub fn is_empty(&self) -> bool {
+        self.shapes.is_empty()
+    }
+
+    /// Envelope of level-local grid `g`, world units.
+    pub fn bounds(&self, g: usize) -> Bounds {
+        self.bounds[g]
+    }
+
+    /// A point inside grid `g` for its label, world units (NaN for an empty grid).
+    pub fn label(&self, g: usize) -> [f64; 2] {
+        self.labels[g]
+    }
+
+    /// Median of the grids' larger envelope side, world units.
+    pub fn median_size(&self) -> f64 {
+        self.median_size
+    }
+
+    /// Grid `g`'s polygons with every chain simplified by Douglas–Peucker at
+    /// `tolerance` world units (0: unchanged). Rings that collapse below
+    /// three vertices are dropped, and a polygon whose exterior collapsed is
+    /// dropped with its holes.
+    pub fn polygons(&self, g: usize, tolerance: f64, memo: &mut ChainMemo) -> Polygons {
+        let mut out = Vec::new();
+        for poly in &self.shapes[g].polygons {
+            let mut rings = Vec::with_capacity(poly.len());
+            for (k, refs) in poly.iter().enumerate() {
+                let mut ring: Vec<[f64; 2]> = Vec::new();
+                for r in refs {
+                    let pts = memo
+                        .entry(r.chain)
+                        .or_insert_with(|| {
+                            Arc::new(simplify(&self.chains[r.chain as usize], tolerance))
+                        })
+                        .clone();
+                    // Each chain starts where the previous one ended: skip that vertex.
+                    let skip = usize::from(!ring.is_empty());
+                    if r.reversed {
+                        ring.extend(pts.iter().rev().skip(skip));
+                    } else {
+                        ring.extend(pts.iter().skip(skip));
+                    }
+                }
+                if ring.len() > 1 && ring.first() == ring.last() {
+                    ring.pop();
+                }
+                if ring.len() < 3 {
+                    if k == 0 {
+                        break;
+                    }
+                    continue;
+                }
+                rings.push(ring);
+            }
+            if !rings.is_empty() {
+                out.push(rings);
+            }
+        }
+        out
+    }
+}
+
+fn merge(a: Bounds, b: Bounds) -> Bounds {
+    Bounds {
+        min_x: a.min_x.min(b.min_x),
+        min_y: a.min_y.min(b.min_y),
+        max_x: a.max_x.max(b.max_x),
+        max_y: a.max_y.max(b.max_y),
+    }
+}
+
+/// Cuts one ring into chains at its junctions, reusing the neighbour's chain
+/// where the neighbour already stored it.
+fn cut_ring(
+    ring: &[[f64; 2]],
+    edges: &EdgeMap,
+    chains: &mut Vec<Vec<[f64; 2]>>,
+    first_edge: &mut EdgeMap,
+) -> Vec<ChainRef> {
+    let n = ring.len();
+    // The ring on the other side of edge i (ring[i] → ring[i+1]).
+    let other: Vec<u32> = (0..n)
+        .map(|i| {
+            edges
+                .get(&(bits(ring[(i + 1) % n]), bits(ring[i])))
+                .copied()
+                .unwrap_or(NONE)
+        })
+        .collect();
+    let mut starts: Vec<usize> = (0..n)
+        .filter(|&i| other[(i + n - 1) % n] != other[i])
+        .collect();
+    if starts.is_empty() {
+        let smallest = (0..n)
+            .min_by(|&a, &b| {
+                (ring[a][0], ring[a][1])
+                    .partial_cmp(&(ring[b][0], ring[b][1]))
+                    .unwrap()
+            })
+            .unwrap_or(0);
+        starts.push(smallest);
+    }
+    let mut refs = Vec::with_capacity(starts.len());
+    for (k, &s) in starts.iter().enumerate() {
+        let e = if starts.len() == 1 {
+            s + n
+        } else {
+            starts[(k + 1) % starts.len()]
+        };
+        let e = if e <= s { e + n } else { e };
+        let pts: Vec<[f64; 2]> = (s..=e).map(|i| ring[i % n]).collect();
+        let m = pts.len();
+        if other[s] != NONE
+            && let Some(&id) = first_edge.get(&(bits(pts[m - 1]), bits(pts[m - 2])))
+            && chains[id as usize].len() == m
+        {
+            refs.push(ChainRef {
+                chain: id,
+                reversed: true,
+            });
+            continue;
+        }
+        let id = chains.len() as u32;
+        first_edge.insert((bits(pts[0]), bits(pts[1])), id);
+        chains.push(pts);
+        refs.push(ChainRef {
+            chain: id,
+            reversed: false,
+        });
+    }
+    refs
+}
+
+/// Squared distance from `p` to segment `a`–`b`.
+fn seg_dist2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (x, y) = (a[0] + t * dx - p[0], a[1] + t * dy - p[1]);
+    x * x + y * y
+}
+
+/// Douglas–Peucker keeping both endpoints; a closed chain (first = last) is
+/// first split at its vertex farthest from the start.
+pub fn simplify(pts: &[[f64; 2]], tolerance: f64) -> Vec<[f64; 2]> {
+    let n = pts.len();
+    if tolerance <= 0.0 || n <= 2 {
+        return pts.to_vec();
+    }
+    let mut keep = vec![false; n];
+    keep[0] = true;
+    keep[n - 1] = true;
+    let mut stack = Vec::new();
+    if pts[0] == pts[n - 1] {
+        let far = (1..n - 1)
+            .max_by(|&a, &b| {
+                seg_dist2(pts[a], pts[0], pts[0]).total_cmp(&seg_dist2(pts[b], pts[0], pts[0]))
+            })
+            .unwrap_or(0);
+        keep[far] = true;
+        stack.push((0, far));
+        stack.push((far, n - 1));
+    } else {
+        stack.push((0, n - 1));
+    }
+    let tol2 = tolerance * tolerance;
+    while let Some((a, b)) = stack.pop() {
+        if b <= a + 1 {
+            continue;
+        }
+        let (mut best, mut best_d) = (a, -1.0);
+        for i in a + 1..b {
+            let d = seg_dist2(pts[i], pts[a], pts[b]);
+            if d > best_d {
+                best_d = d;
+                best = i;
+            }
+        }
+        if best_d > tol2 {
+            keep[best] = true;
+            stack.push((a, best));
+            stack.push((best, b));
+        }
+    }
+    pts.iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::rect_polygon;
+
+    fn grid(code: &str, x0: f64, y0: f64, x1: f64, y1: f64) -> Grid {
+        Grid {
+            code: code.into(),
+            name: code.into(),
+            level: 0,
+            worker: None,
+            geometry: MultiPolygon(vec![rect_polygon(x0, y0, x1, y1)]),
+        }
+    }
+
+    #[test]
+    fn two_neighbours_share_their_common_chain() {
+        let grids = [grid("a", 0.0, 0.0, 1.0, 1.0), grid("b", 1.0, 0.0, 2.0, 1.0)];
+        let t = LevelTopology::build(&grids);
+        let shared: Vec<u32> = t.shapes[0].polygons[0][0].iter().map(|r| r.chain).collect();
+        let other: Vec<u32> = t.shapes[1].polygons[0][0].iter().map(|r| r.chain).collect();
+        assert_eq!(shared.iter().filter(|c| other.contains(c)).count(), 1);
+    }
+
+    #[test]
+    fn a_hole_and_its_filling_share_one_loop() {
+        let mut outer = rect_polygon(0.0, 0.0, 3.0, 3.0);
+        outer.interiors_push(rect_polygon(1.0, 1.0, 2.0, 2.0).exterior().clone());
+        let grids = [
+            Grid {
+                geometry: MultiPolygon(vec![outer]),
+                ..grid("o", 0.0, 0.0, 0.0, 0.0)
+            },
+            grid("i", 1.0, 1.0, 2.0, 2.0),
+        ];
+        let t = LevelTopology::build(&grids);
+        assert_eq!(
+            t.shapes[0].polygons[0][1][0].chain,
+            t.shapes[1].polygons[0][0][0].chain
+        );
+    }
+
+    #[test]
+    fn douglas_peucker_keeps_ends_and_far_points() {
+        let line = [
+            [0.0, 0.0],
+            [1.0, 0.01],
+            [2.0, -0.01],
+            [3.0, 5.0],
+            [4.0, 0.0],
+        ];
+        assert_eq!(
+            simplify(&line, 0.1),
+            vec![[0.0, 0.0], [2.0, -0.01], [3.0, 5.0], [4.0, 0.0]]
+        );
+        assert_eq!(simplify(&line, 0.0), line.to_vec());
+    }
+}
