@@ -1,13 +1,12 @@
 //! The HTTP layer, in process: every request goes through the real router
 //! with `tower::ServiceExt::oneshot`, no sockets and no sleeps.
 
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use geo::{Coord, InteriorPoint};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -15,14 +14,12 @@ use tower::ServiceExt;
 
 use wangge::http::{AppState, Limits, router};
 use wangge::index::Snapshot;
-use wangge::store::{Manifest, open_snapshot};
+
+mod common;
+
+use common::{Reply, assert_error_value, get, load, send};
 
 // ---- helpers ----------------------------------------------------------------
-
-fn load() -> (Manifest, Snapshot) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-    open_snapshot(&dir, |_| {}).expect("load data/sample")
-}
 
 /// A router over the sample city with `limits`, and the snapshot it serves.
 fn setup_with(limits: Limits) -> (Router, Arc<Snapshot>) {
@@ -38,87 +35,6 @@ fn setup() -> (Router, Arc<Snapshot>) {
 
 fn app() -> Router {
     setup().0
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).expect("body is UTF-8")
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-
-    /// Asserts an error reply: status, JSON content type, and a body with
-    /// exactly the string members `error` (= `code`) and `message` (non-empty).
-    fn assert_error(&self, status: StatusCode, code: &str) -> String {
-        assert_eq!(
-            self.status,
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert!(
-            self.content_type().starts_with("application/json"),
-            "error content type {:?}",
-            self.content_type()
-        );
-        let v = self.json();
-        assert_error_value(&v, code)
-    }
-}
-
-/// Asserts a JSON error value `{"error": code, "message": "..."}` and returns the message.
-fn assert_error_value(v: &Value, code: &str) -> String {
-    assert_eq!(v["error"], code, "error body {v}");
-    let message = v["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message string in {v}"));
-    assert!(!message.trim().is_empty(), "empty message in {v}");
-    message.to_string()
-}
-
-async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("router is infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("read body")
-        .to_bytes();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn get(app: &Router, uri: &str) -> Reply {
-    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
 /// POST with a Content-Type and a Content-Length, the body in one chunk.

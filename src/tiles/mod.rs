@@ -27,7 +27,7 @@ use crate::index::Snapshot;
 use crate::model::ComponentRef;
 use clip::Bounds;
 use mvt::{GeomType, Geometry, Layer, Value};
-use topology::{ChainMemo, LevelTopology};
+use topology::LevelTopology;
 
 /// Tile units per tile side.
 pub const EXTENT: u32 = 4096;
@@ -41,8 +41,8 @@ pub const RAW_MIN_ZOOM: u8 = 15;
 pub const RAW_MAX_POINTS: usize = 6000;
 /// Cluster cells per tile side, log2 (32 × 32 cells of 128 tile units).
 pub const CLUSTER_CELLS_LOG2: u32 = 5;
-/// Grids are drawn from the zoom where the median grid of their level spans this many tile units (4 pixels of a 256-pixel tile).
-const MIN_MEDIAN_UNITS: f64 = 64.0;
+/// Grids are drawn from the zoom where the median grid of their level spans this many tile units (8 pixels of a 256-pixel tile).
+const MIN_MEDIAN_UNITS: f64 = 128.0;
 /// Labels appear from the zoom where the median grid spans this many tile units.
 const LABEL_MEDIAN_UNITS: f64 = 384.0;
 /// A single grid smaller than this (tile units, about one pixel) is not drawn.
@@ -401,12 +401,11 @@ fn code_id(code: &str) -> Option<u64> {
     code.parse().ok()
 }
 
-fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<Layer>) {
+fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<Layer<'a>>) {
     let buffered = t.bounds(BUFFER);
     let inner = t.bounds(0);
     let rect = lonlat_rect(&buffered);
     let unit = t.unit();
-    let tolerance = if t.z >= MAX_ZOOM { 0.0 } else { unit };
     let scheme = &snap.data().scheme;
     let mut labels = Layer::new(LABEL_LAYER, EXTENT);
     for (level, topo) in index.levels.iter().enumerate() {
@@ -416,7 +415,6 @@ fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<L
         let level_name = &scheme.levels[level].name;
         let li = snap.level(level);
         let mut layer = Layer::new(level_name, EXTENT);
-        let mut memo = ChainMemo::new();
         let candidates = li.grids_in_box(rect);
         for &g in &candidates {
             let g = g as usize;
@@ -429,7 +427,7 @@ fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<L
             }
             let clip = (!buffered.contains(&gb)).then_some(&buffered);
             let mut geom = Geometry::default();
-            for poly in topo.polygons(g, tolerance, &mut memo) {
+            for poly in topo.polygons(g, t.z, &buffered) {
                 polygon_geometry(&t, poly, clip, &mut geom);
             }
             let grid = snap.grid((li.first + g) as u32);
@@ -438,9 +436,9 @@ fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<L
                 GeomType::Polygon,
                 &geom,
                 vec![
-                    ("code", Value::Str(grid.code.clone())),
-                    ("name", Value::Str(grid.name.clone())),
-                    ("level", Value::Str(level_name.clone())),
+                    ("code", Value::Str(grid.code.as_str().into())),
+                    ("name", Value::Str(grid.name.as_str().into())),
+                    ("level", Value::Str(level_name.as_str().into())),
                 ],
             );
         }
@@ -463,9 +461,9 @@ fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<L
                     GeomType::Point,
                     &geom,
                     vec![
-                        ("code", Value::Str(grid.code.clone())),
-                        ("name", Value::Str(grid.name.clone())),
-                        ("level", Value::Str(level_name.clone())),
+                        ("code", Value::Str(grid.code.as_str().into())),
+                        ("name", Value::Str(grid.name.as_str().into())),
+                        ("level", Value::Str(level_name.as_str().into())),
                     ],
                 );
             }
@@ -474,20 +472,20 @@ fn grid_layers(snap: &Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<L
     layers.push(labels);
 }
 
-fn component_props(snap: &Snapshot, c: ComponentRef<'_>) -> Vec<(&'static str, Value)> {
+fn component_props<'a>(snap: &'a Snapshot, c: ComponentRef<'a>) -> Vec<(&'static str, Value<'a>)> {
     let class = snap.data().classes.def(c.class());
     vec![
-        ("code", Value::Str(c.code())),
-        ("class", Value::Str(class.code.clone())),
-        ("class_name", Value::Str(class.minor_name.clone())),
-        ("major", Value::Str(class.major().to_string())),
-        ("major_name", Value::Str(class.major_name.clone())),
-        ("state", Value::Str(c.state().english().to_string())),
-        ("owner", Value::Str(c.owner().to_string())),
+        ("code", Value::Str(c.code().into())),
+        ("class", Value::Str(class.code.as_str().into())),
+        ("class_name", Value::Str(class.minor_name.as_str().into())),
+        ("major", Value::Str(class.major().into())),
+        ("major_name", Value::Str(class.major_name.as_str().into())),
+        ("state", Value::Str(c.state().english().into())),
+        ("owner", Value::Str(c.owner().into())),
     ]
 }
 
-fn component_feature(snap: &Snapshot, t: &TileId, layer: &mut Layer, i: usize) {
+fn component_feature<'a>(snap: &'a Snapshot, t: &TileId, layer: &mut Layer<'a>, i: usize) {
     let c = snap.data().components.get(i);
     let p = c.location();
     let mut geom = Geometry::default();
@@ -500,8 +498,11 @@ fn component_feature(snap: &Snapshot, t: &TileId, layer: &mut Layer, i: usize) {
     );
 }
 
-fn component_layer(snap: &Snapshot, index: &TileIndex, t: TileId) -> Layer {
+fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Layer<'a> {
     let mut layer = Layer::new(COMPONENT_LAYER, EXTENT);
+    if t.z < index.source_minzoom() {
+        return layer;
+    }
     let range = index.points.tile_range(t.z, t.x, t.y);
     if t.z >= RAW_MIN_ZOOM && range.len() <= RAW_MAX_POINTS {
         for i in snap.components_in_box(lonlat_rect(&t.bounds(BUFFER))) {
@@ -562,10 +563,10 @@ fn component_layer(snap: &Snapshot, index: &TileIndex, t: TileId) -> Layer {
             vec![
                 ("cluster", Value::Bool(true)),
                 ("point_count", Value::Uint(n as u64)),
-                ("class", Value::Str(class.code.clone())),
-                ("class_name", Value::Str(class.minor_name.clone())),
-                ("major", Value::Str(class.major().to_string())),
-                ("major_name", Value::Str(class.major_name.clone())),
+                ("class", Value::Str(class.code.as_str().into())),
+                ("class_name", Value::Str(class.minor_name.as_str().into())),
+                ("major", Value::Str(class.major().into())),
+                ("major_name", Value::Str(class.major_name.as_str().into())),
             ],
         );
     }

@@ -4,14 +4,15 @@
 //! Coordinates here are tile units: integers in `0..extent` inside the tile,
 //! x to the east, y to the south, as the specification defines them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 
 /// A feature property value. Strings, unsigned integers and booleans are
 /// what our layers carry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Value {
-    /// `string_value` (field 1).
-    Str(String),
+pub enum Value<'a> {
+    /// `string_value` (field 1); borrowed where the snapshot holds the text.
+    Str(Cow<'a, str>),
     /// `uint_value` (field 5).
     Uint(u64),
     /// `bool_value` (field 7).
@@ -104,18 +105,18 @@ impl Geometry {
 
 /// One layer being built: features plus its deduplicated key and value tables.
 #[derive(Debug)]
-pub struct Layer {
+pub struct Layer<'a> {
     name: String,
     extent: u32,
     features: Vec<u8>,
     count: usize,
     keys: Vec<String>,
     key_index: HashMap<String, u32>,
-    values: Vec<Value>,
-    value_index: HashMap<Value, u32>,
+    values: Vec<Value<'a>>,
+    value_index: HashMap<Value<'a>, u32>,
 }
 
-impl Layer {
+impl<'a> Layer<'a> {
     /// An empty layer called `name` with `extent` tile units per side.
     pub fn new(name: &str, extent: u32) -> Self {
         Layer {
@@ -124,9 +125,9 @@ impl Layer {
             features: Vec::new(),
             count: 0,
             keys: Vec::new(),
-            key_index: HashMap::new(),
+            key_index: HashMap::default(),
             values: Vec::new(),
-            value_index: HashMap::new(),
+            value_index: HashMap::default(),
         }
     }
 
@@ -150,7 +151,7 @@ impl Layer {
         i
     }
 
-    fn value_id(&mut self, v: Value) -> u32 {
+    fn value_id(&mut self, v: Value<'a>) -> u32 {
         if let Some(&i) = self.value_index.get(&v) {
             return i;
         }
@@ -166,7 +167,7 @@ impl Layer {
         id: Option<u64>,
         kind: GeomType,
         geom: &Geometry,
-        props: Vec<(&str, Value)>,
+        props: Vec<(&str, Value<'a>)>,
     ) {
         if geom.is_empty() {
             return;

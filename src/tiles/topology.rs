@@ -2,7 +2,8 @@
 //! neighbouring grids meeting exactly.
 //!
 //! Every ring is cut into *chains* at the vertices where the grid on the
-//! other side changes (a junction). A chain between grids A and B is stored
+//! other side changes (a junction), and long chains into pieces of at most
+//! [`PIECE`] edges. A chain between grids A and B is stored
 //! once and referenced by both rings (by B in reverse), so simplifying the
 //! chain once simplifies the common border identically for both grids. Rings
 //! with no junction (a grid enclosed by one neighbour, or an island) start
@@ -15,14 +16,15 @@
 //! Coordinates are Web Mercator *world units*: x and y in `0..1` over the
 //! whole map, y growing to the south (see [`super::world`]).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use rustc_hash::FxHashMap as HashMap;
+
+use std::sync::OnceLock;
 
 use geo::{Area, InteriorPoint, MultiPolygon};
 use rayon::prelude::*;
 
 use super::clip::Bounds;
-use super::world;
+use super::{MAX_ZOOM, world};
 use crate::model::Grid;
 
 /// A reference from a ring to a shared chain.
@@ -42,16 +44,16 @@ struct Shape {
 /// Rings of polygons in world units, exterior first, without closing points.
 pub type Polygons = Vec<Vec<Vec<[f64; 2]>>>;
 
-/// Simplified chains of one tile, so that a border shared by two grids is
-/// simplified once.
-pub type ChainMemo = HashMap<u32, Arc<Vec<[f64; 2]>>>;
-
 /// The border topology and tile geometry of one level's grids (level-local numbering).
 #[derive(Debug)]
 pub struct LevelTopology {
     shapes: Vec<Shape>,
     /// Chain vertices; a closed loop repeats its first vertex at the end.
     chains: Vec<Vec<[f64; 2]>>,
+    chain_bounds: Vec<Bounds>,
+    /// Per zoom, each chain simplified for that zoom's tile unit (`None`:
+    /// nothing to remove), computed on first use of the zoom.
+    simplified: Vec<OnceLock<Vec<Option<Box<[[f64; 2]]>>>>>,
     bounds: Vec<Bounds>,
     labels: Vec<[f64; 2]>,
     median_size: f64,
@@ -61,6 +63,13 @@ const NONE: u32 = u32::MAX;
 
 /// Directed edges (exact coordinate bits of both ends) to a ring or chain number.
 type EdgeMap = HashMap<((u64, u64), (u64, u64)), u32>;
+
+/// A stored border's first directed edge → its first piece, number of
+/// pieces, and number of vertices.
+type ChainStarts = HashMap<((u64, u64), (u64, u64)), (u32, u32, u32)>;
+
+/// Most edges in one stored piece of a border.
+const PIECE: usize = 32;
 
 fn bits(p: [f64; 2]) -> (u64, u64) {
     (p[0].to_bits(), p[1].to_bits())
@@ -110,7 +119,7 @@ impl LevelTopology {
             .collect();
         // Every directed edge and the ring it belongs to.
         let mut ring_id = 0u32;
-        let mut edges: EdgeMap = HashMap::new();
+        let mut edges: EdgeMap = HashMap::default();
         for (polys, _) in &projected {
             for ring in polys.iter().flatten() {
                 for i in 0..ring.len() {
@@ -120,7 +129,7 @@ impl LevelTopology {
             }
         }
         let mut chains: Vec<Vec<[f64; 2]>> = Vec::new();
-        let mut first_edge: EdgeMap = HashMap::new();
+        let mut first_edge: ChainStarts = HashMap::default();
         let mut shapes = Vec::with_capacity(grids.len());
         let mut bounds = Vec::with_capacity(grids.len());
         let mut labels = Vec::with_capacity(grids.len());
@@ -158,9 +167,15 @@ impl LevelTopology {
             .collect();
         sizes.sort_by(f64::total_cmp);
         let median_size = sizes.get(sizes.len() / 2).copied().unwrap_or(0.0);
+        let chain_bounds = chains
+            .iter()
+            .map(|c| Bounds::of(c).expect("a chain has two or more vertices"))
+            .collect();
         LevelTopology {
             shapes,
             chains,
+            chain_bounds,
+            simplified: (0..=MAX_ZOOM).map(|_| OnceLock::new()).collect(),
             bounds,
             labels,
             median_size,
@@ -192,23 +207,49 @@ impl LevelTopology {
         self.median_size
     }
 
-    /// Grid `g`'s polygons with every chain simplified by Douglas–Peucker at
-    /// `tolerance` world units (0: unchanged). Rings that collapse below
-    /// three vertices are dropped, and a polygon whose exterior collapsed is
-    /// dropped with its holes.
-    pub fn polygons(&self, g: usize, tolerance: f64, memo: &mut ChainMemo) -> Polygons {
+    /// The chains simplified for `zoom` (tolerance: one tile unit of that
+    /// zoom; none at [`MAX_ZOOM`]). All cores, once per zoom.
+    fn simplified(&self, zoom: u8) -> &[Option<Box<[[f64; 2]]>>] {
+        self.simplified[zoom as usize].get_or_init(|| {
+            if zoom >= MAX_ZOOM {
+                return vec![None; self.chains.len()];
+            }
+            let tolerance = 1.0 / (super::EXTENT as f64 * (1u64 << zoom) as f64);
+            self.chains
+                .par_iter()
+                .map(|c| {
+                    let s = simplify(c, tolerance);
+                    (s.len() < c.len()).then(|| s.into_boxed_slice())
+                })
+                .collect()
+        })
+    }
+
+    /// Grid `g`'s polygons for a tile of zoom `zoom` whose buffered box is
+    /// `window`, every shared chain simplified once for the zoom (see
+    /// [`simplify`]). Chains wholly outside `window` are replaced by their
+    /// two endpoints: their envelope lies beyond one side of the window, and
+    /// so does the straight line between their ends, so clipping to the
+    /// window gives the same result with a fraction of the vertices. Rings
+    /// that collapse below three vertices are dropped, and a polygon whose
+    /// exterior collapsed is dropped with its holes.
+    pub fn polygons(&self, g: usize, zoom: u8, window: &Bounds) -> Polygons {
+        let simplified = self.simplified(zoom);
         let mut out = Vec::new();
         for poly in &self.shapes[g].polygons {
             let mut rings = Vec::with_capacity(poly.len());
             for (k, refs) in poly.iter().enumerate() {
                 let mut ring: Vec<[f64; 2]> = Vec::new();
                 for r in refs {
-                    let pts = memo
-                        .entry(r.chain)
-                        .or_insert_with(|| {
-                            Arc::new(simplify(&self.chains[r.chain as usize], tolerance))
-                        })
-                        .clone();
+                    let chain = &self.chains[r.chain as usize];
+                    let ends;
+                    let pts: &[[f64; 2]] =
+                        if !self.chain_bounds[r.chain as usize].intersects(window) {
+                            ends = [chain[0], chain[chain.len() - 1]];
+                            &ends
+                        } else {
+                            simplified[r.chain as usize].as_deref().unwrap_or(chain)
+                        };
                     // Each chain starts where the previous one ended: skip that vertex.
                     let skip = usize::from(!ring.is_empty());
                     if r.reversed {
@@ -251,7 +292,7 @@ fn cut_ring(
     ring: &[[f64; 2]],
     edges: &EdgeMap,
     chains: &mut Vec<Vec<[f64; 2]>>,
-    first_edge: &mut EdgeMap,
+    first_edge: &mut ChainStarts,
 ) -> Vec<ChainRef> {
     let n = ring.len();
     // The ring on the other side of edge i (ring[i] → ring[i+1]).
@@ -269,9 +310,9 @@ fn cut_ring(
     if starts.is_empty() {
         let smallest = (0..n)
             .min_by(|&a, &b| {
-                (ring[a][0], ring[a][1])
-                    .partial_cmp(&(ring[b][0], ring[b][1]))
-                    .unwrap()
+                ring[a][0]
+                    .total_cmp(&ring[b][0])
+                    .then(ring[a][1].total_cmp(&ring[b][1]))
             })
             .unwrap_or(0);
         starts.push(smallest);
@@ -287,22 +328,32 @@ fn cut_ring(
         let pts: Vec<[f64; 2]> = (s..=e).map(|i| ring[i % n]).collect();
         let m = pts.len();
         if other[s] != NONE
-            && let Some(&id) = first_edge.get(&(bits(pts[m - 1]), bits(pts[m - 2])))
-            && chains[id as usize].len() == m
+            && let Some(&(first, count, len)) =
+                first_edge.get(&(bits(pts[m - 1]), bits(pts[m - 2])))
+            && len as usize == m
         {
-            refs.push(ChainRef {
-                chain: id,
+            refs.extend((first..first + count).rev().map(|chain| ChainRef {
+                chain,
                 reversed: true,
-            });
+            }));
             continue;
         }
-        let id = chains.len() as u32;
-        first_edge.insert((bits(pts[0]), bits(pts[1])), id);
-        chains.push(pts);
-        refs.push(ChainRef {
-            chain: id,
-            reversed: false,
-        });
+        // Long borders are stored in pieces of at most PIECE edges, so that a
+        // tile touches only the pieces near it.
+        let first = chains.len() as u32;
+        let mut count = 0;
+        let mut i = 0;
+        while i + 1 < m {
+            let j = (i + PIECE).min(m - 1);
+            chains.push(pts[i..=j].to_vec());
+            refs.push(ChainRef {
+                chain: first + count,
+                reversed: false,
+            });
+            count += 1;
+            i = j;
+        }
+        first_edge.insert((bits(pts[0]), bits(pts[1])), (first, count, m as u32));
     }
     refs
 }
@@ -323,9 +374,17 @@ fn seg_dist2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
 /// Douglas–Peucker keeping both endpoints; a closed chain (first = last) is
 /// first split at its vertex farthest from the start.
 pub fn simplify(pts: &[[f64; 2]], tolerance: f64) -> Vec<[f64; 2]> {
+    let mut out = Vec::new();
+    simplify_into(pts, tolerance, &mut out);
+    out
+}
+
+/// [`simplify`], appending the result to `out`.
+fn simplify_into(pts: &[[f64; 2]], tolerance: f64, out: &mut Vec<[f64; 2]>) {
     let n = pts.len();
     if tolerance <= 0.0 || n <= 2 {
-        return pts.to_vec();
+        out.extend_from_slice(pts);
+        return;
     }
     let mut keep = vec![false; n];
     keep[0] = true;
@@ -362,11 +421,7 @@ pub fn simplify(pts: &[[f64; 2]], tolerance: f64) -> Vec<[f64; 2]> {
             stack.push((best, b));
         }
     }
-    pts.iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(p, _)| *p)
-        .collect()
+    out.extend(pts.iter().zip(keep).filter(|(_, k)| *k).map(|(p, _)| *p));
 }
 
 #[cfg(test)]

@@ -1,0 +1,103 @@
+//! Helpers shared by the in-process HTTP tests: load the sample city, send a
+//! request through the router, read the reply.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use wangge::index::Snapshot;
+use wangge::store::{Manifest, open_snapshot};
+
+/// The bundled sample city.
+pub fn load() -> (Manifest, Snapshot) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    open_snapshot(&dir, |_| {}).expect("load data/sample")
+}
+
+/// A reply, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).expect("body is UTF-8")
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// Asserts an error reply: status, JSON content type, and a body with
+    /// exactly the string members `error` (= `code`) and `message` (non-empty).
+    pub fn assert_error(&self, status: StatusCode, code: &str) -> String {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.content_type().starts_with("application/json"),
+            "error content type {:?}",
+            self.content_type()
+        );
+        let v = self.json();
+        assert_error_value(&v, code)
+    }
+}
+
+/// Asserts a JSON error value `{"error": code, "message": "..."}` and returns the message.
+pub fn assert_error_value(v: &Value, code: &str) -> String {
+    assert_eq!(v["error"], code, "error body {v}");
+    let message = v["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message string in {v}"));
+    assert!(!message.trim().is_empty(), "empty message in {v}");
+    message.to_string()
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
