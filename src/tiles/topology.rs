@@ -53,7 +53,7 @@ pub struct LevelTopology {
     chain_bounds: Vec<Bounds>,
     /// Per zoom, each chain simplified for that zoom's tile unit (`None`:
     /// nothing to remove), computed on first use of the zoom.
-    simplified: Vec<OnceLock<Vec<Option<Box<[[f64; 2]]>>>>>,
+    simplified: Vec<OnceLock<Simplified>>,
     bounds: Vec<Bounds>,
     labels: Vec<[f64; 2]>,
     median_size: f64,
@@ -67,6 +67,9 @@ type EdgeMap = HashMap<((u64, u64), (u64, u64)), u32>;
 /// A stored border's first directed edge → its first piece, number of
 /// pieces, and number of vertices.
 type ChainStarts = HashMap<((u64, u64), (u64, u64)), (u32, u32, u32)>;
+
+/// Every chain simplified for one zoom; `None` where nothing was removed.
+type Simplified = Vec<Option<Box<[[f64; 2]]>>>;
 
 /// Most edges in one stored piece of a border.
 const PIECE: usize = 32;
@@ -209,7 +212,7 @@ impl LevelTopology {
 
     /// The chains simplified for `zoom` (tolerance: one tile unit of that
     /// zoom; none at [`MAX_ZOOM`]). All cores, once per zoom.
-    fn simplified(&self, zoom: u8) -> &[Option<Box<[[f64; 2]]>>] {
+    fn simplified(&self, zoom: u8) -> &Simplified {
         self.simplified[zoom as usize].get_or_init(|| {
             if zoom >= MAX_ZOOM {
                 return vec![None; self.chains.len()];
