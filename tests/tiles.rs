@@ -43,7 +43,7 @@ async fn get_with(app: &Router, uri: &str, headers: &[(header::HeaderName, &str)
     send(app, r.body(Body::empty()).unwrap()).await
 }
 
-fn header<'a>(r: &'a Reply, name: header::HeaderName) -> &'a str {
+fn header(r: &Reply, name: header::HeaderName) -> &str {
     r.headers
         .get(name)
         .map(|v| v.to_str().unwrap())
