@@ -345,12 +345,12 @@ fn polygon_geometry(
     let (exteriors, holes): (Vec<_>, Vec<_>) =
         rings.into_iter().partition(|r| clip::area2(r) > 0.0);
     let snap = |r: &[[f64; 2]]| {
-        let r = snap_ring(t, r);
-        if clip.is_some() {
-            drop_buffer_spikes(r)
+        let r = if clip.is_some() {
+            drop_buffer_spikes(snap_clipped_ring(t, r))
         } else {
-            r
-        }
+            snap_ring(t, r)
+        };
+        drop_spikes(r)
     };
     for ext in &exteriors {
         let e = snap(ext);
@@ -368,6 +368,75 @@ fn polygon_geometry(
             }
         }
     }
+}
+
+/// [`snap_ring`] for a ring clipped to the buffered tile: a vertex near the
+/// buffer's edge but not on it is kept one unit inside instead of being
+/// rounded onto the edge, where the ring could touch its own edge segment.
+/// (The buffer is outside the visible tile; the vertex moves at most 1.5
+/// units, the same way in both neighbours' rings.)
+fn snap_clipped_ring(t: &TileId, ring: &[[f64; 2]]) -> Vec<[i32; 2]> {
+    let s = (EXTENT as f64) * (1u64 << t.z) as f64;
+    let (lo, hi) = (-(BUFFER as f64), (EXTENT + BUFFER) as f64);
+    let keep_off = |v: f64, q: i32| -> i32 {
+        if q as f64 == hi && (v - hi).abs() > 1e-6 {
+            q - 1
+        } else if q as f64 == lo && (v - lo).abs() > 1e-6 {
+            q + 1
+        } else {
+            q
+        }
+    };
+    let mut out: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
+    for &p in ring {
+        let f = [
+            p[0] * s - (t.x as f64) * EXTENT as f64,
+            p[1] * s - (t.y as f64) * EXTENT as f64,
+        ];
+        let q = [
+            keep_off(f[0], f[0].round() as i32),
+            keep_off(f[1], f[1].round() as i32),
+        ];
+        if out.last() != Some(&q) {
+            out.push(q);
+        }
+    }
+    while out.len() > 1 && out.first() == out.last() {
+        out.pop();
+    }
+    out
+}
+
+/// Removes the zero-width spikes that snapping to the lattice can make: a
+/// vertex where the ring turns straight back on itself (its neighbours and
+/// it on one line, the direction reversed). A neighbouring grid walks the
+/// same vertices the other way and removes the same ones.
+fn drop_spikes(mut r: Vec<[i32; 2]>) -> Vec<[i32; 2]> {
+    let mut i = 0;
+    let mut since_change = 0;
+    while r.len() >= 3 && since_change < r.len() {
+        let n = r.len();
+        let (a, b, c) = (r[(i + n - 1) % n], r[i % n], r[(i + 1) % n]);
+        let (u, v) = (
+            [(b[0] - a[0]) as i64, (b[1] - a[1]) as i64],
+            [(c[0] - b[0]) as i64, (c[1] - b[1]) as i64],
+        );
+        if u[0] * v[1] - u[1] * v[0] == 0 && u[0] * v[0] + u[1] * v[1] < 0 {
+            r.remove(i % n);
+            // The previous vertex may now be a spike in turn.
+            i = (i + r.len() - 1) % r.len().max(1);
+            since_change = 0;
+            // Consecutive duplicates can appear when the spike folded back exactly.
+            r.dedup();
+            while r.len() > 1 && r.first() == r.last() {
+                r.pop();
+            }
+        } else {
+            i = (i + 1) % n;
+            since_change += 1;
+        }
+    }
+    r
 }
 
 /// Removes vertices that lie on the buffer's edge between two neighbours on
@@ -739,6 +808,41 @@ mod tests {
         assert_eq!(TileId::parse("2", "1", "3.mvt"), TileId::new(2, 1, 3));
         assert!(TileId::parse("2", "-1", "3").is_err());
         assert!(TileId::parse("99999999999", "0", "0").is_err());
+    }
+
+    #[test]
+    fn spikes_from_snapping_are_removed() {
+        // A square with a spike going out and straight back along the top.
+        let r = vec![
+            [0, 0],
+            [10, 0],
+            [10, 10],
+            [5, 10],
+            [5, 14],
+            [5, 10],
+            [0, 10],
+        ];
+        assert_eq!(
+            drop_spikes(r),
+            vec![[0, 0], [10, 0], [10, 10], [5, 10], [0, 10]]
+        );
+        // A vertex on the line between its neighbours, ring folded back.
+        let r = vec![[0, 0], [4, 2], [2, 1], [2, 8]];
+        assert_eq!(drop_spikes(r), vec![[0, 0], [2, 1], [2, 8]]);
+        // A straight run is not a spike.
+        let r = vec![[0, 0], [5, 0], [10, 0], [10, 10]];
+        assert_eq!(drop_spikes(r.clone()), r);
+    }
+
+    #[test]
+    fn vertices_near_the_buffer_edge_stay_off_it() {
+        let t = TileId::new(0, 0, 0).unwrap();
+        let u = t.unit();
+        let hi = (EXTENT + BUFFER) as f64 * u;
+        // On the edge (a crossing point): stays; 0.2 units inside: kept one unit in.
+        let r = snap_clipped_ring(&t, &[[hi, 0.5], [hi - 0.2 * u, 0.6], [0.5, 0.6]]);
+        assert_eq!(r[0][0], (EXTENT + BUFFER) as i32);
+        assert_eq!(r[1][0], (EXTENT + BUFFER) as i32 - 1);
     }
 
     #[test]

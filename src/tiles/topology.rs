@@ -79,7 +79,7 @@ fn bits(p: [f64; 2]) -> (u64, u64) {
 }
 
 /// Rings of a multipolygon in world units, without closing points and
-/// consecutive duplicates.
+/// consecutive duplicates, oriented as MVT wants them (see [`super::clip::area2`]).
 fn project(mp: &MultiPolygon<f64>) -> Polygons {
     mp.0.iter()
         .map(|poly| {
@@ -95,6 +95,15 @@ fn project(mp: &MultiPolygon<f64>) -> Polygons {
                     }
                     if pts.len() > 1 && pts.first() == pts.last() {
                         pts.pop();
+                    }
+                    pts
+                })
+                .enumerate()
+                .map(|(k, mut pts)| {
+                    // Exteriors positive, holes negative: then two grids
+                    // sharing a border always walk it in opposite directions.
+                    if (k == 0) != (super::clip::area2(&pts) > 0.0) {
+                        pts.reverse();
                     }
                     pts
                 })
