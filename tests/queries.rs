@@ -603,6 +603,10 @@ async fn openapi_document_describes_every_route() {
         "/ogc/collections/{collectionId}",
         "/ogc/collections/{collectionId}/items",
         "/ogc/collections/{collectionId}/items/{featureId}",
+        "/catalog",
+        "/tiles/{source}",
+        "/tiles/{source}/{z}/{x}/{y}",
+        "/styles/{name}",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /api");
     }

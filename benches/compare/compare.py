@@ -6,6 +6,8 @@ Run through benches/compare/run, which starts PostgreSQL and the wangge server.
 
 import argparse
 import csv
+import json
+import math
 import os
 import platform
 import re
@@ -23,6 +25,11 @@ import shapely
 BORDER_M = 0.0001  # points this close to a border (≈1e-9 degrees) are excepted
 
 
+def json_get(url):
+    with urllib.request.urlopen(url) as r:
+        return json.loads(r.read())
+
+
 def conn():
     return psycopg.connect(autocommit=True)
 
@@ -36,6 +43,134 @@ def postgres_rss_kib():
     out = subprocess.run(["ps", "-C", "postgres", "-o", "rss="], capture_output=True, text=True).stdout
     vals = [int(x) for x in out.split() if x.strip().isdigit()]
     return max(vals) if vals else 0
+
+
+def tiles_covering(bounds, z):
+    n = 2**z
+
+    def world(lon, lat):
+        return (lon + 180.0) / 360.0, 0.5 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / (2 * math.pi)
+
+    x0, y0 = world(bounds[0], bounds[3])
+    x1, y1 = world(bounds[2], bounds[1])
+    c = lambda v: min(max(int(v * n), 0), n - 1)
+    return [(z, x, y) for y in range(c(y0), c(y1) + 1) for x in range(c(x0), c(x1) + 1)]
+
+
+def compare_tiles(a, wangge, base):
+    """Step 4: the same tiles from wangge (in-process, no tile cache) and from
+    PostGIS ST_AsMVT; warm tiles over HTTP with wrk; PMTiles export time."""
+    tj = json_get(base + "/tiles/grids")
+    level_minzoom = {l["id"]: l["minzoom"] for l in tj["vector_layers"]}
+    bounds = tj["bounds"]
+    with conn() as c:
+        c.execute("ALTER TABLE grids ADD COLUMN g3857 geometry(MultiPolygon, 3857)")
+        c.execute("UPDATE grids SET g3857 = ST_Transform(geom, 3857)")
+        c.execute("CREATE INDEX grids_g3857 ON grids USING gist (g3857)")
+        c.execute("ANALYZE grids")
+        if a.components:
+            c.execute("ALTER TABLE components ADD COLUMN g3857 geometry(Point, 3857)")
+            c.execute("UPDATE components SET g3857 = ST_Transform(geom, 3857)")
+            c.execute("CREATE INDEX components_g3857 ON components USING gist (g3857)")
+            c.execute("ANALYZE components")
+    rng = np.random.default_rng(20261129)
+    per_zoom = 3 if a.smoke else 20
+    tiles = []
+    for z in range(8, 19):
+        cover = tiles_covering(bounds, z)
+        idx = rng.choice(len(cover), size=min(per_zoom, len(cover)), replace=False)
+        tiles += [cover[i] for i in sorted(idx)]
+    listing = os.path.join(a.work, "tiles.txt")
+    with open(listing, "w") as f:
+        f.writelines(f"{z}/{x}/{y}\n" for z, x, y in tiles)
+
+    def wangge_times(source):
+        out = subprocess.run([wangge, "tile", "--list", listing, "--sources", source, "--data", a.city],
+                             capture_output=True, text=True, check=True).stdout
+        return {(int(r["z"]), int(r["x"]), int(r["y"])): (float(r["micros"]), int(r["bytes"])) for r in csv.DictReader(out.splitlines())}
+
+    levels = ["district", "street", "community", "unit"]
+    grid_sql = " || ".join(
+        f"(SELECT coalesce(ST_AsMVT(q, '{name}', 4096, 'geom'), '') FROM "
+        f"(SELECT code, name, ST_AsMVTGeom(g.g3857, b.env, 4096, 64, true) AS geom FROM grids g, b "
+        f"WHERE g.level = {lvl} AND %(z)s >= {level_minzoom[name]} AND g.g3857 && b.benv) q)"
+        for lvl, name in enumerate(levels)
+    )
+    env = "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env, ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 64.0 / 4096) AS benv) "
+    comp_sql = (env + "SELECT coalesce(ST_AsMVT(q, 'components', 4096, 'geom'), '') FROM "
+                "(SELECT code, class, state, owner, ST_AsMVTGeom(c.g3857, b.env, 4096, 64, true) AS geom "
+                "FROM components c, b WHERE c.g3857 && b.benv) q")
+
+    def postgis_times(sql, pick):
+        res = {}
+        with conn() as c:
+            for t in pick:
+                z, x, y = t
+                c.execute(sql, {"z": z, "x": x, "y": y}).fetchone()  # warm the cache for this tile's pages
+                t0 = time.perf_counter()
+                data = c.execute(sql, {"z": z, "x": x, "y": y}).fetchone()[0]
+                res[t] = ((time.perf_counter() - t0) * 1e6, len(data))
+        return res
+
+    results = []  # (source, z, wangge median µs, postgis median µs, wangge median bytes, postgis median bytes)
+    w_grids = wangge_times("grids")
+    p_grids = postgis_times(env + "SELECT " + grid_sql, tiles)
+    sources = [("grids", w_grids, p_grids)]
+    if a.components:
+        w_comp = wangge_times("components")
+        # Raw points at low zoom are tens of MB per tile in PostGIS: fewer of them.
+        pick = [t for t in tiles if t[0] >= 13] + [t for i, t in enumerate(tiles) if t[0] < 13 and i % per_zoom < 3]
+        p_comp = postgis_times(comp_sql, pick)
+        sources.append(("components", w_comp, p_comp))
+    for name, w, p in sources:
+        for z in range(8, 19):
+            keys = [t for t in p if t[0] == z]
+            if not keys:
+                continue
+            wm = float(np.median([w[t][0] for t in keys]))
+            pm = float(np.median([p[t][0] for t in keys]))
+            results.append((name, z, len(keys), wm, pm, float(np.median([w[t][1] for t in keys])),
+                            float(np.median([p[t][1] for t in keys])), max(w[t][1] for t in keys), max(p[t][1] for t in keys)))
+
+    # Warm: cached tiles over HTTP, gzip, wrk.
+    z14 = [t for t in tiles if t[0] == 14]
+    lua = os.path.join(a.work, "tiles.lua")
+    with open(lua, "w") as f:
+        f.write("local t = {" + ",".join(f'"/tiles/grids,components/{z}/{x}/{y}"' for z, x, y in z14) + "}\n")
+        f.write("local i = 0\nrequest = function()\n  i = i % #t + 1\n")
+        f.write('  return wrk.format("GET", t[i], {["Accept-Encoding"] = "gzip"})\nend\n')
+    for z, x, y in z14:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/tiles/grids,components/{z}/{x}/{y}", headers={"Accept-Encoding": "gzip"})).read()
+    dur = "2s" if a.smoke else "10s"
+    wk = subprocess.run(["wrk", "-t2", "-c32", "-d" + dur, "-s", lua, base], capture_output=True, text=True, check=True)
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", wk.stdout):
+        sys.exit("wrk saw error responses on tiles:\n" + wk.stdout)
+    warm_rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", wk.stdout).group(1))
+    warm_lat = re.search(r"Latency\s+(\S+)", wk.stdout).group(1)
+
+    # PMTiles export of the pyramid to z16.
+    t0 = time.perf_counter()
+    subprocess.run([wangge, "export", "pmtiles", os.path.join(a.work, "city.pmtiles"), "--data", a.city,
+                    "--minzoom", "8", "--maxzoom", "16"], check=True, capture_output=True)
+    export_secs = time.perf_counter() - t0
+    export_mb = os.path.getsize(os.path.join(a.work, "city.pmtiles")) / 1e6
+
+    lines = ["", "Vector tiles, the same tiles from both (up to "
+             f"{per_zoom} seeded tiles per zoom over the city; PostGIS components at zooms below 13: 3 tiles): "
+             "wangge renders in process with no tile cache (`wangge tile --list`, grids with their label layer, "
+             "components clustered below zoom 15); PostGIS `ST_AsMVT` + `ST_AsMVTGeom` on `ST_Transform`ed, "
+             "GiST-indexed columns, the grid levels shown at the same zooms, components as raw points, "
+             "each query run twice and the second timed (client side, psycopg).", "",
+             "| source | zoom | tiles | wangge median | PostGIS median | × faster | wangge median / max size | PostGIS median / max size |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, z, n, wm, pm, wb, pb, wmax, pmax in results:
+        lines.append(f"| {name} | {z} | {n} | {wm / 1000:.2f} ms | {pm / 1000:.2f} ms | {pm / wm:.1f} | "
+                     f"{wb / 1024:.0f} / {wmax / 1024:.0f} KB | {pb / 1024:.0f} / {pmax / 1024:.0f} KB |")
+    lines.append("")
+    lines.append(f"Warm (cached) tiles over HTTP: {warm_rps:,.0f} requests/s (wrk, 2 threads, 32 connections, gzip, "
+                 f"{len(z14)} zoom-14 tiles of both sources, mean latency {warm_lat}; wrk shares the 2 cores). "
+                 f"PMTiles export, both sources, zooms 8–16: {export_secs:.1f} s, {export_mb:.1f} MB.")
+    return lines
 
 
 def main():
@@ -221,7 +356,8 @@ def main():
     lines.append("")
     lines.append(f"Peak resident memory: wangge CLI {wg_rss // 1024} MiB, wangge server {server_rss // 1024} MiB, "
                  f"largest PostgreSQL process {pg_rss // 1024} MiB, Python with shapely {py_rss // 1024} MiB "
-                 f"(STRtree build {built:.2f} s). Vector tiles: not compared yet (wangge has no tiles until issue 3 lands).")
+                 f"(STRtree build {built:.2f} s).")
+    lines += compare_tiles(a, wangge, base)
     table = "\n".join(lines)
     print(table)
     if bad:

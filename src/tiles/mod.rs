@@ -18,6 +18,7 @@ pub mod clip;
 pub mod export;
 pub mod mvt;
 pub mod points;
+pub mod prepared;
 pub mod topology;
 
 use geo::{Coord, Rect};
@@ -216,6 +217,8 @@ impl Source {
 #[derive(Debug)]
 pub struct TileIndex {
     levels: Vec<LevelTopology>,
+    /// Per level and zoom, the grids prepared for that zoom (on first use).
+    prepared: Vec<Vec<std::sync::OnceLock<prepared::Prepared>>>,
     minzoom: Vec<u8>,
     label_minzoom: Vec<u8>,
     points: points::MortonIndex,
@@ -251,11 +254,21 @@ impl TileIndex {
             .map(|(t, &m)| zoom_for(t.median_size(), LABEL_MEDIAN_UNITS).max(m))
             .collect();
         TileIndex {
+            prepared: levels
+                .iter()
+                .map(|_| (0..=MAX_ZOOM).map(|_| std::sync::OnceLock::new()).collect())
+                .collect(),
             levels,
             minzoom,
             label_minzoom,
             points: points::MortonIndex::build(&snap.data().components),
         }
+    }
+
+    /// The grids of `level` prepared for zoom `z`.
+    fn prepared(&self, level: usize, z: u8) -> &prepared::Prepared {
+        self.prepared[level][z as usize]
+            .get_or_init(|| prepared::Prepared::build(&self.levels[level], z))
     }
 
     /// Zoom from which grids of `level` are drawn.
@@ -301,31 +314,13 @@ pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
     out
 }
 
-/// A ring snapped to tile units with consecutive duplicates and the closing point removed.
-fn snap_ring(t: &TileId, ring: &[[f64; 2]]) -> Vec<[i32; 2]> {
-    let mut out: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
-    for &p in ring {
-        let q = t.tile_units(p);
-        if out.last() != Some(&q) {
-            out.push(q);
-        }
-    }
-    while out.len() > 1 && out.first() == out.last() {
-        out.pop();
-    }
-    out
-}
-
-/// Adds one polygon (exterior first, then holes, world units) to `geom`:
-/// oriented, clipped to `clip` when given, snapped to the tile lattice.
+/// Adds one polygon (exterior first, then holes, world units) that crosses
+/// the edge of the buffered tile `clip` to `geom`: oriented, clipped,
+/// snapped to the tile lattice (grids wholly inside come prepared, see
+/// [`prepared`]).
 /// Rings that collapse are dropped; a polygon whose exterior collapses is
 /// dropped with its holes.
-fn polygon_geometry(
-    t: &TileId,
-    poly: Vec<Vec<[f64; 2]>>,
-    clip: Option<&Bounds>,
-    geom: &mut Geometry,
-) {
+fn polygon_geometry(t: &TileId, poly: Vec<Vec<[f64; 2]>>, clip: &Bounds, geom: &mut Geometry) {
     let oriented: Vec<Vec<[f64; 2]>> = poly
         .into_iter()
         .enumerate()
@@ -336,22 +331,12 @@ fn polygon_geometry(
             r
         })
         .collect();
-    let rings = match clip {
-        Some(b) => clip::clip_rings(oriented, b),
-        None => oriented,
-    };
+    let rings = clip::clip_rings(oriented, clip);
     // After clipping, exteriors are the rings with positive area; each hole
     // goes with the exterior that contains it.
     let (exteriors, holes): (Vec<_>, Vec<_>) =
         rings.into_iter().partition(|r| clip::area2(r) > 0.0);
-    let snap = |r: &[[f64; 2]]| {
-        let r = if clip.is_some() {
-            drop_buffer_spikes(snap_clipped_ring(t, r))
-        } else {
-            snap_ring(t, r)
-        };
-        drop_spikes(r)
-    };
+    let snap = |r: &[[f64; 2]]| drop_spikes(drop_buffer_spikes(snap_clipped_ring(t, r)));
     for ext in &exteriors {
         let e = snap(ext);
         if e.len() < 3 || mvt::ring_area2(&e) <= 0 {
@@ -370,7 +355,8 @@ fn polygon_geometry(
     }
 }
 
-/// [`snap_ring`] for a ring clipped to the buffered tile: a vertex near the
+/// A clipped ring snapped to tile units, consecutive duplicates and the
+/// closing point removed. A vertex near the
 /// buffer's edge but not on it is kept one unit inside instead of being
 /// rounded onto the edge, where the ring could touch its own edge segment.
 /// (The buffer is outside the visible tile; the vertex moves at most 1.5
@@ -411,7 +397,7 @@ fn snap_clipped_ring(t: &TileId, ring: &[[f64; 2]]) -> Vec<[i32; 2]> {
 /// vertex where the ring turns straight back on itself (its neighbours and
 /// it on one line, the direction reversed). A neighbouring grid walks the
 /// same vertices the other way and removes the same ones.
-fn drop_spikes(mut r: Vec<[i32; 2]>) -> Vec<[i32; 2]> {
+pub(crate) fn drop_spikes(mut r: Vec<[i32; 2]>) -> Vec<[i32; 2]> {
     let mut i = 0;
     let mut since_change = 0;
     while r.len() >= 3 && since_change < r.len() {
@@ -484,6 +470,8 @@ fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mu
         let level_name = &scheme.levels[level].name;
         let li = snap.level(level);
         let mut layer = Layer::new(level_name, EXTENT);
+        let prepared = index.prepared(level, t.z);
+        let origin = [(t.x * EXTENT) as i32, (t.y * EXTENT) as i32];
         let candidates = li.grids_in_box(rect);
         for &g in &candidates {
             let g = g as usize;
@@ -494,22 +482,23 @@ fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mu
             if (gb.max_x - gb.min_x).max(gb.max_y - gb.min_y) < MIN_GRID_UNITS * unit {
                 continue;
             }
-            let clip = (!buffered.contains(&gb)).then_some(&buffered);
+            let grid = snap.grid((li.first + g) as u32);
+            let props = [
+                ("code", Value::Str(grid.code.as_str().into())),
+                ("name", Value::Str(grid.name.as_str().into())),
+                ("level", Value::Str(level_name.as_str().into())),
+            ];
+            if buffered.contains(&gb) {
+                if let Some((first, rest)) = prepared.grid(g) {
+                    layer.add_prepared(code_id(&grid.code), first, origin, rest, props);
+                }
+                continue;
+            }
             let mut geom = Geometry::default();
             for poly in topo.polygons(g, t.z, &buffered) {
-                polygon_geometry(&t, poly, clip, &mut geom);
+                polygon_geometry(&t, poly, &buffered, &mut geom);
             }
-            let grid = snap.grid((li.first + g) as u32);
-            layer.add(
-                code_id(&grid.code),
-                GeomType::Polygon,
-                &geom,
-                vec![
-                    ("code", Value::Str(grid.code.as_str().into())),
-                    ("name", Value::Str(grid.name.as_str().into())),
-                    ("level", Value::Str(level_name.as_str().into())),
-                ],
-            );
+            layer.add(code_id(&grid.code), GeomType::Polygon, &geom, props);
         }
         layers.push(layer);
         if t.z >= index.label_minzoom[level] {
@@ -529,7 +518,7 @@ fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mu
                     code_id(&grid.code),
                     GeomType::Point,
                     &geom,
-                    vec![
+                    [
                         ("code", Value::Str(grid.code.as_str().into())),
                         ("name", Value::Str(grid.name.as_str().into())),
                         ("level", Value::Str(level_name.as_str().into())),
@@ -541,9 +530,9 @@ fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mu
     layers.push(labels);
 }
 
-fn component_props<'a>(snap: &'a Snapshot, c: ComponentRef<'a>) -> Vec<(&'static str, Value<'a>)> {
+fn component_props<'a>(snap: &'a Snapshot, c: ComponentRef<'a>) -> [(&'static str, Value<'a>); 7] {
     let class = snap.data().classes.def(c.class());
-    vec![
+    [
         ("code", Value::Str(c.code().into())),
         ("class", Value::Str(class.code.as_str().into())),
         ("class_name", Value::Str(class.minor_name.as_str().into())),
@@ -629,7 +618,7 @@ fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Laye
             None,
             GeomType::Point,
             &geom,
-            vec![
+            [
                 ("cluster", Value::Bool(true)),
                 ("point_count", Value::Uint(n as u64)),
                 ("class", Value::Str(class.code.as_str().into())),

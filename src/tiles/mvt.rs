@@ -101,6 +101,27 @@ impl Geometry {
     pub fn is_empty(&self) -> bool {
         self.cmds.is_empty()
     }
+
+    /// Splits the commands into the first point (the parameters of the
+    /// leading `MoveTo`, absolute since the cursor starts at the origin) and
+    /// the encoded varints of every later command; `None` when empty.
+    pub fn split_first(&self) -> Option<([i32; 2], Vec<u8>)> {
+        if self.cmds.len() < 3 {
+            return None;
+        }
+        let unzig = |v: u32| ((v >> 1) as i32) ^ -((v & 1) as i32);
+        let mut rest = Vec::with_capacity(self.cmds.len() * 2);
+        for &c in &self.cmds[3..] {
+            varint(&mut rest, c as u64);
+        }
+        Some(([unzig(self.cmds[1]), unzig(self.cmds[2])], rest))
+    }
+
+    /// Empties the geometry for reuse.
+    pub fn clear(&mut self) {
+        self.cmds.clear();
+        self.cursor = [0, 0];
+    }
 }
 
 /// One layer being built: features plus its deduplicated key and value tables.
@@ -114,6 +135,8 @@ pub struct Layer<'a> {
     key_index: HashMap<String, u32>,
     values: Vec<Value<'a>>,
     value_index: HashMap<Value<'a>, u32>,
+    scratch_tags: Vec<u32>,
+    scratch_feature: Vec<u8>,
 }
 
 impl<'a> Layer<'a> {
@@ -128,6 +151,8 @@ impl<'a> Layer<'a> {
             key_index: HashMap::default(),
             values: Vec::new(),
             value_index: HashMap::default(),
+            scratch_tags: Vec::new(),
+            scratch_feature: Vec::new(),
         }
     }
 
@@ -167,17 +192,20 @@ impl<'a> Layer<'a> {
         id: Option<u64>,
         kind: GeomType,
         geom: &Geometry,
-        props: Vec<(&str, Value<'a>)>,
+        props: impl IntoIterator<Item = (&'static str, Value<'a>)>,
     ) {
         if geom.is_empty() {
             return;
         }
-        let mut tags = Vec::with_capacity(props.len() * 2);
+        // Scratch buffers live in the layer: no allocation per feature.
+        let mut tags = std::mem::take(&mut self.scratch_tags);
+        let mut f = std::mem::take(&mut self.scratch_feature);
+        tags.clear();
+        f.clear();
         for (k, v) in props {
             tags.push(self.key_id(k));
             tags.push(self.value_id(v));
         }
-        let mut f = Vec::with_capacity(16 + tags.len() * 2 + geom.cmds.len() * 2);
         if let Some(id) = id {
             uint_field(&mut f, 1, id);
         }
@@ -188,6 +216,51 @@ impl<'a> Layer<'a> {
         packed(&mut f, 4, &geom.cmds);
         bytes_field(&mut self.features, 2, &f);
         self.count += 1;
+        self.scratch_tags = tags;
+        self.scratch_feature = f;
+    }
+
+    /// Adds a polygon feature whose geometry was prepared by
+    /// [`Geometry::split_first`]: `first` is its first point, `origin` the
+    /// tile's origin in the same lattice, `rest` the later commands.
+    pub fn add_prepared(
+        &mut self,
+        id: Option<u64>,
+        first: [i32; 2],
+        origin: [i32; 2],
+        rest: &[u8],
+        props: impl IntoIterator<Item = (&'static str, Value<'a>)>,
+    ) {
+        let mut tags = std::mem::take(&mut self.scratch_tags);
+        let mut f = std::mem::take(&mut self.scratch_feature);
+        tags.clear();
+        f.clear();
+        for (k, v) in props {
+            tags.push(self.key_id(k));
+            tags.push(self.value_id(v));
+        }
+        if let Some(id) = id {
+            uint_field(&mut f, 1, id);
+        }
+        if !tags.is_empty() {
+            packed(&mut f, 2, &tags);
+        }
+        uint_field(&mut f, 3, GeomType::Polygon as u64);
+        let zx = zigzag(first[0] - origin[0]) as u64;
+        let zy = zigzag(first[1] - origin[1]) as u64;
+        key(&mut f, 4, 2);
+        varint(
+            &mut f,
+            (1 + varint_len(zx) + varint_len(zy) + rest.len()) as u64,
+        );
+        varint(&mut f, command(1, 1) as u64);
+        varint(&mut f, zx);
+        varint(&mut f, zy);
+        f.extend_from_slice(rest);
+        bytes_field(&mut self.features, 2, &f);
+        self.count += 1;
+        self.scratch_tags = tags;
+        self.scratch_feature = f;
     }
 
     /// Appends the encoded layer (field 3 of `Tile`) to `out`.
@@ -213,12 +286,18 @@ impl<'a> Layer<'a> {
     }
 }
 
+/// A packed repeated uint32 field.
 fn packed(out: &mut Vec<u8>, field: u32, vals: &[u32]) {
-    let mut p = Vec::with_capacity(vals.len() * 2);
+    let len: usize = vals.iter().map(|&v| varint_len(v as u64)).sum();
+    key(out, field, 2);
+    varint(out, len as u64);
     for &v in vals {
-        varint(&mut p, v as u64);
+        varint(out, v as u64);
     }
-    bytes_field(out, field, &p);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Twice the signed area of a ring in tile units by the shoelace formula,
@@ -248,6 +327,33 @@ mod tests {
         assert_eq!(command(1, 1), 9);
         assert_eq!(command(2, 3), 26);
         assert_eq!(command(7, 1), 15);
+    }
+
+    #[test]
+    fn a_prepared_feature_encodes_like_a_direct_one() {
+        let ring = [[103, 206], [108, 212], [120, 234]];
+        let mut direct = Layer::new("l", 4096);
+        let mut g = Geometry::default();
+        g.ring(&ring.map(|p| [p[0] - 100, p[1] - 200]));
+        direct.add(Some(7), GeomType::Polygon, &g, [("k", Value::Uint(1))]);
+        let mut world = Geometry::default();
+        world.ring(&ring);
+        let (first, rest) = world.split_first().unwrap();
+        let mut prepared = Layer::new("l", 4096);
+        prepared.add_prepared(Some(7), first, [100, 200], &rest, [("k", Value::Uint(1))]);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        direct.write(&mut a);
+        prepared.write(&mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX] {
+            let mut b = Vec::new();
+            varint(&mut b, v);
+            assert_eq!(b.len(), varint_len(v), "{v}");
+        }
     }
 
     #[test]
