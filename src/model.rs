@@ -230,6 +230,10 @@ impl<'a> ComponentRef<'a> {
             width = self.store.code_len
         )
     }
+    /// Component code as stored: the code's digits as an integer.
+    pub fn code_number(&self) -> u64 {
+        self.store.codes[self.index]
+    }
     /// Dense class index into the [`ClassTable`].
     pub fn class(&self) -> u16 {
         self.store.class[self.index]

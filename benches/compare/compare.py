@@ -119,7 +119,9 @@ def compare_tiles(a, wangge, base):
     if a.components:
         w_comp = wangge_times("components")
         # Raw points at low zoom are tens of MB per tile in PostGIS: fewer of them.
-        pick = [t for t in tiles if t[0] >= 13] + [t for i, t in enumerate(tiles) if t[0] < 13 and i % per_zoom < 3]
+        pick = [t for t in tiles if t[0] >= 13]
+        for z in range(8, 13):
+            pick += [t for t in tiles if t[0] == z][:3]
         p_comp = postgis_times(comp_sql, pick)
         sources.append(("components", w_comp, p_comp))
     for name, w, p in sources:

@@ -543,28 +543,35 @@ fn component_props<'a>(snap: &'a Snapshot, c: ComponentRef<'a>) -> [(&'static st
     ]
 }
 
-fn component_feature<'a>(snap: &'a Snapshot, t: &TileId, layer: &mut Layer<'a>, i: usize) {
+fn component_feature<'a>(
+    snap: &'a Snapshot,
+    t: &TileId,
+    layer: &mut Layer<'a>,
+    geom: &mut Geometry,
+    i: usize,
+) {
     let c = snap.data().components.get(i);
     let p = c.location();
-    let mut geom = Geometry::default();
+    geom.clear();
     geom.points(&[t.tile_units(world(p.x, p.y))]);
     layer.add(
-        c.code().parse().ok(),
+        Some(c.code_number()),
         GeomType::Point,
-        &geom,
+        geom,
         component_props(snap, c),
     );
 }
 
 fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Layer<'a> {
     let mut layer = Layer::new(COMPONENT_LAYER, EXTENT);
+    let mut scratch = Geometry::default();
     if t.z < index.source_minzoom() {
         return layer;
     }
     let range = index.points.tile_range(t.z, t.x, t.y);
     if t.z >= RAW_MIN_ZOOM && range.len() <= RAW_MAX_POINTS {
         for i in snap.components_in_box(lonlat_rect(&t.bounds(BUFFER))) {
-            component_feature(snap, &t, &mut layer, i);
+            component_feature(snap, &t, &mut layer, &mut scratch, i);
         }
         return layer;
     }
@@ -595,7 +602,13 @@ fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Laye
                 counts[c as usize] = 0;
             }
             touched.clear();
-            component_feature(snap, &t, &mut layer, index.points.component_at(start));
+            component_feature(
+                snap,
+                &t,
+                &mut layer,
+                &mut scratch,
+                index.points.component_at(start),
+            );
             continue;
         }
         let dominant = touched

@@ -4,7 +4,8 @@
 //! Coordinates here are tile units: integers in `0..extent` inside the tile,
 //! x to the east, y to the south, as the specification defines them.
 
-use rustc_hash::FxHashMap as HashMap;
+use indexmap::IndexSet;
+use rustc_hash::FxBuildHasher;
 use std::borrow::Cow;
 
 /// A feature property value. Strings, unsigned integers and booleans are
@@ -131,10 +132,8 @@ pub struct Layer<'a> {
     extent: u32,
     features: Vec<u8>,
     count: usize,
-    keys: Vec<String>,
-    key_index: HashMap<String, u32>,
-    values: Vec<Value<'a>>,
-    value_index: HashMap<Value<'a>, u32>,
+    keys: IndexSet<&'static str, FxBuildHasher>,
+    values: IndexSet<Value<'a>, FxBuildHasher>,
     scratch_tags: Vec<u32>,
     scratch_feature: Vec<u8>,
 }
@@ -147,10 +146,8 @@ impl<'a> Layer<'a> {
             extent,
             features: Vec::new(),
             count: 0,
-            keys: Vec::new(),
-            key_index: HashMap::default(),
-            values: Vec::new(),
-            value_index: HashMap::default(),
+            keys: IndexSet::default(),
+            values: IndexSet::default(),
             scratch_tags: Vec::new(),
             scratch_feature: Vec::new(),
         }
@@ -166,24 +163,12 @@ impl<'a> Layer<'a> {
         self.count == 0
     }
 
-    fn key_id(&mut self, k: &str) -> u32 {
-        if let Some(&i) = self.key_index.get(k) {
-            return i;
-        }
-        let i = self.keys.len() as u32;
-        self.keys.push(k.to_string());
-        self.key_index.insert(k.to_string(), i);
-        i
+    fn key_id(&mut self, k: &'static str) -> u32 {
+        self.keys.insert_full(k).0 as u32
     }
 
     fn value_id(&mut self, v: Value<'a>) -> u32 {
-        if let Some(&i) = self.value_index.get(&v) {
-            return i;
-        }
-        let i = self.values.len() as u32;
-        self.values.push(v.clone());
-        self.value_index.insert(v, i);
-        i
+        self.values.insert_full(v).0 as u32
     }
 
     /// Adds a feature. Empty geometries are skipped.
