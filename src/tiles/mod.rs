@@ -46,6 +46,9 @@ pub const CLUSTER_CELLS_LOG2: u32 = 5;
 const MIN_MEDIAN_UNITS: f64 = 128.0;
 /// Labels appear from the zoom where the median grid spans this many tile units.
 const LABEL_MEDIAN_UNITS: f64 = 384.0;
+/// No grid level is drawn below this zoom (a city fits in one or two tiles
+/// of it; below, its borders would be thinner than the lattice).
+const MIN_GRID_ZOOM: u8 = 8;
 /// A single grid smaller than this (tile units, about one pixel) is not drawn.
 const MIN_GRID_UNITS: f64 = 16.0;
 /// Name of the grid label layer.
@@ -242,7 +245,7 @@ impl TileIndex {
             .collect();
         let mut minzoom: Vec<u8> = levels
             .iter()
-            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS))
+            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS).max(MIN_GRID_ZOOM))
             .collect();
         // A finer level never appears before a coarser one.
         for i in 1..minzoom.len() {
@@ -338,20 +341,72 @@ fn polygon_geometry(t: &TileId, poly: Vec<Vec<[f64; 2]>>, clip: &Bounds, geom: &
         rings.into_iter().partition(|r| clip::area2(r) > 0.0);
     let snap = |r: &[[f64; 2]]| drop_spikes(drop_buffer_spikes(snap_clipped_ring(t, r)));
     for ext in &exteriors {
-        let e = snap(ext);
-        if e.len() < 3 || mvt::ring_area2(&e) <= 0 {
-            continue;
+        let mut rings = vec![snap(ext)];
+        rings.extend(
+            holes
+                .iter()
+                .filter(|h| exteriors.len() == 1 || clip::ring_contains(ext, h[0]))
+                .map(|h| snap(h)),
+        );
+        emit_polygon(geom, rings);
+    }
+}
+
+/// Splits a snapped ring where it passes through the same vertex twice
+/// (snapping can pinch a narrow neck into one point) into simple rings.
+fn split_touching(ring: Vec<[i32; 2]>, out: &mut Vec<Vec<[i32; 2]>>) {
+    let mut seen: rustc_hash::FxHashMap<[i32; 2], usize> = Default::default();
+    for (j, &p) in ring.iter().enumerate() {
+        if let Some(&i) = seen.get(&p) {
+            let inner: Vec<[i32; 2]> = ring[i..j].to_vec();
+            let mut outer: Vec<[i32; 2]> = ring[..i].to_vec();
+            outer.extend_from_slice(&ring[j..]);
+            split_touching(inner, out);
+            split_touching(outer, out);
+            return;
         }
-        geom.ring(&e);
-        for h in holes
-            .iter()
-            .filter(|h| exteriors.len() == 1 || clip::ring_contains(ext, h[0]))
-        {
-            let h = snap(h);
-            if h.len() >= 3 && mvt::ring_area2(&h) < 0 {
-                geom.ring(&h);
+        seen.insert(p, j);
+    }
+    out.push(ring);
+}
+
+/// Adds one snapped polygon (exterior first, then holes, tile or world
+/// lattice units) to `geom` as the MVT specification wants it: rings that
+/// pinch are split, collapsed rings dropped; the largest exterior piece
+/// comes first with every hole, other exterior pieces follow as polygons of
+/// their own. Nothing is added when the exterior collapsed.
+pub(crate) fn emit_polygon(geom: &mut Geometry, rings: Vec<Vec<[i32; 2]>>) {
+    let mut exterior: Vec<(i64, Vec<[i32; 2]>)> = Vec::new();
+    let mut holes: Vec<Vec<[i32; 2]>> = Vec::new();
+    for (k, ring) in rings.into_iter().enumerate() {
+        let mut pieces = Vec::new();
+        split_touching(ring, &mut pieces);
+        for piece in pieces {
+            let area = if piece.len() >= 3 {
+                mvt::ring_area2(&piece)
+            } else {
+                0
+            };
+            if area > 0 && k == 0 {
+                exterior.push((area, piece));
+            } else if area < 0 {
+                holes.push(piece);
             }
         }
+        if k == 0 && exterior.is_empty() {
+            return;
+        }
+    }
+    exterior.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut pieces = exterior.into_iter();
+    if let Some((_, main)) = pieces.next() {
+        geom.ring(&main);
+        for h in &holes {
+            geom.ring(h);
+        }
+    }
+    for (_, p) in pieces {
+        geom.ring(&p);
     }
 }
 
@@ -834,6 +889,43 @@ mod tests {
         // A straight run is not a spike.
         let r = vec![[0, 0], [5, 0], [10, 0], [10, 10]];
         assert_eq!(drop_spikes(r.clone()), r);
+    }
+
+    #[test]
+    fn a_pinched_ring_is_split_into_simple_rings() {
+        // Two squares joined at the vertex (10, 10): a figure eight.
+        let eight = vec![
+            [0, 0],
+            [10, 0],
+            [10, 10],
+            [20, 10],
+            [20, 20],
+            [10, 20],
+            [10, 10],
+            [0, 10],
+        ];
+        let mut out = Vec::new();
+        split_touching(eight, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|r| r.len() == 4 && mvt::ring_area2(r) > 0));
+        // A loop inside: the ring touches itself and encloses a hole.
+        let mut g = Geometry::default();
+        emit_polygon(
+            &mut g,
+            vec![vec![
+                [0, 0],
+                [30, 0],
+                [30, 30],
+                [10, 30],
+                [10, 20],
+                [20, 20],
+                [20, 10],
+                [10, 10],
+                [10, 30],
+                [0, 30],
+            ]],
+        );
+        assert!(!g.is_empty());
     }
 
     #[test]

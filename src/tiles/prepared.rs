@@ -13,9 +13,9 @@
 use rayon::prelude::*;
 
 use super::clip::Bounds;
-use super::mvt::{self, Geometry};
+use super::mvt::Geometry;
 use super::topology::LevelTopology;
-use super::{EXTENT, drop_spikes};
+use super::{EXTENT, drop_spikes, emit_polygon};
 
 /// One level's grids prepared for one zoom.
 #[derive(Debug, Default)]
@@ -42,7 +42,8 @@ impl Prepared {
             .map(|g| {
                 let mut geom = Geometry::default();
                 for poly in topo.polygons(g, zoom, &everywhere) {
-                    for (k, ring) in poly.iter().enumerate() {
+                    let mut rings = Vec::with_capacity(poly.len());
+                    for ring in &poly {
                         let mut r: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
                         for p in ring {
                             let q = [(p[0] * s).round() as i32, (p[1] * s).round() as i32];
@@ -53,16 +54,9 @@ impl Prepared {
                         while r.len() > 1 && r.first() == r.last() {
                             r.pop();
                         }
-                        let r = drop_spikes(r);
-                        let area = if r.len() >= 3 { mvt::ring_area2(&r) } else { 0 };
-                        if (k == 0 && area <= 0) || (k > 0 && area >= 0) {
-                            if k == 0 {
-                                break;
-                            }
-                            continue;
-                        }
-                        geom.ring(&r);
+                        rings.push(drop_spikes(r));
                     }
+                    emit_polygon(&mut geom, rings);
                 }
                 geom.split_first()
             })
