@@ -397,7 +397,7 @@ pub(crate) fn emit_polygon(geom: &mut Geometry, rings: Vec<Vec<[i32; 2]>>) {
             return;
         }
     }
-    exterior.sort_by(|a, b| b.0.cmp(&a.0));
+    exterior.sort_by_key(|p| std::cmp::Reverse(p.0));
     let mut pieces = exterior.into_iter();
     if let Some((_, main)) = pieces.next() {
         geom.ring(&main);
