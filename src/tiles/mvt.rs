@@ -182,27 +182,7 @@ impl<'a> Layer<'a> {
         if geom.is_empty() {
             return;
         }
-        // Scratch buffers live in the layer: no allocation per feature.
-        let mut tags = std::mem::take(&mut self.scratch_tags);
-        let mut f = std::mem::take(&mut self.scratch_feature);
-        tags.clear();
-        f.clear();
-        for (k, v) in props {
-            tags.push(self.key_id(k));
-            tags.push(self.value_id(v));
-        }
-        if let Some(id) = id {
-            uint_field(&mut f, 1, id);
-        }
-        if !tags.is_empty() {
-            packed(&mut f, 2, &tags);
-        }
-        uint_field(&mut f, 3, kind as u64);
-        packed(&mut f, 4, &geom.cmds);
-        bytes_field(&mut self.features, 2, &f);
-        self.count += 1;
-        self.scratch_tags = tags;
-        self.scratch_feature = f;
+        self.feature(id, kind, props, |f| packed(f, 4, &geom.cmds));
     }
 
     /// Adds a polygon feature whose geometry was prepared by
@@ -215,6 +195,27 @@ impl<'a> Layer<'a> {
         origin: [i32; 2],
         rest: &[u8],
         props: impl IntoIterator<Item = (&'static str, Value<'a>)>,
+    ) {
+        self.feature(id, GeomType::Polygon, props, |f| {
+            let zx = zigzag(first[0] - origin[0]) as u64;
+            let zy = zigzag(first[1] - origin[1]) as u64;
+            key(f, 4, 2);
+            varint(f, (1 + varint_len(zx) + varint_len(zy) + rest.len()) as u64);
+            varint(f, command(1, 1) as u64);
+            varint(f, zx);
+            varint(f, zy);
+            f.extend_from_slice(rest);
+        });
+    }
+
+    /// Writes one feature: id, tags, type, and the geometry field written by
+    /// `geometry`. Scratch buffers live in the layer: no allocation per feature.
+    fn feature(
+        &mut self,
+        id: Option<u64>,
+        kind: GeomType,
+        props: impl IntoIterator<Item = (&'static str, Value<'a>)>,
+        geometry: impl FnOnce(&mut Vec<u8>),
     ) {
         let mut tags = std::mem::take(&mut self.scratch_tags);
         let mut f = std::mem::take(&mut self.scratch_feature);
@@ -230,18 +231,8 @@ impl<'a> Layer<'a> {
         if !tags.is_empty() {
             packed(&mut f, 2, &tags);
         }
-        uint_field(&mut f, 3, GeomType::Polygon as u64);
-        let zx = zigzag(first[0] - origin[0]) as u64;
-        let zy = zigzag(first[1] - origin[1]) as u64;
-        key(&mut f, 4, 2);
-        varint(
-            &mut f,
-            (1 + varint_len(zx) + varint_len(zy) + rest.len()) as u64,
-        );
-        varint(&mut f, command(1, 1) as u64);
-        varint(&mut f, zx);
-        varint(&mut f, zy);
-        f.extend_from_slice(rest);
+        uint_field(&mut f, 3, kind as u64);
+        geometry(&mut f);
         bytes_field(&mut self.features, 2, &f);
         self.count += 1;
         self.scratch_tags = tags;
