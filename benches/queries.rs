@@ -8,12 +8,8 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http_body_util::BodyExt;
 use rand::{Rng, SeedableRng};
-use tower::ServiceExt;
 
 use wangge::http::{AppState, Limits, router};
 
@@ -41,27 +37,7 @@ fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let call = |uri: String| {
-        rt.block_on(async {
-            let resp = app
-                .clone()
-                .oneshot(
-                    Request::builder()
-                        .uri(uri)
-                        .body(Body::empty())
-                        .expect("request"),
-                )
-                .await
-                .expect("response");
-            assert!(resp.status().is_success());
-            resp.into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes()
-                .len()
-        })
-    };
+    let call = |uri: String| common::get(&rt, &app, &uri, &[]);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let mut point = move || {
         format!(

@@ -15,13 +15,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, header};
+use axum::http::header;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http_body_util::BodyExt;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use tower::ServiceExt;
 
 use wangge::http::{AppState, Limits, TileConfig, router};
 use wangge::tiles::export::{ExportOptions, export_pmtiles};
@@ -79,27 +76,7 @@ fn bench(c: &mut Criterion) {
         .iter()
         .map(|t| format!("/tiles/grids,components/{}/{}/{}", t.z, t.x, t.y))
         .collect();
-    let call = |uri: &str| {
-        rt.block_on(async {
-            let resp = app
-                .clone()
-                .oneshot(
-                    Request::get(uri)
-                        .header(header::ACCEPT_ENCODING, "gzip")
-                        .body(Body::empty())
-                        .expect("request"),
-                )
-                .await
-                .expect("response");
-            assert!(resp.status().is_success());
-            resp.into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes()
-                .len()
-        })
-    };
+    let call = |uri: &str| common::get(&rt, &app, uri, &[(header::ACCEPT_ENCODING, "gzip")]);
     for u in &uris {
         call(u);
     }

@@ -1,5 +1,7 @@
 //! Shared by the benchmarks: the seeded city of a given size, generated once
-//! into `target/bench-data/` and reused across runs.
+//! into `target/bench-data/` and reused across runs, and a GET through the
+//! router in process.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -40,4 +42,34 @@ pub fn data_dir(units: usize, components: usize) -> PathBuf {
     )
     .expect("write bench city");
     dir
+}
+
+/// GET `uri` with `headers` through `app` on `rt`; asserts a 2xx answer and
+/// returns the body's length.
+pub fn get(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    uri: &str,
+    headers: &[(axum::http::HeaderName, &str)],
+) -> usize {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    rt.block_on(async {
+        let mut req = axum::http::Request::get(uri);
+        for (k, v) in headers {
+            req = req.header(k, *v);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert!(resp.status().is_success(), "{uri}: {}", resp.status());
+        resp.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .len()
+    })
 }
