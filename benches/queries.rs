@@ -19,20 +19,14 @@ fn bench(c: &mut Criterion) {
     let (_, snap) =
         wangge::store::open_snapshot(&common::data_dir(units, components), |_| {}).expect("load");
     let ext = snap.extent().expect("grids");
-    let unit_codes: Vec<String> = snap
-        .data()
-        .grids
-        .iter()
-        .filter(|g| g.level == 3)
-        .map(|g| g.code.clone())
-        .collect();
-    let district_codes: Vec<String> = snap
-        .data()
-        .grids
-        .iter()
-        .filter(|g| g.level == 0)
-        .map(|g| g.code.clone())
-        .collect();
+    let codes_at = |level: usize| -> Vec<String> {
+        let l = snap.level(level);
+        snap.data().grids[l.first..l.first + l.len()]
+            .iter()
+            .map(|g| g.code.clone())
+            .collect()
+    };
+    let (unit_codes, district_codes) = (codes_at(3), codes_at(0));
     let app = router(AppState::new(snap, Limits::default()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -101,9 +101,14 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("pmtiles_z8_16", |b| {
         b.iter(|| {
-            export_pmtiles(&snap, &options, &out.path().join("city.pmtiles"), &|_| {})
-                .expect("export")
-                .bytes
+            export_pmtiles(
+                &snap,
+                &options,
+                &out.path().join("city.pmtiles"),
+                &|_, _| {},
+            )
+            .expect("export")
+            .bytes
         })
     });
     g.finish();

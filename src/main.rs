@@ -384,9 +384,11 @@ fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow
 fn export_pmtiles(out: &Path, data: &Path, options: &ExportOptions) -> anyhow::Result<()> {
     let snap = open(data)?;
     let started = std::time::Instant::now();
-    let total = tiles::export::plan(&snap, options)?.len() as u64;
-    let pb = bar(total, "tiles");
-    let summary = tiles::export::export_pmtiles(&snap, options, out, &|n| pb.set_position(n))?;
+    let pb = bar(0, "tiles");
+    let summary = tiles::export::export_pmtiles(&snap, options, out, &|done, total| {
+        pb.set_length(total);
+        pb.set_position(done);
+    })?;
     pb.finish_and_clear();
     eprintln!(
         "wrote {} ({} tiles, {} with features, {:.1} MB) in {:.1} s",

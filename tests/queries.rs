@@ -56,6 +56,11 @@ fn dist_m(p: Coord<f64>, q: Coord<f64>) -> f64 {
     (m.x * m.x + m.y * m.y).sqrt()
 }
 
+/// A rectangle as an OGC `bbox` parameter: `min_lon,min_lat,max_lon,max_lat`.
+fn bbox_param(r: Rect<f64>) -> String {
+    format!("{},{},{},{}", r.min().x, r.min().y, r.max().x, r.max().y)
+}
+
 #[tokio::test]
 async fn nearest_equals_brute_force() {
     let (app, snap) = setup();
@@ -451,11 +456,8 @@ async fn ogc_api_features_core() {
     let (_, _, v) = get(
         &app,
         &format!(
-            "/ogc/collections/components/items?bbox={},{},{},{}&limit=1",
-            bb.min().x,
-            bb.min().y,
-            bb.max().x,
-            bb.max().y
+            "/ogc/collections/components/items?bbox={}&limit=1",
+            bbox_param(bb)
         ),
     )
     .await;
@@ -477,12 +479,9 @@ async fn ogc_api_features_core() {
     let (_, _, v) = get(
         &app,
         &format!(
-            "/ogc/collections/components/items?grid={}&bbox={},{},{},{}&limit=1",
+            "/ogc/collections/components/items?grid={}&bbox={}&limit=1",
             community.code,
-            half.min().x,
-            half.min().y,
-            half.max().x,
-            half.max().y
+            bbox_param(half)
         ),
     )
     .await;

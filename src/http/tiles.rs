@@ -112,16 +112,25 @@ pub async fn tile(
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     );
-    let service = state.tiles.clone();
-    let entry: Arc<TileEntry> = {
-        let (snap, sources) = (snap.clone(), sources.clone());
-        tokio::task::spawn_blocking(move || {
-            let e = service.cache.get(&snap, &sources, t);
-            e.encoded(enc);
-            e
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?
+    // A cached tile in a ready encoding is answered here; rendering and
+    // compressing happen on the blocking pool.
+    let ready = state
+        .tiles
+        .cache
+        .cached(&snap, &sources, t)
+        .filter(|e| e.has(enc));
+    let entry: Arc<TileEntry> = match ready {
+        Some(e) => e,
+        None => {
+            let service = state.tiles.clone();
+            tokio::task::spawn_blocking(move || {
+                let e = service.cache.get(&snap, &sources, t);
+                e.encoded(enc);
+                e
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?
+        }
     };
     let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));

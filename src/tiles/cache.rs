@@ -130,6 +130,15 @@ impl TileEntry {
         }
     }
 
+    /// Whether encoding `e` is ready (identity always is).
+    pub fn has(&self, e: Encoding) -> bool {
+        match e {
+            Encoding::Identity => true,
+            Encoding::Gzip => self.gzip.get().is_some(),
+            Encoding::Brotli => self.br.get().is_some(),
+        }
+    }
+
     /// The tile in encoding `e`, compressed on first demand.
     pub fn encoded(&self, e: Encoding) -> Bytes {
         match e {
@@ -201,14 +210,18 @@ impl TileCache {
         }
     }
 
-    /// Whether `tile` of `sources` at `version` is cached now.
-    pub fn contains(&self, sources: &[Source], tile: TileId, version: u64) -> bool {
-        self.inner.as_ref().is_some_and(|c| {
-            c.contains_key(&Key {
-                sources: sources.to_vec(),
-                tile,
-                version,
-            })
+    /// The tile if it is cached now, without rendering (cheap: callable
+    /// from an async task).
+    pub fn cached(
+        &self,
+        snap: &Snapshot,
+        sources: &[Source],
+        tile: TileId,
+    ) -> Option<Arc<TileEntry>> {
+        self.inner.as_ref()?.get(&Key {
+            sources: sources.to_vec(),
+            tile,
+            version: snap.version(),
         })
     }
 }

@@ -12,7 +12,7 @@ use pmtiles::{Compression, PmTilesWriter, TileCoord, TileType};
 use rayon::prelude::*;
 
 use super::cache::gzip;
-use super::{MAX_ZOOM, Source, TileId, render, tiles_covering};
+use super::{MAX_ZOOM, Source, TileId, data_bounds, render, tiles_covering};
 use crate::index::Snapshot;
 
 /// Errors of an export.
@@ -55,15 +55,16 @@ pub struct ExportOptions {
     pub bbox: Option<Rect<f64>>,
 }
 
-/// The tiles an export covers, in Hilbert (PMTiles tile id) order.
-pub fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<Vec<TileId>, ExportError> {
+/// The area an export covers (lon/lat) and its tiles, in Hilbert (PMTiles
+/// tile id) order.
+fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), ExportError> {
     if o.minzoom > o.maxzoom || o.maxzoom > MAX_ZOOM {
         return Err(ExportError::Invalid(format!(
             "zoom range {}..{} is invalid: need minzoom ≤ maxzoom ≤ {MAX_ZOOM}",
             o.minzoom, o.maxzoom
         )));
     }
-    let bbox = match o.bbox.or_else(|| snap.extent()) {
+    let bbox = match o.bbox.or_else(|| data_bounds(snap)) {
         Some(b) => b,
         None => {
             return Err(ExportError::Invalid(
@@ -79,17 +80,18 @@ pub fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<Vec<TileId>, ExportErr
         })
         .collect();
     tiles.sort_unstable_by_key(|t| t.0);
-    Ok(tiles.into_iter().map(|t| t.1).collect())
+    Ok((bbox, tiles.into_iter().map(|t| t.1).collect()))
 }
 
-/// Writes the archive. `progress` is called with the number of tiles done so far.
+/// Writes the archive. `progress` is called with the number of tiles done
+/// so far and the number in all.
 pub fn export_pmtiles(
     snap: &Snapshot,
     o: &ExportOptions,
     out: &Path,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<ExportSummary, ExportError> {
-    let tiles = plan(snap, o)?;
+    let (bounds, tiles) = plan(snap, o)?;
     let werr = |e: &dyn std::fmt::Display| ExportError::Write {
         path: out.display().to_string(),
         message: e.to_string(),
@@ -100,10 +102,6 @@ pub fn export_pmtiles(
         .unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| werr(&e))?;
     let file = std::io::BufWriter::new(tmp.as_file().try_clone().map_err(|e| werr(&e))?);
-    let bounds = o
-        .bbox
-        .or_else(|| snap.extent())
-        .expect("plan checked the bounds");
     let metadata = serde_json::json!({
         "name": format!("wangge {}", Source::list_id(&o.sources)),
         "format": "pbf",
@@ -144,7 +142,7 @@ pub fn export_pmtiles(
                 summary.stored += 1;
             }
         }
-        progress(summary.tiles);
+        progress(summary.tiles, tiles.len() as u64);
     }
     writer.finalize().map_err(|e| werr(&e))?;
     tmp.as_file().sync_all().map_err(|e| werr(&e))?;

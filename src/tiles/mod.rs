@@ -293,11 +293,6 @@ impl TileIndex {
     pub fn components_in_tile(&self, t: TileId) -> usize {
         self.points.tile_range(t.z, t.x, t.y).len()
     }
-
-    /// Approximate heap bytes of the component order (the topology is of the order of the grids' geometry).
-    pub fn heap_bytes(&self) -> usize {
-        self.points.heap_bytes()
-    }
 }
 
 /// Encodes tile `t` of `sources`. An empty vector means the tile has no features.
@@ -324,15 +319,17 @@ pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
 /// Rings that collapse are dropped; a polygon whose exterior collapses is
 /// dropped with its holes.
 fn polygon_geometry(t: &TileId, poly: Vec<Vec<[f64; 2]>>, clip: &Bounds, geom: &mut Geometry) {
+    // Rings come oriented from the topology (exterior positive, holes
+    // negative); one whose sign simplification flipped has collapsed, as
+    // the prepared path (`emit_polygon`) treats it too.
+    if poly.first().is_none_or(|e| clip::area2(e) <= 0.0) {
+        return;
+    }
     let oriented: Vec<Vec<[f64; 2]>> = poly
         .into_iter()
         .enumerate()
-        .map(|(k, mut r)| {
-            if (k == 0) != (clip::area2(&r) > 0.0) {
-                r.reverse();
-            }
-            r
-        })
+        .filter(|(k, r)| *k == 0 || clip::area2(r) < 0.0)
+        .map(|(_, r)| r)
         .collect();
     let rings = clip::clip_rings(oriented, clip);
     // After clipping, exteriors are the rings with positive area; each hole
@@ -775,8 +772,8 @@ pub fn layers(snap: &Snapshot, source: Source) -> Vec<LayerInfo> {
     }
 }
 
-/// The envelope of the data, lon/lat degrees.
-fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
+/// The envelope of the data (grids and components), lon/lat degrees.
+pub(crate) fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
     match (snap.extent(), snap.components_extent()) {
         (Some(a), Some(b)) => Some(crate::index::merge_rects(a, b)),
         (a, b) => a.or(b),

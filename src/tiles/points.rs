@@ -108,11 +108,6 @@ impl MortonIndex {
     pub fn class_at(&self, i: usize) -> u16 {
         self.class[i]
     }
-
-    /// Approximate heap bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * 8 + self.order.capacity() * 4 + self.class.capacity() * 2
-    }
 }
 
 #[cfg(test)]

@@ -79,9 +79,4 @@ impl Prepared {
         self.grids[g]
             .map(|(start, len, first)| (first, &self.rest[start as usize..(start + len) as usize]))
     }
-
-    /// Heap bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.rest.capacity() + self.grids.capacity() * 16
-    }
 }
