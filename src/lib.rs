@@ -10,6 +10,7 @@
 
 pub mod codes;
 pub mod crs;
+pub mod encoded;
 pub mod generate;
 pub mod http;
 pub mod import;
@@ -24,3 +25,4 @@ pub mod stats;
 pub mod store;
 pub mod tiles;
 pub mod validate;
+pub mod web;

@@ -49,6 +49,10 @@ enum Command {
         /// Cache-Control header sent with tiles.
         #[arg(long, default_value = "public, max-age=300")]
         tile_cache_control: String,
+        /// The built web viewer served at / (`scripts/build-web` writes
+        /// web/dist). Without it the server runs the API alone.
+        #[arg(long, default_value = "web/dist")]
+        web: PathBuf,
     },
     /// Write a tile pyramid to a file for static hosting.
     Export {
@@ -294,8 +298,17 @@ async fn serve(
     port: u16,
     limits: Limits,
     tiles: TileConfig,
+    web: PathBuf,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let viewer = match wangge::web::Viewer::load(&web) {
+        Ok(v) => Some(v),
+        Err(e @ wangge::web::WebError::NotBuilt(_)) => {
+            tracing::warn!("no web viewer: {e}");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let snap = open(&data)?;
     tracing::info!(
         grids = snap.data().grids.len(),
@@ -304,7 +317,11 @@ async fn serve(
         "loaded {}",
         data.display()
     );
-    let state = AppState::new(snap, limits).with_tiles(tiles);
+    let mut state = AppState::new(snap, limits).with_tiles(tiles);
+    let has_viewer = viewer.is_some();
+    if let Some(v) = viewer {
+        state = state.with_viewer(v);
+    }
     // Build the tile indexes in the background: lookups are served at once,
     // the first tile request waits for them.
     let warm = state.snapshot();
@@ -319,6 +336,9 @@ async fn serve(
         .with_context(|| format!("cannot listen on {bind}:{port}"))?;
     let addr = listener.local_addr()?;
     println!("wangge serving {} at http://{addr}/", data.display());
+    if has_viewer {
+        println!("  map viewer: open http://{addr}/ in a browser");
+    }
     println!("  try: curl 'http://{addr}/lookup?lon=118.78&lat=32.06'");
     std::io::stdout().flush()?;
     axum::serve(listener, app)
@@ -534,6 +554,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_batch_mib,
             tile_cache_mib,
             tile_cache_control,
+            web,
         } => {
             let limits = Limits {
                 max_batch_bytes: max_batch_mib << 20,
@@ -547,7 +568,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--tile-cache-control must be a valid header value (printable ASCII)");
             }
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(data, bind, port, limits, tiles))?;
+            rt.block_on(serve(data, bind, port, limits, tiles, web))?;
         }
         Command::Export {
             what:

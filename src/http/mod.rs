@@ -11,6 +11,7 @@ mod lookup;
 mod ogc;
 mod queries;
 mod tiles;
+mod web;
 
 use std::sync::Arc;
 
@@ -21,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
+use crate::encoded::{Encoded, Encoding};
 use crate::index::Snapshot;
+use crate::web::Viewer;
 
 /// Limits on requests.
 #[derive(Debug, Clone)]
@@ -53,6 +56,7 @@ pub struct AppState {
     snapshot: Arc<ArcSwap<Snapshot>>,
     limits: Arc<Limits>,
     tiles: Arc<TileService>,
+    viewer: Arc<Option<Viewer>>,
 }
 
 /// How tiles are served.
@@ -96,12 +100,19 @@ impl AppState {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             limits: Arc::new(limits),
             tiles: Arc::new(TileService::new(TileConfig::default())),
+            viewer: Arc::new(None),
         }
     }
 
     /// The same state with other tile settings (a fresh cache).
     pub fn with_tiles(mut self, config: TileConfig) -> Self {
         self.tiles = Arc::new(TileService::new(config));
+        self
+    }
+
+    /// The same state serving the web viewer at `/` and its glyphs at `/fonts`.
+    pub fn with_viewer(mut self, viewer: Viewer) -> Self {
+        self.viewer = Arc::new(Some(viewer));
         self
     }
 
@@ -221,6 +232,43 @@ pub(crate) fn base(headers: &axum::http::HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
+/// The content encoding to answer with, from `Accept-Encoding`.
+pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Encoding {
+    Encoding::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Answers with `body` in encoding `enc` and the headers in `h`: its
+/// `ETag`, and `304 Not Modified` when the request's `If-None-Match` names it.
+pub(crate) fn encoded_response(
+    request: &axum::http::HeaderMap,
+    body: &Encoded,
+    enc: Encoding,
+    content_type: &'static str,
+    mut h: axum::http::HeaderMap,
+) -> Response {
+    use axum::http::{HeaderValue, header};
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&body.etag_for(enc)).expect("hex tag is a valid header"),
+    );
+    let matched = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| body.matches(v));
+    if matched {
+        return (StatusCode::NOT_MODIFIED, h).into_response();
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(name) = enc.header() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    }
+    (StatusCode::OK, h, body.encoded(enc)).into_response()
+}
+
 /// Parses a query string into `T`, naming the offending parameter on failure.
 /// `T` should deny unknown fields, so that a misspelt parameter is an error.
 pub(crate) fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
@@ -278,7 +326,7 @@ async fn openapi() -> impl IntoResponse {
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no endpoint at {}: see /api for the endpoints (/health, /lookup, /grids/{{code}}, /components/{{code}}, /search, /stats, /ogc, /catalog, /tiles/{{source}}, /styles/{{name}}.json)",
+        "no endpoint at {}: see /api for the endpoints (/health, /lookup, /grids/{{code}}, /components/{{code}}, /search, /stats, /classes, /ogc, /catalog, /tiles/{{source}}, /styles/{{name}}.json)",
         uri.path()
     ))
 }
@@ -304,10 +352,14 @@ pub fn router(state: AppState) -> Router {
         .route("/components/{code}", get(features::get_component))
         .route("/stats", get(queries::get_level_stats))
         .route("/search", get(queries::get_search))
+        .route("/classes", get(queries::get_classes))
         .route("/catalog", get(tiles::catalog))
         .route("/tiles/{source}", get(tiles::tilejson))
         .route("/tiles/{source}/{z}/{x}/{y}", get(tiles::tile))
         .route("/styles/{name}", get(tiles::style))
+        .route("/", get(web::index))
+        .route("/viewer/{*path}", get(web::file))
+        .route("/fonts/{fontstack}/{range}", get(web::glyphs))
         .route("/api", get(openapi))
         .route("/ogc", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))

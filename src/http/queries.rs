@@ -292,3 +292,34 @@ pub(super) async fn get_search(
         json!({ "q": text, "numberReturned": hits.len(), "hits": hits }),
     ))
 }
+
+/// `GET /classes`: the component classes with their names and how many
+/// components of each the city has, and the same per major class (legends,
+/// class pickers).
+pub(super) async fn get_classes(State(state): State<AppState>) -> Json<Value> {
+    let snap = state.snapshot();
+    let table = &snap.data().classes;
+    let totals = &snap.stats().class_totals;
+    let mut majors: std::collections::BTreeMap<&str, (&str, u64)> = Default::default();
+    let classes: Vec<Value> = table
+        .all()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let count = totals.get(i).copied().unwrap_or(0);
+            majors.entry(c.major()).or_insert((&c.major_name, 0)).1 += count;
+            json!({
+                "code": c.code,
+                "major": c.major(),
+                "major_name": c.major_name,
+                "name": c.minor_name,
+                "count": count,
+            })
+        })
+        .collect();
+    let majors: Vec<Value> = majors
+        .into_iter()
+        .map(|(code, (name, count))| json!({ "code": code, "name": name, "count": count }))
+        .collect();
+    Json(json!({ "majors": majors, "classes": classes }))
+}

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{ApiError, AppState, base};
-use crate::tiles::cache::{Encoding, TileEntry};
+use super::{ApiError, AppState, accept_encoding, base, encoded_response};
+use crate::encoded::Encoded;
 use crate::tiles::{self, Source, TileError, TileId};
 
 /// Media type of a Mapbox Vector Tile.
@@ -80,24 +80,6 @@ pub async fn tilejson(
     )))
 }
 
-fn if_none_match(headers: &HeaderMap, entry: &TileEntry) -> bool {
-    let Some(v) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    // Weak comparison: any encoding's tag of this tile matches.
-    let plain = entry.etag().trim_end_matches('"');
-    v.split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| {
-            t == "*"
-                || t == entry.etag()
-                || (t.starts_with(plain) && t.ends_with('"') && t[plain.len()..].starts_with('-'))
-        })
-}
-
 /// `GET /tiles/{source}/{z}/{x}/{y}`: one vector tile.
 pub async fn tile(
     State(state): State<AppState>,
@@ -107,11 +89,7 @@ pub async fn tile(
     let sources = Source::parse_list(&source)?;
     let t = TileId::parse(&z, &x, &y)?;
     let snap = state.snapshot();
-    let enc = Encoding::negotiate(
-        headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let enc = accept_encoding(&headers);
     // A cached tile in a ready encoding is answered here; rendering and
     // compressing happen on the blocking pool.
     let ready = state
@@ -119,7 +97,7 @@ pub async fn tile(
         .cache
         .cached(&snap, &sources, t)
         .filter(|e| e.has(enc));
-    let entry: Arc<TileEntry> = match ready {
+    let entry: Arc<Encoded> = match ready {
         Some(e) => e,
         None => {
             let service = state.tiles.clone();
@@ -144,19 +122,7 @@ pub async fn tile(
     if entry.is_empty() {
         return Ok((StatusCode::NO_CONTENT, h).into_response());
     }
-    let etag = entry.etag_for(enc);
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex tag is a valid header"),
-    );
-    if if_none_match(&headers, &entry) {
-        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
-    }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MVT_TYPE));
-    if let Some(name) = enc.header() {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
-    }
-    Ok((StatusCode::OK, h, entry.encoded(enc)).into_response())
+    Ok(encoded_response(&headers, &entry, enc, MVT_TYPE, h))
 }
 
 /// `GET /styles/{name}.json`: a bundled MapLibre style with its URLs

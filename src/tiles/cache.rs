@@ -1,164 +1,15 @@
-//! Encoded tiles as the server keeps them: the MVT bytes, an entity tag, and
-//! their gzip and brotli forms made on first demand; and the in-memory tile
-//! cache (moka, bounded by bytes).
+//! The in-memory tile cache (moka, bounded by bytes) of encoded tiles
+//! ([`Encoded`]).
 //!
 //! The cache key holds the snapshot version, so once new data is published
 //! no request can be answered from a tile of the old data; old entries age
 //! out of the byte budget.
 
-use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::sync::{Arc, OnceLock};
-
-use bytes::Bytes;
+use std::sync::Arc;
 
 use super::{Source, TileId};
+use crate::encoded::Encoded;
 use crate::index::Snapshot;
-
-/// A content encoding the server can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// Uncompressed.
-    Identity,
-    /// `gzip`.
-    Gzip,
-    /// `br`.
-    Brotli,
-}
-
-impl Encoding {
-    /// The `Content-Encoding` value, `None` for identity.
-    pub fn header(self) -> Option<&'static str> {
-        match self {
-            Encoding::Identity => None,
-            Encoding::Gzip => Some("gzip"),
-            Encoding::Brotli => Some("br"),
-        }
-    }
-
-    /// Picks the encoding for an `Accept-Encoding` header: brotli over gzip
-    /// over identity among those with a non-zero quality.
-    pub fn negotiate(accept: Option<&str>) -> Encoding {
-        let Some(accept) = accept else {
-            return Encoding::Identity;
-        };
-        let mut best = Encoding::Identity;
-        for item in accept.split(',') {
-            let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .filter_map(|q| q.trim().parse::<f32>().ok())
-                .next()
-                .unwrap_or(1.0);
-            if q <= 0.0 {
-                continue;
-            }
-            match name.as_str() {
-                "br" => best = Encoding::Brotli,
-                "gzip" | "x-gzip" | "*" if best == Encoding::Identity => best = Encoding::Gzip,
-                _ => {}
-            }
-        }
-        best
-    }
-}
-
-/// Gzip at the default level.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 3),
-        flate2::Compression::default(),
-    );
-    enc.write_all(data).expect("writing to memory cannot fail");
-    enc.finish().expect("writing to memory cannot fail")
-}
-
-/// Brotli at quality 5 (a good ratio at tile-serving speed).
-pub fn brotli(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() / 3);
-    {
-        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
-        w.write_all(data).expect("writing to memory cannot fail");
-    }
-    out
-}
-
-/// One encoded tile.
-#[derive(Debug)]
-pub struct TileEntry {
-    raw: Bytes,
-    etag: String,
-    gzip: OnceLock<Bytes>,
-    br: OnceLock<Bytes>,
-}
-
-impl TileEntry {
-    /// Wraps encoded MVT bytes (empty: a tile without features).
-    pub fn new(raw: Vec<u8>) -> TileEntry {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        raw.hash(&mut h);
-        TileEntry {
-            etag: format!("\"{:016x}-{:x}\"", h.finish(), raw.len()),
-            raw: Bytes::from(raw),
-            gzip: OnceLock::new(),
-            br: OnceLock::new(),
-        }
-    }
-
-    /// True for a tile without features.
-    pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
-    }
-
-    /// The uncompressed MVT bytes.
-    pub fn raw(&self) -> &Bytes {
-        &self.raw
-    }
-
-    /// The entity tag of the uncompressed tile (quoted).
-    pub fn etag(&self) -> &str {
-        &self.etag
-    }
-
-    /// The entity tag of one encoding of the tile (quoted): a suffix per
-    /// encoding, as each is a different representation.
-    pub fn etag_for(&self, e: Encoding) -> String {
-        match e.header() {
-            None => self.etag.clone(),
-            Some(name) => format!("{}-{name}\"", self.etag.trim_end_matches('"')),
-        }
-    }
-
-    /// Whether encoding `e` is ready (identity always is).
-    pub fn has(&self, e: Encoding) -> bool {
-        match e {
-            Encoding::Identity => true,
-            Encoding::Gzip => self.gzip.get().is_some(),
-            Encoding::Brotli => self.br.get().is_some(),
-        }
-    }
-
-    /// The tile in encoding `e`, compressed on first demand.
-    pub fn encoded(&self, e: Encoding) -> Bytes {
-        match e {
-            Encoding::Identity => self.raw.clone(),
-            Encoding::Gzip => self
-                .gzip
-                .get_or_init(|| Bytes::from(gzip(&self.raw)))
-                .clone(),
-            Encoding::Brotli => self
-                .br
-                .get_or_init(|| Bytes::from(brotli(&self.raw)))
-                .clone(),
-        }
-    }
-
-    fn weight(&self) -> u32 {
-        // Raw plus room for the compressed forms, plus bookkeeping.
-        (self.raw.len() * 2 + 256).min(u32::MAX as usize) as u32
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -170,7 +21,7 @@ struct Key {
 /// The server's tile cache; a zero byte budget turns it off.
 #[derive(Clone)]
 pub struct TileCache {
-    inner: Option<moka::sync::Cache<Key, Arc<TileEntry>>>,
+    inner: Option<moka::sync::Cache<Key, Arc<Encoded>>>,
 }
 
 impl std::fmt::Debug for TileCache {
@@ -187,7 +38,7 @@ impl TileCache {
         let inner = (budget_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
-                .weigher(|_k: &Key, v: &Arc<TileEntry>| v.weight())
+                .weigher(|_k: &Key, v: &Arc<Encoded>| v.weight())
                 .build()
         });
         TileCache { inner }
@@ -195,8 +46,8 @@ impl TileCache {
 
     /// The tile from the cache, or rendered (and cached) now. Concurrent
     /// requests for a missing tile render it once.
-    pub fn get(&self, snap: &Snapshot, sources: &[Source], tile: TileId) -> Arc<TileEntry> {
-        let render = || Arc::new(TileEntry::new(super::render(snap, sources, tile)));
+    pub fn get(&self, snap: &Snapshot, sources: &[Source], tile: TileId) -> Arc<Encoded> {
+        let render = || Arc::new(Encoded::new(super::render(snap, sources, tile)));
         match &self.inner {
             None => render(),
             Some(c) => c.get_with(
@@ -217,52 +68,11 @@ impl TileCache {
         snap: &Snapshot,
         sources: &[Source],
         tile: TileId,
-    ) -> Option<Arc<TileEntry>> {
+    ) -> Option<Arc<Encoded>> {
         self.inner.as_ref()?.get(&Key {
             sources: sources.to_vec(),
             tile,
             version: snap.version(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodings_are_negotiated_by_quality() {
-        assert_eq!(Encoding::negotiate(None), Encoding::Identity);
-        assert_eq!(
-            Encoding::negotiate(Some("gzip, deflate, br")),
-            Encoding::Brotli
-        );
-        assert_eq!(Encoding::negotiate(Some("gzip")), Encoding::Gzip);
-        assert_eq!(
-            Encoding::negotiate(Some("br;q=0, gzip;q=0.5")),
-            Encoding::Gzip
-        );
-        assert_eq!(Encoding::negotiate(Some("identity")), Encoding::Identity);
-        assert_eq!(Encoding::negotiate(Some("*")), Encoding::Gzip);
-    }
-
-    #[test]
-    fn compressed_forms_decompress_to_the_tile() {
-        use std::io::Read;
-        let data: Vec<u8> = (0..10_000u32)
-            .flat_map(|i| (i % 97).to_le_bytes())
-            .collect();
-        let e = TileEntry::new(data.clone());
-        let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&e.encoded(Encoding::Gzip)[..])
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, data);
-        let mut back = Vec::new();
-        brotli::Decompressor::new(&e.encoded(Encoding::Brotli)[..], 4096)
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, data);
-        assert_ne!(e.etag_for(Encoding::Gzip), e.etag_for(Encoding::Brotli));
     }
 }

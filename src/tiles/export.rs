@@ -11,7 +11,7 @@ use geo::Rect;
 use pmtiles::{Compression, PmTilesWriter, TileCoord, TileType};
 use rayon::prelude::*;
 
-use super::cache::gzip;
+use crate::encoded::gzip;
 use super::{MAX_ZOOM, Source, TileId, data_bounds, render, tiles_covering};
 use crate::index::Snapshot;
 

@@ -1,0 +1,385 @@
+// The wangge viewer: wires the map, the legend, search, "which grid am I in",
+// the thematic map and the information panel, and keeps the view in the URL.
+
+import { api } from './api.js';
+import { classify, fillColor } from './choropleth.js';
+import { el, showError } from './dom.js';
+import { language, majorName, number, setLanguage, t } from './i18n.js';
+import {
+  LEVELS,
+  Toggles,
+  addOverlays,
+  bbox,
+  createMap,
+  hideChoropleth,
+  highlight,
+  markHere,
+  scaleLabels,
+  showChoropleth,
+} from './map.js';
+import { closePanel, componentPanel, gridPanel, lookupResult } from './panels.js';
+import { readView, writeView } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+const view = readView(location.hash);
+setLanguage(view.lang);
+
+/** Reports a failed request in the alert line (network or server error). */
+function failed(e) {
+  if (e.name === 'AbortError') return;
+  showError(e.status ? t('error.server', { detail: e.message }) : t('error.network', { detail: e.message }));
+}
+
+function saveView() {
+  history.replaceState(null, '', writeView(view));
+}
+
+/** Component codes have 16 digits; grid codes 6, 9, 12 or 15. */
+const isComponentCode = (code) => code.length > 15;
+
+async function start() {
+  const [tilejson, classList] = await Promise.all([api.tilejson(), api.classes()]);
+  const minzoom = new Map(tilejson.vector_layers.map((l) => [l.id, l.minzoom ?? 0]));
+  const levels = LEVELS.filter((l) => minzoom.has(l));
+  const classes = new Map(classList.classes.map((c) => [c.code, c]));
+  const map = createMap('map', { center: view.center, zoom: view.zoom, bounds: tilejson.bounds });
+  Object.assign(window.wangge, { map, view });
+  await map.once('load');
+  addOverlays(map);
+  scaleLabels(map, parseFloat(getComputedStyle(document.documentElement).fontSize) / 15);
+  const toggles = new Toggles(map);
+
+  // ---- selection: a grid or a component in the panel, highlighted on the map
+  async function selectGrid(code, { fly = false } = {}) {
+    try {
+      const [grid, stats] = await Promise.all([api.grid(code), api.gridStats(code)]);
+      highlight(map, grid);
+      if (fly) map.fitBounds(bbox(grid.geometry), { padding: 60, maxZoom: 17 });
+      gridPanel(grid, stats, classes, (c) => selectGrid(c, { fly: true }));
+      view.selected = code;
+      saveView();
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  async function selectComponent(code, { fly = false } = {}) {
+    try {
+      const f = await api.component(code);
+      highlight(map, f);
+      if (fly) map.flyTo({ center: f.geometry.coordinates, zoom: Math.max(map.getZoom(), 17.5), speed: 2 });
+      componentPanel(f, (c) => selectGrid(c, { fly: true }));
+      view.selected = code;
+      saveView();
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  const select = (code, opts) => (isComponentCode(code) ? selectComponent(code, opts) : selectGrid(code, opts));
+
+  function clearSelection() {
+    highlight(map, null);
+    closePanel();
+    delete view.selected;
+    saveView();
+  }
+  $('panel-close').addEventListener('click', clearSelection);
+
+  // ---- legend: one toggle per grid level and per component major class
+  const majorColors = toggles.majorColors();
+  function toggleItem(key, label, swatch, count) {
+    const input = el('input', { type: 'checkbox', dataset: { key }, checked: !view.hidden.has(key) });
+    input.addEventListener('change', () => {
+      if (input.checked) view.hidden.delete(key);
+      else view.hidden.add(key);
+      toggles.apply(view.hidden);
+      saveView();
+    });
+    return el('li', {}, el('label', {}, input, swatch, el('span', { class: 'name' }, label), count));
+  }
+  function renderLegend() {
+    $('legend-levels').replaceChildren(
+      ...levels.map((l) =>
+        toggleItem(l, t(`level.${l}`), el('i', { class: `swatch line ${l}`, style: `--c:${toggles.levelColor(l)}` })),
+      ),
+    );
+    $('legend-majors').replaceChildren(
+      ...classList.majors
+        .filter((m) => m.count > 0)
+        .map((m) =>
+          toggleItem(
+            m.code,
+            majorName(m.code, m.name),
+            el('i', { class: 'swatch dot', style: `--c:${majorColors.get(m.code) ?? majorColors.get('*')}` }),
+            el('span', { class: 'count' }, number(m.count)),
+          ),
+        ),
+    );
+  }
+  renderLegend();
+  toggles.apply(view.hidden);
+  $('btn-legend').addEventListener('click', () => {
+    const open = document.body.classList.toggle('legend-open');
+    $('btn-legend').setAttribute('aria-expanded', String(open));
+  });
+
+  // ---- clicks on the map
+  let picking = false;
+  function finestShownLevel() {
+    const z = map.getZoom();
+    const shown = levels.filter((l) => !view.hidden.has(l) && z >= minzoom.get(l));
+    return shown.at(-1) ?? levels.filter((l) => z >= minzoom.get(l)).at(-1) ?? levels[0];
+  }
+  map.on('click', async (e) => {
+    const { lng, lat } = e.lngLat;
+    if (picking) {
+      setPicking(false);
+      whichGrid(lng, lat, 'EPSG:4326');
+      return;
+    }
+    const r = 6;
+    const layers = ['component-points', 'component-clusters'].filter((id) => map.getLayer(id));
+    const hit = map.queryRenderedFeatures(
+      [
+        [e.point.x - r, e.point.y - r],
+        [e.point.x + r, e.point.y + r],
+      ],
+      { layers },
+    )[0];
+    if (hit?.properties.cluster) {
+      map.easeTo({ center: hit.geometry.coordinates, zoom: Math.min(map.getZoom() + 2, 19) });
+      return;
+    }
+    if (hit) return selectComponent(String(hit.properties.code));
+    try {
+      const found = await api.lookup(lng, lat, 'EPSG:4326');
+      if (!found.inside) return clearSelection();
+      const level = finestShownLevel();
+      const grid = found.chain.find((c) => c.level === level) ?? found.chain.at(-1);
+      selectGrid(grid.code);
+    } catch (err) {
+      failed(err);
+    }
+  });
+  for (const id of ['component-points', 'component-clusters']) {
+    map.on('mouseenter', id, () => (map.getCanvas().style.cursor = 'pointer'));
+    map.on('mouseleave', id, () => (map.getCanvas().style.cursor = picking ? 'crosshair' : ''));
+  }
+
+  // ---- search
+  let searchAbort;
+  let searchTimer;
+  const results = $('search-results');
+  function choose(hit) {
+    results.hidden = true;
+    $('search').value = hit.code;
+    if (hit.kind === 'class') {
+      setChoropleth(view.choropleth?.level ?? levels.at(-1), hit.code);
+    } else select(hit.code, { fly: true });
+  }
+  async function runSearch() {
+    const q = $('search').value.trim();
+    searchAbort?.abort();
+    if (!q) {
+      results.hidden = true;
+      return;
+    }
+    searchAbort = new AbortController();
+    try {
+      const { hits } = await api.search(q, searchAbort.signal);
+      results.replaceChildren(
+        ...(hits.length
+          ? hits.map((h, i) =>
+              el(
+                'li',
+                { role: 'option', id: `hit-${i}`, dataset: { code: h.code, kind: h.kind }, onclick: () => choose(h) },
+                el('span', { class: 'kind' }, t(`search.kind.${h.kind}`)),
+                el('span', { class: 'name' }, h.name),
+                el('span', { class: 'code' }, h.code),
+                h.kind === 'grid' ? el('span', { class: 'detail' }, t(`level.${h.detail}`)) : null,
+                h.kind === 'class' ? el('span', { class: 'detail' }, number(h.count)) : null,
+              ),
+            )
+          : [el('li', { class: 'none' }, t('search.none', { q }))]),
+      );
+      results.hidden = false;
+      results.hits = hits;
+      results.active = -1;
+    } catch (e) {
+      failed(e);
+    }
+  }
+  $('search').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 150);
+  });
+  $('search').addEventListener('keydown', async (e) => {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      clearTimeout(searchTimer);
+      if (results.hidden || !results.hits) await runSearch();
+      const hit = results.hits?.[Math.max(results.active, 0)];
+      if (hit) choose(hit);
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      const n = results.hits?.length ?? 0;
+      if (!n) return;
+      results.active = (results.active + (e.key === 'ArrowDown' ? 1 : n - 1) + (results.active < 0 ? 1 : 0)) % n;
+      for (const li of results.children) li.classList.toggle('active', li.id === `hit-${results.active}`);
+    } else if (e.key === 'Escape') results.hidden = true;
+  });
+  document.addEventListener('click', (e) => {
+    if (!$('search-box').contains(e.target)) results.hidden = true;
+  });
+
+  // ---- which grid am I in
+  const status = $('where-status');
+  function setPicking(on) {
+    picking = on;
+    $('where-pick').setAttribute('aria-pressed', String(on));
+    map.getCanvas().style.cursor = on ? 'crosshair' : '';
+    if (on) status.replaceChildren(t('where.pick.hint'));
+  }
+  async function whichGrid(lon, lat, crs) {
+    try {
+      const r = await api.lookup(lon, lat, crs);
+      markHere(map, [r.lon, r.lat]);
+      status.replaceChildren(lookupResult(r, (c) => selectGrid(c, { fly: true })));
+      map.flyTo({ center: [r.lon, r.lat], zoom: Math.max(map.getZoom(), 16), speed: 2 });
+      const unit = r.inside ? r.grid.code : r.nearest?.code;
+      if (unit) selectGrid(unit);
+    } catch (e) {
+      status.replaceChildren(e.status ? e.message : t('error.network', { detail: e.message }));
+    }
+  }
+  $('btn-where').addEventListener('click', () => {
+    const open = $('where').hidden;
+    $('where').hidden = !open;
+    $('btn-where').setAttribute('aria-pressed', String(open));
+    if (!open) setPicking(false);
+  });
+  $('where-pick').addEventListener('click', () => setPicking(!picking));
+  $('where-gps').addEventListener('click', () => {
+    if (!navigator.geolocation) {
+      status.replaceChildren(t('where.unsupported'));
+      return;
+    }
+    status.replaceChildren(t('where.locating'));
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        $('where-lon').value = pos.coords.longitude.toFixed(6);
+        $('where-lat').value = pos.coords.latitude.toFixed(6);
+        $('where-crs').value = 'EPSG:4326';
+        whichGrid(pos.coords.longitude, pos.coords.latitude, 'EPSG:4326');
+      },
+      (err) => status.replaceChildren(t('where.denied', { reason: err.message || err.code })),
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 },
+    );
+  });
+  $('where-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const lon = Number($('where-lon').value.trim());
+    const lat = Number($('where-lat').value.trim());
+    const typed = $('where-lon').value.trim() && $('where-lat').value.trim();
+    if (!typed || !Number.isFinite(lon) || !Number.isFinite(lat) || Math.abs(lon) > 180 || Math.abs(lat) > 90) {
+      status.replaceChildren(t('where.bad'));
+      return;
+    }
+    whichGrid(lon, lat, $('where-crs').value);
+  });
+
+  // ---- thematic map
+  function renderChoroplethPickers() {
+    const { level, cls } = view.choropleth ?? { level: levels.at(-1), cls: '' };
+    $('choro-level').replaceChildren(
+      ...levels.map((l) => el('option', { value: l, selected: l === level }, t(`level.${l}`))),
+    );
+    const groups = classList.majors
+      .filter((m) => m.count > 0)
+      .map((m) =>
+        el(
+          'optgroup',
+          { label: majorName(m.code, m.name) },
+          el('option', { value: m.code, selected: m.code === cls }, `${m.code} ${majorName(m.code, m.name)}`),
+          classList.classes
+            .filter((c) => c.major === m.code && c.count > 0)
+            .map((c) => el('option', { value: c.code, selected: c.code === cls }, `${c.code} ${c.name}`)),
+        ),
+      );
+    $('choro-class').replaceChildren(el('option', { value: '' }, t('choro.all')), ...groups);
+  }
+  let choroRequest = 0;
+  async function setChoropleth(level, cls) {
+    view.choropleth = { level, cls };
+    saveView();
+    $('choropleth').hidden = false;
+    $('btn-choropleth').setAttribute('aria-pressed', 'true');
+    renderChoroplethPickers();
+    const mine = ++choroRequest;
+    $('choro-status').replaceChildren(t('choro.loading'));
+    try {
+      const stats = await api.levelStats(level, cls);
+      if (mine !== choroRequest) return;
+      const grids = stats.grids.map((g) => ({ code: g.code, count: cls ? g.class_count : g.total }));
+      const bins = classify(grids.map((g) => g.count));
+      showChoropleth(map, level, fillColor(grids, bins));
+      const total = grids.reduce((s, g) => s + g.count, 0);
+      $('choro-legend').replaceChildren(
+        ...bins.map((b) =>
+          el(
+            'li',
+            { dataset: { min: b.min, max: b.max } },
+            el('i', { class: 'swatch fill', style: `--c:${b.color}` }),
+            el('span', {}, b.min === b.max ? number(b.min) : `${number(b.min)} – ${number(b.max)}`),
+            el('span', { class: 'count' }, number(grids.filter((g) => g.count >= b.min && g.count <= b.max).length)),
+          ),
+        ),
+      );
+      $('choro-status').replaceChildren(t('choro.summary', { n: number(grids.length), total: number(total) }));
+    } catch (e) {
+      failed(e);
+    }
+  }
+  function clearChoropleth() {
+    choroRequest++;
+    delete view.choropleth;
+    hideChoropleth(map);
+    $('choropleth').hidden = true;
+    $('btn-choropleth').setAttribute('aria-pressed', 'false');
+    saveView();
+  }
+  $('btn-choropleth').addEventListener('click', () =>
+    view.choropleth ? clearChoropleth() : setChoropleth(levels.at(-1), ''),
+  );
+  $('choro-level').addEventListener('change', () => setChoropleth($('choro-level').value, $('choro-class').value));
+  $('choro-class').addEventListener('change', () => setChoropleth($('choro-level').value, $('choro-class').value));
+
+  // ---- language and the view in the URL
+  $('btn-lang').addEventListener('click', () => {
+    view.lang = language() === 'en' ? 'zh' : 'en';
+    setLanguage(view.lang);
+    renderLegend();
+    if (view.choropleth) setChoropleth(view.choropleth.level, view.choropleth.cls);
+    if (view.selected) select(view.selected);
+    saveView();
+  });
+  map.on('moveend', () => {
+    const c = map.getCenter();
+    view.center = [c.lng, c.lat];
+    view.zoom = map.getZoom();
+    saveView();
+  });
+  if (view.choropleth && levels.includes(view.choropleth.level)) {
+    await setChoropleth(view.choropleth.level, view.choropleth.cls);
+  } else delete view.choropleth;
+  if (view.selected) await select(view.selected, { fly: view.center === undefined });
+  saveView();
+  document.body.classList.add('ready');
+}
+
+window.wangge = {};
+window.wangge.ready = start().catch((e) => {
+  failed(e);
+  throw e;
+});
