@@ -182,9 +182,19 @@ mod tests {
     fn glyph_ranges_are_256_aligned() {
         assert_eq!(GlyphRange::parse("0-255.pbf"), Some(GlyphRange(0)));
         assert_eq!(GlyphRange::parse("65280-65535"), Some(GlyphRange(65280)));
-        assert_eq!(GlyphRange::parse("8192-8447.pbf").map(|r| r.start()), Some(8192));
+        assert_eq!(
+            GlyphRange::parse("8192-8447.pbf").map(|r| r.start()),
+            Some(8192)
+        );
         for bad in [
-            "", "0-256.pbf", "1-256.pbf", "65536-65791", "a-b.pbf", "-255", "0255", "0-255-3",
+            "",
+            "0-256.pbf",
+            "1-256.pbf",
+            "65536-65791",
+            "a-b.pbf",
+            "-255",
+            "0255",
+            "0-255-3",
         ] {
             assert_eq!(GlyphRange::parse(bad), None, "{bad}");
         }
@@ -209,7 +219,10 @@ mod tests {
         std::fs::create_dir_all(&font).unwrap();
         std::fs::write(font.join("0-255.pbf"), [1u8, 2, 3]).unwrap();
         let v = Viewer::load(dir.path()).unwrap();
-        assert_eq!(v.file("index.html").unwrap().content_type, content_type("x.html"));
+        assert_eq!(
+            v.file("index.html").unwrap().content_type,
+            content_type("x.html")
+        );
         assert_eq!(
             v.file("vendor/m.mjs").unwrap().content_type,
             "text/javascript; charset=utf-8"
@@ -217,13 +230,13 @@ mod tests {
         assert!(v.file("fonts/Noto Sans Regular/0-255.pbf").is_none());
         let r0 = GlyphRange::parse("0-255").unwrap();
         let r1 = GlyphRange::parse("256-511").unwrap();
-        let g = v.glyphs("Other Font, Noto Sans Regular", r0).unwrap().unwrap();
+        let g = v
+            .glyphs("Other Font, Noto Sans Regular", r0)
+            .unwrap()
+            .unwrap();
         assert_eq!(&g.raw()[..], &[1, 2, 3]);
         assert!(v.glyphs("Noto Sans Regular", r1).unwrap().is_none());
-        assert_eq!(
-            v.glyphs("Arial Bold", r0).unwrap_err(),
-            "Noto Sans Regular"
-        );
+        assert_eq!(v.glyphs("Arial Bold", r0).unwrap_err(), "Noto Sans Regular");
         std::fs::write(font.join("0-99.pbf"), [0u8]).unwrap();
         assert!(matches!(
             Viewer::load(dir.path()),

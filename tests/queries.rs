@@ -606,6 +606,10 @@ async fn openapi_document_describes_every_route() {
         "/tiles/{source}",
         "/tiles/{source}/{z}/{x}/{y}",
         "/styles/{name}",
+        "/classes",
+        "/",
+        "/viewer/{path}",
+        "/fonts/{fontstack}/{range}",
     ] {
         assert!(paths.contains_key(p), "{p} missing from /api");
     }

@@ -53,18 +53,15 @@ fn send(
             HeaderValue::from_static(CSP),
         );
     }
-    encoded_response(
-        headers,
-        body,
-        accept_encoding(headers),
-        content_type,
-        h,
-    )
+    encoded_response(headers, body, accept_encoding(headers), content_type, h)
 }
 
 /// `GET /`: the viewer's page. It and its files are revalidated on every
 /// load (`no-cache` + ETag), so an upgraded server never mixes versions.
-pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn index(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let v = viewer(&state)?;
     let page = v
         .file("index.html")

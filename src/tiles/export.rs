@@ -11,8 +11,8 @@ use geo::Rect;
 use pmtiles::{Compression, PmTilesWriter, TileCoord, TileType};
 use rayon::prelude::*;
 
-use crate::encoded::gzip;
 use super::{MAX_ZOOM, Source, TileId, data_bounds, render, tiles_covering};
+use crate::encoded::gzip;
 use crate::index::Snapshot;
 
 /// Errors of an export.

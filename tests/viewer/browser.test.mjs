@@ -128,7 +128,7 @@ async function idle(page) {
 }
 
 async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `${name}.jpg`), type: 'jpeg', quality: 85 });
 }
 
 /** The problems a page reported: console errors and warnings, uncaught errors, failed requests. */
