@@ -302,13 +302,22 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let viewer = match wangge::web::Viewer::load(&web) {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                glyphs = v.fonts().collect::<Vec<_>>().join(", "),
+                "web viewer loaded from {}",
+                web.display()
+            );
+            Some(v)
+        }
         Err(e @ wangge::web::WebError::NotBuilt(_)) => {
             tracing::warn!("no web viewer: {e}");
             None
         }
         Err(e) => return Err(e.into()),
     };
+    let started = std::time::Instant::now();
     let snap = open(&data)?;
     tracing::info!(
         grids = snap.data().grids.len(),

@@ -5,12 +5,21 @@
 //! glyph ranges (signed-distance-field glyphs in MapLibre's protobuf format, 256
 //! code points per range). [`Viewer::load`] reads the whole folder once at start:
 //! a request never touches the file system, so no path a client sends can
-//! reach a file outside it.
+//! reach a file outside it. Every file is compressed (gzip and brotli) at
+//! load, so answering never compresses on the request path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::encoded::Encoded;
+use crate::encoded::{Encoded, Encoding};
+
+/// A body with its compressed forms made now.
+fn precompressed(bytes: Vec<u8>) -> Encoded {
+    let body = Encoded::new(bytes);
+    body.encoded(Encoding::Gzip);
+    body.encoded(Encoding::Brotli);
+    body
+}
 
 /// Why the viewer folder cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +144,7 @@ impl Viewer {
             self.fonts
                 .entry(stack.clone())
                 .or_default()
-                .insert(range, Encoded::new(bytes));
+                .insert(range, precompressed(bytes));
             return Ok(());
         }
         let name = rel.join("/");
@@ -143,7 +152,7 @@ impl Viewer {
             name.clone(),
             Asset {
                 content_type: content_type(&name),
-                body: Encoded::new(bytes),
+                body: precompressed(bytes),
             },
         );
         Ok(())

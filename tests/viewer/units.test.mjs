@@ -75,3 +75,24 @@ test('the fill expression gives each grid its class colour', () => {
   }
   assert.equal(fillColor([], []), 'rgba(0,0,0,0)');
 });
+
+test('every interface text exists in Chinese and English, with the same placeholders', async () => {
+  const { TEXT } = await import('../../web/src/i18n.js');
+  assert.deepEqual(Object.keys(TEXT.en).sort(), Object.keys(TEXT.zh).sort());
+  const holes = (s) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+  for (const k of Object.keys(TEXT.zh)) {
+    assert.deepEqual(holes(TEXT.en[k]), holes(TEXT.zh[k]), k);
+    assert.ok(/[\u4e00-\u9fff]/.test(TEXT.zh[k]) || ['lang.switch', 'crs.wgs84'].includes(k), `${k} is Chinese`);
+  }
+  // Every key the page and the modules use is defined.
+  const { readFile, readdir } = await import('node:fs/promises');
+  const src = new URL('../../web/', import.meta.url);
+  let text = await readFile(new URL('index.html', src), 'utf8');
+  for (const f of await readdir(new URL('src/', src))) if (f.endsWith('.js')) text += await readFile(new URL(`src/${f}`, src), 'utf8');
+  const used = new Set([
+    ...[...text.matchAll(/data-i18n(?:-[a-z-]+)?="([\w.]+)"/g)].map((m) => m[1]),
+    ...[...text.matchAll(/\bt\('([\w.]+)'/g)].map((m) => m[1]),
+  ]);
+  for (const k of used) assert.ok(k in TEXT.zh, `text ${k} is defined`);
+  assert.ok(used.size > 40, `${used.size} keys found`);
+});

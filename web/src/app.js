@@ -85,6 +85,9 @@ async function start() {
     saveView();
   }
   $('panel-close').addEventListener('click', clearSelection);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && e.target === document.body) clearSelection();
+  });
 
   // ---- legend: one toggle per grid level and per component major class
   const majorColors = toggles.majorColors();
@@ -250,7 +253,7 @@ async function start() {
       const unit = r.inside ? r.grid.code : r.nearest?.code;
       if (unit) selectGrid(unit);
     } catch (e) {
-      status.replaceChildren(e.status ? e.message : t('error.network', { detail: e.message }));
+      status.replaceChildren(t(e.status ? 'error.server' : 'error.network', { detail: e.message }));
     }
   }
   $('btn-where').addEventListener('click', () => {
@@ -261,6 +264,10 @@ async function start() {
   });
   $('where-pick').addEventListener('click', () => setPicking(!picking));
   $('where-gps').addEventListener('click', () => {
+    if (!window.isSecureContext) {
+      status.replaceChildren(t('where.insecure'));
+      return;
+    }
     if (!navigator.geolocation) {
       status.replaceChildren(t('where.unsupported'));
       return;

@@ -1,7 +1,7 @@
 // Interface text in simplified Chinese (default) and English. Data from the
 // server (grid names, class names, workers) is shown as stored, in Chinese.
 
-const TEXT = {
+export const TEXT = {
   zh: {
     title: '城市网格化管理',
     'lang.switch': 'English',
@@ -31,6 +31,7 @@ const TEXT = {
     'where.locating': '正在获取位置…',
     'where.denied': '无法获取位置：{reason}。可在地图上点选或输入坐标。',
     'where.unsupported': '此浏览器不提供定位。可在地图上点选或输入坐标。',
+    'where.insecure': '浏览器只向 https 网页提供位置，本页是 http。可在地图上点选或输入坐标；或请管理员启用 https。',
     'where.bad': '请输入经度和纬度（十进制度），例如 118.78 和 32.06',
     'where.inside': '位于网格内',
     'where.outside': '不在任何网格内；最近的网格距此 {m}',
@@ -104,6 +105,7 @@ const TEXT = {
     'where.locating': 'Finding your location…',
     'where.denied': 'No location: {reason}. Pick a point on the map or type coordinates.',
     'where.unsupported': 'This browser gives no location. Pick a point on the map or type coordinates.',
+    'where.insecure': 'Browsers give their location only to https pages and this page is http. Pick a point on the map or type coordinates, or ask the administrator for https.',
     'where.bad': 'Type a longitude and a latitude in decimal degrees, e.g. 118.78 and 32.06',
     'where.inside': 'Inside the grid',
     'where.outside': 'Outside every grid; the nearest grid is {m} away',
