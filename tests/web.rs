@@ -224,3 +224,33 @@ async fn classes_list_every_class_with_its_count() {
         .expect("class found by search");
     assert_eq!(hit["count"], c["count"]);
 }
+
+#[tokio::test]
+async fn json_answers_are_compressed_for_clients_that_accept_it() {
+    let app = app_without_viewer();
+    let plain = get(&app, "/stats?level=unit").await;
+    assert!(plain.headers.get(header::CONTENT_ENCODING).is_none());
+    let gz = get_with(&app, "/stats?level=unit", header::ACCEPT_ENCODING, "gzip").await;
+    assert_eq!(gz.status, StatusCode::OK);
+    assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+    let mut back = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, plain.body.to_vec());
+    assert!(
+        gz.body.len() * 4 < plain.body.len(),
+        "{} of {}",
+        gz.body.len(),
+        plain.body.len()
+    );
+    // Errors too stay JSON once decompressed.
+    let bad = get_with(&app, "/stats?level=nope", header::ACCEPT_ENCODING, "br").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let mut back = Vec::new();
+    brotli::Decompressor::new(&bad.body[..], 4096)
+        .read_to_end(&mut back)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&back).unwrap();
+    common::assert_error_value(&v, "bad_parameter");
+}

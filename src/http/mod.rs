@@ -370,6 +370,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // JSON, GeoJSON, CSV answers compressed on the fly when the client
+        // accepts it (brotli quality 4, gzip); tiles, glyphs and viewer files
+        // come precompressed and are left alone (they set Content-Encoding).
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -663,11 +663,7 @@ fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Laye
             );
             continue;
         }
-        let dominant = touched
-            .iter()
-            .copied()
-            .max_by(|&a, &b| counts[a as usize].cmp(&counts[b as usize]).then(b.cmp(&a)))
-            .unwrap_or(0);
+        let dominant = dominant_class(&touched, &counts, classes);
         for &c in &touched {
             counts[c as usize] = 0;
         }
@@ -694,6 +690,36 @@ fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Laye
         );
     }
     layer
+}
+
+/// The class a cluster is shown as: the most common class of its most
+/// common major class (ties: the smaller code), so that a cluster coloured by
+/// major class shows what most of its components are. `touched` are the
+/// classes present, `counts` their numbers by dense class index.
+fn dominant_class(touched: &[u16], counts: &[u32], classes: &crate::codes::ClassTable) -> u16 {
+    let mut majors: Vec<(&str, u32)> = Vec::new();
+    for &c in touched {
+        let m = classes.def(c).major();
+        match majors.iter_mut().find(|(k, _)| *k == m) {
+            Some((_, n)) => *n += counts[c as usize],
+            None => majors.push((m, counts[c as usize])),
+        }
+    }
+    let major = majors
+        .iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(m, _)| *m)
+        .unwrap_or("");
+    touched
+        .iter()
+        .copied()
+        .filter(|&c| classes.def(c).major() == major)
+        .max_by(|&a, &b| {
+            counts[a as usize]
+                .cmp(&counts[b as usize])
+                .then(classes.def(b).code.cmp(&classes.def(a).code))
+        })
+        .unwrap_or(0)
 }
 
 /// One vector layer of a source, as TileJSON describes it.
@@ -752,10 +778,13 @@ pub fn layers(snap: &Snapshot, source: Source) -> Vec<LayerInfo> {
                 ("code", "String: component code (points only)"),
                 (
                     "class",
-                    "String: 4-digit class code; for a cluster its most common class",
+                    "String: 4-digit class code; for a cluster the most common class of its most common major class",
                 ),
                 ("class_name", "String: class name"),
-                ("major", "String: 2-digit major class code"),
+                (
+                    "major",
+                    "String: 2-digit major class code; for a cluster its most common",
+                ),
                 ("major_name", "String: major class name"),
                 (
                     "state",
@@ -844,6 +873,25 @@ pub fn tiles_covering(bounds: Rect<f64>, z: u8) -> Vec<TileId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_shows_the_most_common_major_class() {
+        let classes = crate::codes::ClassTable::builtin();
+        let mut counts = vec![0u32; classes.len()];
+        let mut touched = Vec::new();
+        for (code, n) in [("0402", 5), ("0102", 3), ("0101", 3), ("0205", 2)] {
+            let c = classes.get(code).unwrap();
+            counts[c as usize] = n;
+            touched.push(c);
+        }
+        // Trees are the most common class, but utilities (6) outnumber
+        // greenery (5); among utilities 0101 and 0102 tie: the smaller code.
+        let d = classes.def(dominant_class(&touched, &counts, &classes));
+        assert_eq!(d.code, "0101");
+        counts[classes.get("0402").unwrap() as usize] = 7;
+        let d = classes.def(dominant_class(&touched, &counts, &classes));
+        assert_eq!(d.code, "0402");
+    }
 
     #[test]
     fn mercator_round_trips() {

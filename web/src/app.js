@@ -119,6 +119,7 @@ async function start() {
           ),
         ),
     );
+    for (const input of $('legend-majors').querySelectorAll('input')) input.disabled = Boolean(view.choropleth);
   }
   renderLegend();
   toggles.apply(view.hidden);
@@ -320,6 +321,8 @@ async function start() {
   async function setChoropleth(level, cls) {
     view.choropleth = { level, cls };
     saveView();
+    toggles.showComponents(false);
+    for (const input of $('legend-majors').querySelectorAll('input')) input.disabled = true;
     $('choropleth').hidden = false;
     $('btn-choropleth').setAttribute('aria-pressed', 'true');
     renderChoroplethPickers();
@@ -352,6 +355,8 @@ async function start() {
     choroRequest++;
     delete view.choropleth;
     hideChoropleth(map);
+    toggles.showComponents(true);
+    for (const input of $('legend-majors').querySelectorAll('input')) input.disabled = false;
     $('choropleth').hidden = true;
     $('btn-choropleth').setAttribute('aria-pressed', 'false');
     saveView();

@@ -175,6 +175,13 @@ export class Toggles {
     return typeof c === 'string' ? c : '#808080';
   }
 
+  /** Shows or hides every component layer (the thematic map replaces them). */
+  showComponents(on) {
+    for (const layer of this.map.getStyle().layers) {
+      if (layer.source === 'components') this.map.setLayoutProperty(layer.id, 'visibility', on ? 'visible' : 'none');
+    }
+  }
+
   /** Shows only what `hidden` (levels and two-digit major codes) leaves on. */
   apply(hidden) {
     const levels = LEVELS.filter((l) => hidden.has(l));
