@@ -10,11 +10,10 @@ mod common;
 use std::io::Read;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use serde_json::Value;
 
-use common::{Reply, get, load, send};
+use common::{Reply, get, get_with, load};
 use wangge::http::{AppState, Limits, TileConfig, router};
 use wangge::tiles::{self, TileId};
 
@@ -36,14 +35,6 @@ fn app_and_state() -> (Router, AppState) {
 fn centre_tile(state: &AppState, z: u8) -> TileId {
     let c = state.snapshot().extent().unwrap().center();
     tiles::tiles_covering(geo::Rect::new(c, c), z)[0]
-}
-
-async fn get_with(app: &Router, uri: &str, headers: &[(header::HeaderName, &str)]) -> Reply {
-    let mut r = Request::get(uri);
-    for (k, v) in headers {
-        r = r.header(k, *v);
-    }
-    send(app, r.body(Body::empty()).unwrap()).await
 }
 
 fn header(r: &Reply, name: header::HeaderName) -> &str {

@@ -7,9 +7,8 @@ mod common;
 use std::io::Read;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use common::{Reply, get, load, send};
+use axum::http::{StatusCode, header};
+use common::{get, get_with, load};
 use wangge::http::{AppState, Limits, router};
 use wangge::web::Viewer;
 
@@ -43,18 +42,6 @@ fn app_without_viewer() -> Router {
     router(AppState::new(load().1, Limits::default()))
 }
 
-async fn get_with(app: &Router, uri: &str, name: header::HeaderName, value: &str) -> Reply {
-    send(
-        app,
-        Request::builder()
-            .uri(uri)
-            .header(name, value)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn the_page_is_served_at_the_root_with_a_strict_policy() {
     let app = app_with_viewer();
@@ -75,10 +62,10 @@ async fn the_page_is_served_at_the_root_with_a_strict_policy() {
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache");
     // Revalidation: the same tag gives 304, another gives the page.
     let tag = r.headers[header::ETAG].to_str().unwrap().to_string();
-    let again = get_with(&app, "/", header::IF_NONE_MATCH, &tag).await;
+    let again = get_with(&app, "/", &[(header::IF_NONE_MATCH, &tag)]).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
-    let other = get_with(&app, "/", header::IF_NONE_MATCH, "\"0-1\"").await;
+    let other = get_with(&app, "/", &[(header::IF_NONE_MATCH, "\"0-1\"")]).await;
     assert_eq!(other.status, StatusCode::OK);
 }
 
@@ -86,7 +73,7 @@ async fn the_page_is_served_at_the_root_with_a_strict_policy() {
 async fn files_are_compressed_when_the_client_accepts_it() {
     let app = app_with_viewer();
     let plain = get(&app, "/").await;
-    let gz = get_with(&app, "/", header::ACCEPT_ENCODING, "gzip").await;
+    let gz = get_with(&app, "/", &[(header::ACCEPT_ENCODING, "gzip")]).await;
     assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
     assert!(gz.body.len() < plain.body.len());
     let mut back = Vec::new();
@@ -95,7 +82,7 @@ async fn files_are_compressed_when_the_client_accepts_it() {
         .unwrap();
     assert_eq!(back, plain.body.to_vec());
     assert_ne!(gz.headers[header::ETAG], plain.headers[header::ETAG]);
-    let br = get_with(&app, "/", header::ACCEPT_ENCODING, "gzip, br").await;
+    let br = get_with(&app, "/", &[(header::ACCEPT_ENCODING, "gzip, br")]).await;
     assert_eq!(br.headers[header::CONTENT_ENCODING], "br");
 }
 
@@ -230,7 +217,12 @@ async fn json_answers_are_compressed_for_clients_that_accept_it() {
     let app = app_without_viewer();
     let plain = get(&app, "/stats?level=unit").await;
     assert!(plain.headers.get(header::CONTENT_ENCODING).is_none());
-    let gz = get_with(&app, "/stats?level=unit", header::ACCEPT_ENCODING, "gzip").await;
+    let gz = get_with(
+        &app,
+        "/stats?level=unit",
+        &[(header::ACCEPT_ENCODING, "gzip")],
+    )
+    .await;
     assert_eq!(gz.status, StatusCode::OK);
     assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
     let mut back = Vec::new();
@@ -245,7 +237,12 @@ async fn json_answers_are_compressed_for_clients_that_accept_it() {
         plain.body.len()
     );
     // Errors too stay JSON once decompressed.
-    let bad = get_with(&app, "/stats?level=nope", header::ACCEPT_ENCODING, "br").await;
+    let bad = get_with(
+        &app,
+        "/stats?level=nope",
+        &[(header::ACCEPT_ENCODING, "br")],
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let mut back = Vec::new();
     brotli::Decompressor::new(&bad.body[..], 4096)

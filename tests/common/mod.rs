@@ -101,3 +101,16 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
 pub async fn get(app: &Router, uri: &str) -> Reply {
     send(app, Request::get(uri).body(Body::empty()).unwrap()).await
 }
+
+/// A GET with request headers.
+pub async fn get_with(
+    app: &Router,
+    uri: &str,
+    headers: &[(axum::http::HeaderName, &str)],
+) -> Reply {
+    let mut r = Request::get(uri);
+    for (k, v) in headers {
+        r = r.header(k, *v);
+    }
+    send(app, r.body(Body::empty()).unwrap()).await
+}
