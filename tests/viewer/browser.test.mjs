@@ -255,7 +255,7 @@ test('grid labels are drawn, with Chinese names and codes', async () => {
 
 test('clicking a grid shows its code, chain, worker and counts', async () => {
   const [lon, lat] = unitPoint;
-  const { context, page } = await open(`#c=${lon},${lat}&z=16`);
+  const { context, page } = await open(`#c=${lon},${lat}&z=17`);
   await page.mouse.click(...(await freePoint(page, unit.geometry)));
   await page.locator('#panel-code').waitFor();
   assert.equal(await page.locator('#panel-code').textContent(), unit.properties.code);
@@ -458,7 +458,7 @@ const overlap = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.
 
 test('on a phone: the bar fits, the legend opens from a button, a tap opens a bottom sheet', async () => {
   const [lon, lat] = unitPoint;
-  const { context, page, seen } = await open(`#c=${lon},${lat}&z=16`, {
+  const { context, page, seen } = await open(`#c=${lon},${lat}&z=17`, {
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: 2,
     isMobile: true,
