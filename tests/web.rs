@@ -251,3 +251,37 @@ async fn json_answers_are_compressed_for_clients_that_accept_it() {
     let v: serde_json::Value = serde_json::from_slice(&back).unwrap();
     common::assert_error_value(&v, "bad_parameter");
 }
+
+#[tokio::test]
+async fn streamed_batch_answers_are_compressed_whole() {
+    let app = app_without_viewer();
+    let points: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                "[{}, {}]",
+                118.765 + i as f64 * 1e-5,
+                32.05 + i as f64 * 1e-5
+            )
+        })
+        .collect();
+    let body = format!("[{}]", points.join(","));
+    let request = |encoding: Option<&str>| {
+        let mut r =
+            axum::http::Request::post("/lookup").header(header::CONTENT_TYPE, "application/json");
+        if let Some(e) = encoding {
+            r = r.header(header::ACCEPT_ENCODING, e);
+        }
+        r.body(axum::body::Body::from(body.clone())).unwrap()
+    };
+    let plain = common::send(&app, request(None)).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    let gz = common::send(&app, request(Some("gzip"))).await;
+    assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+    let mut back = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, plain.body.to_vec());
+    let answers: serde_json::Value = serde_json::from_slice(&back).unwrap();
+    assert_eq!(answers.as_array().unwrap().len(), 2000);
+}

@@ -666,46 +666,69 @@ fn answers(
         Kind::Ndjson => Bytes::new(),
     };
     let state = (snap, rx, true, false);
-    futures::stream::once(async move { Ok(opening) }).chain(futures::stream::unfold(
-        state,
-        move |(snap, mut rx, mut first, done)| async move {
-            if done {
-                return None;
-            }
-            let levels = snap.data().scheme.depth();
-            let (out, done) = match rx.recv().await {
-                Some(Msg::Items(items)) => (answer_block(&snap, kind, &items, &mut first), false),
-                Some(Msg::Fail(e)) => {
-                    let mut tail = Vec::new();
-                    write_item(
-                        &mut tail,
-                        kind,
-                        &mut first,
-                        &Item {
-                            id: None,
-                            point: Err(e),
-                        },
-                        None,
-                        levels,
-                    );
-                    if kind == Kind::Json {
-                        tail.push(b']');
-                    }
-                    (Bytes::from(tail), true)
+    futures::stream::once(async move { Ok(opening) })
+        .chain(futures::stream::unfold(
+            state,
+            move |(snap, mut rx, mut first, done)| async move {
+                if done {
+                    return None;
                 }
-                None => (
-                    Bytes::from_static(if kind == Kind::Json { b"]" } else { b"" }),
-                    true,
-                ),
-            };
-            Some((Ok(out), (snap, rx, first, done)))
-        },
-    ))
+                let levels = snap.data().scheme.depth();
+                let (out, done) = match rx.recv().await {
+                    Some(Msg::Items(items)) => {
+                        (answer_block(&snap, kind, &items, &mut first), false)
+                    }
+                    Some(Msg::Fail(e)) => {
+                        let mut tail = Vec::new();
+                        write_item(
+                            &mut tail,
+                            kind,
+                            &mut first,
+                            &Item {
+                                id: None,
+                                point: Err(e),
+                            },
+                            None,
+                            levels,
+                        );
+                        if kind == Kind::Json {
+                            tail.push(b']');
+                        }
+                        (Bytes::from(tail), true)
+                    }
+                    None => (
+                        Bytes::from_static(if kind == Kind::Json { b"]" } else { b"" }),
+                        true,
+                    ),
+                };
+                Some((Ok(out), (snap, rx, first, done)))
+            },
+        ))
+        // Fused: a reader that polls again after the end (the response
+        // compressor does) gets the end again instead of a panic.
+        .fuse()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_answer_stream_can_be_polled_after_its_end() {
+        // Response compressors poll a body again after its end.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+        let (_, snap) = crate::store::open_snapshot(&dir, |_| {}).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        drop(tx);
+        let mut s = std::pin::pin!(answers(std::sync::Arc::new(snap), Kind::Json, rx));
+        let mut all = Vec::new();
+        while let Some(b) = s.next().await {
+            all.extend_from_slice(&b.unwrap());
+        }
+        assert_eq!(all, b"[]");
+        assert!(s.next().await.is_none());
+        assert!(s.next().await.is_none());
+    }
 
     #[test]
     fn splits_json_arrays_across_chunks() {
