@@ -400,6 +400,25 @@ test('the thematic map colours each grid by its class of values', async () => {
   await context.close();
 });
 
+test('the thematic map starts at the finest level drawn and says when to zoom in', async () => {
+  const [lon, lat] = unitPoint;
+  const tilejson = await json('/tiles/grids');
+  const minzoom = Object.fromEntries(tilejson.vector_layers.map((l) => [l.id, l.minzoom]));
+  assert.ok(minzoom.community < minzoom.unit);
+  const z = (minzoom.community + minzoom.unit) / 2;
+  const { context, page, seen } = await open(`#c=${lon},${lat}&z=${z}`);
+  await page.locator('#btn-choropleth').click();
+  await page.waitForFunction(() => location.hash.includes('choro=community'));
+  assert.equal(await page.locator('#choro-zoom').isVisible(), false);
+  await page.locator('#choro-level').selectOption('unit');
+  await page.locator('#choro-zoom').waitFor();
+  assert.ok((await page.locator('#choro-zoom').textContent()).includes(String(minzoom.unit)));
+  await page.evaluate((zoom) => window.wangge.map.jumpTo({ zoom }), minzoom.unit + 0.5);
+  await page.locator('#choro-zoom').waitFor({ state: 'hidden' });
+  assert.deepEqual(problems(seen), []);
+  await context.close();
+});
+
 test('a link reproduces the view: centre, zoom, toggles, language, thematic map', async () => {
   const [lon, lat] = unitPoint;
   const { context, page } = await open(`#c=${lon},${lat}&z=14.5`);

@@ -130,10 +130,11 @@ async function start() {
 
   // ---- clicks on the map
   let picking = false;
+  /** The finest level the tiles draw at the current zoom. */
+  const drawnLevel = () => levels.filter((l) => map.getZoom() >= minzoom.get(l)).at(-1) ?? levels[0];
   function finestShownLevel() {
     const z = map.getZoom();
-    const shown = levels.filter((l) => !view.hidden.has(l) && z >= minzoom.get(l));
-    return shown.at(-1) ?? levels.filter((l) => z >= minzoom.get(l)).at(-1) ?? levels[0];
+    return levels.filter((l) => !view.hidden.has(l) && z >= minzoom.get(l)).at(-1) ?? drawnLevel();
   }
   map.on('click', async (e) => {
     const { lng, lat } = e.lngLat;
@@ -143,14 +144,13 @@ async function start() {
       return;
     }
     const r = 6;
-    const layers = ['component-points', 'component-clusters'].filter((id) => map.getLayer(id));
-    const hit = map.queryRenderedFeatures(
-      [
-        [e.point.x - r, e.point.y - r],
-        [e.point.x + r, e.point.y + r],
-      ],
-      { layers },
-    )[0];
+    // Component points are invisible under the thematic map: clicks mean grids.
+    const layers = view.choropleth ? [] : ['component-points', 'component-clusters'].filter((id) => map.getLayer(id));
+    const box = [
+      [e.point.x - r, e.point.y - r],
+      [e.point.x + r, e.point.y + r],
+    ];
+    const hit = layers.length ? map.queryRenderedFeatures(box, { layers })[0] : undefined;
     if (hit?.properties.cluster) {
       map.easeTo({ center: hit.geometry.coordinates, zoom: Math.min(map.getZoom() + 2, 19) });
       return;
@@ -179,7 +179,7 @@ async function start() {
     results.hidden = true;
     $('search').value = hit.code;
     if (hit.kind === 'class') {
-      setChoropleth(view.choropleth?.level ?? levels.at(-1), hit.code);
+      setChoropleth(view.choropleth?.level ?? drawnLevel(), hit.code);
     } else select(hit.code, { fly: true });
   }
   async function runSearch() {
@@ -299,7 +299,7 @@ async function start() {
 
   // ---- thematic map
   function renderChoroplethPickers() {
-    const { level, cls } = view.choropleth ?? { level: levels.at(-1), cls: '' };
+    const { level, cls } = view.choropleth ?? { level: drawnLevel(), cls: '' };
     $('choro-level').replaceChildren(
       ...levels.map((l) => el('option', { value: l, selected: l === level }, t(`level.${l}`))),
     );
@@ -347,6 +347,7 @@ async function start() {
         ),
       );
       $('choro-status').replaceChildren(t('choro.summary', { n: number(grids.length), total: number(total) }));
+      zoomHint();
     } catch (e) {
       failed(e);
     }
@@ -354,6 +355,7 @@ async function start() {
   function clearChoropleth() {
     choroRequest++;
     delete view.choropleth;
+    zoomHint();
     hideChoropleth(map);
     toggles.showComponents(true);
     for (const input of $('legend-majors').querySelectorAll('input')) input.disabled = false;
@@ -362,8 +364,16 @@ async function start() {
     saveView();
   }
   $('btn-choropleth').addEventListener('click', () =>
-    view.choropleth ? clearChoropleth() : setChoropleth(levels.at(-1), ''),
+    view.choropleth ? clearChoropleth() : setChoropleth(drawnLevel(), ''),
   );
+  /** Says when the thematic level is not drawn at this zoom. */
+  function zoomHint() {
+    const level = view.choropleth?.level;
+    const need = level ? minzoom.get(level) : 0;
+    $('choro-zoom').hidden = !(level && map.getZoom() < need);
+    if (level) $('choro-zoom').textContent = t('choro.zoomin', { level: t(`level.${level}`), z: need });
+  }
+  map.on('zoomend', zoomHint);
   $('choro-level').addEventListener('change', () => setChoropleth($('choro-level').value, $('choro-class').value));
   $('choro-class').addEventListener('change', () => setChoropleth($('choro-level').value, $('choro-class').value));
 
