@@ -300,11 +300,11 @@ async fn serve(
     tiles: TileConfig,
     web: PathBuf,
 ) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
+    let viewer_started = std::time::Instant::now();
     let viewer = match wangge::web::Viewer::load(&web) {
         Ok(v) => {
             tracing::info!(
-                seconds = started.elapsed().as_secs_f64(),
+                seconds = viewer_started.elapsed().as_secs_f64(),
                 glyphs = v.fonts().collect::<Vec<_>>().join(", "),
                 "web viewer loaded from {}",
                 web.display()

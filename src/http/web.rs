@@ -14,11 +14,12 @@ use crate::web::{GlyphRange, Viewer};
 
 /// The page's Content-Security-Policy: scripts, styles, workers and
 /// requests from this server only, so the viewer cannot reach the internet
-/// even by mistake (MapLibre draws into `blob:`/`data:` images). Inline
+/// even by mistake (MapLibre draws into `blob:`/`data:` images; its worker
+/// is a module from this server, so workers need no `blob:`). Inline
 /// style attributes are allowed: MapLibre positions its markers and controls
 /// with them, and they cannot fetch anything under `img-src`/`font-src`.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
-                   worker-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+                   worker-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; \
                    base-uri 'none'; frame-ancestors 'self'";
 
 fn viewer(state: &AppState) -> Result<&Viewer, ApiError> {

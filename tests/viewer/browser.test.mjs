@@ -303,6 +303,11 @@ test('searching a component code flies to it and highlights it', async () => {
     assert.ok(text.includes(v), `panel shows ${v}`);
   }
   await shot(page, 'search-component');
+  // The link of that view opens the component again.
+  const again = await open(new URL(page.url()).hash);
+  await again.page.waitForFunction((c) => document.getElementById('panel-code')?.textContent === c, code);
+  assert.deepEqual(problems(again.seen), []);
+  await again.context.close();
   // A part of a name lists grids.
   await page.locator('#search').fill(unit.properties.name.slice(0, 3));
   await page.locator('#search-results li[data-kind="grid"]').first().waitFor();

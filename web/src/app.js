@@ -34,9 +34,6 @@ function saveView() {
   history.replaceState(null, '', writeView(view));
 }
 
-/** Component codes have 16 digits; grid codes 6, 9, 12 or 15. */
-const isComponentCode = (code) => code.length > 15;
-
 async function start() {
   const [tilejson, classList] = await Promise.all([api.tilejson(), api.classes()]);
   const minzoom = new Map(tilejson.vector_layers.map((l) => [l.id, l.minzoom ?? 0]));
@@ -46,18 +43,25 @@ async function start() {
   Object.assign(window.wangge, { map, view });
   await map.once('load');
   addOverlays(map);
-  scaleLabels(map, parseFloat(getComputedStyle(document.documentElement).fontSize) / 15);
+  scaleLabels(map, parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--label-scale')) || 1);
   const toggles = new Toggles(map);
 
   // ---- selection: a grid or a component in the panel, highlighted on the map
+  /** Redraws the open panel from the data it was drawn with (a language switch). */
+  let redrawPanel = null;
+  function showSelection(code, feature, draw) {
+    highlight(map, feature);
+    redrawPanel = draw;
+    draw();
+    view.selected = code;
+    saveView();
+  }
+
   async function selectGrid(code, { fly = false } = {}) {
     try {
       const [grid, stats] = await Promise.all([api.grid(code), api.gridStats(code)]);
-      highlight(map, grid);
       if (fly) map.fitBounds(bbox(grid.geometry), { padding: 60, maxZoom: 17 });
-      gridPanel(grid, stats, classes, (c) => selectGrid(c, { fly: true }));
-      view.selected = code;
-      saveView();
+      showSelection(code, grid, () => gridPanel(grid, stats, classes, (c) => selectGrid(c, { fly: true })));
     } catch (e) {
       failed(e);
     }
@@ -66,19 +70,30 @@ async function start() {
   async function selectComponent(code, { fly = false } = {}) {
     try {
       const f = await api.component(code);
-      highlight(map, f);
       if (fly) map.flyTo({ center: f.geometry.coordinates, zoom: Math.max(map.getZoom(), 17.5), speed: 2 });
-      componentPanel(f, (c) => selectGrid(c, { fly: true }));
-      view.selected = code;
-      saveView();
+      showSelection(code, f, () => componentPanel(f, (c) => selectGrid(c, { fly: true })));
     } catch (e) {
       failed(e);
     }
   }
 
-  const select = (code, opts) => (isComponentCode(code) ? selectComponent(code, opts) : selectGrid(code, opts));
+  /**
+   * Selects a code from a link, where its kind is not said: the server's
+   * search tells a grid from a component (code lengths depend on the
+   * deployment's scheme, so they are not used to tell).
+   */
+  async function selectCode(code, opts) {
+    try {
+      const hit = (await api.search(code)).hits.find((h) => h.code === code && h.kind !== 'class');
+      if (hit?.kind === 'component') return selectComponent(code, opts);
+      if (hit) return selectGrid(code, opts);
+    } catch (e) {
+      failed(e);
+    }
+  }
 
   function clearSelection() {
+    redrawPanel = null;
     highlight(map, null);
     closePanel();
     delete view.selected;
@@ -180,7 +195,8 @@ async function start() {
     $('search').value = hit.code;
     if (hit.kind === 'class') {
       setChoropleth(view.choropleth?.level ?? drawnLevel(), hit.code);
-    } else select(hit.code, { fly: true });
+    } else if (hit.kind === 'component') selectComponent(hit.code, { fly: true });
+    else selectGrid(hit.code, { fly: true });
   }
   async function runSearch() {
     const q = $('search').value.trim();
@@ -334,26 +350,35 @@ async function start() {
       const grids = stats.grids.map((g) => ({ code: g.code, count: cls ? g.class_count : g.total }));
       const bins = classify(grids.map((g) => g.count));
       showChoropleth(map, level, fillColor(grids, bins));
-      const total = grids.reduce((s, g) => s + g.count, 0);
-      $('choro-legend').replaceChildren(
-        ...bins.map((b) =>
-          el(
-            'li',
-            { dataset: { min: b.min, max: b.max } },
-            el('i', { class: 'swatch fill', style: `--c:${b.color}` }),
-            el('span', {}, b.min === b.max ? number(b.min) : `${number(b.min)} – ${number(b.max)}`),
-            el('span', { class: 'count' }, number(grids.filter((g) => g.count >= b.min && g.count <= b.max).length)),
-          ),
-        ),
-      );
-      $('choro-status').replaceChildren(t('choro.summary', { n: number(grids.length), total: number(total) }));
-      zoomHint();
+      choroDrawn = { grids, bins };
+      renderChoroplethLegend();
     } catch (e) {
       failed(e);
     }
   }
+  /** The counts and classes the thematic map shows, for its legend. */
+  let choroDrawn = null;
+  function renderChoroplethLegend() {
+    if (!choroDrawn) return;
+    const { grids, bins } = choroDrawn;
+    const total = grids.reduce((s, g) => s + g.count, 0);
+    $('choro-legend').replaceChildren(
+      ...bins.map((b) =>
+        el(
+          'li',
+          { dataset: { min: b.min, max: b.max } },
+          el('i', { class: 'swatch fill', style: `--c:${b.color}` }),
+          el('span', {}, b.min === b.max ? number(b.min) : `${number(b.min)} – ${number(b.max)}`),
+          el('span', { class: 'count' }, number(grids.filter((g) => g.count >= b.min && g.count <= b.max).length)),
+        ),
+      ),
+    );
+    $('choro-status').replaceChildren(t('choro.summary', { n: number(grids.length), total: number(total) }));
+    zoomHint();
+  }
   function clearChoropleth() {
     choroRequest++;
+    choroDrawn = null;
     delete view.choropleth;
     zoomHint();
     hideChoropleth(map);
@@ -381,9 +406,13 @@ async function start() {
   $('btn-lang').addEventListener('click', () => {
     view.lang = language() === 'en' ? 'zh' : 'en';
     setLanguage(view.lang);
+    // Only the text changes: nothing is fetched or drawn on the map again.
     renderLegend();
-    if (view.choropleth) setChoropleth(view.choropleth.level, view.choropleth.cls);
-    if (view.selected) select(view.selected);
+    if (view.choropleth) {
+      renderChoroplethPickers();
+      renderChoroplethLegend();
+    }
+    redrawPanel?.();
     saveView();
   });
   map.on('moveend', () => {
@@ -395,7 +424,7 @@ async function start() {
   if (view.choropleth && levels.includes(view.choropleth.level)) {
     await setChoropleth(view.choropleth.level, view.choropleth.cls);
   } else delete view.choropleth;
-  if (view.selected) await select(view.selected, { fly: view.center === undefined });
+  if (view.selected) await selectCode(view.selected, { fly: view.center === undefined });
   saveView();
   document.body.classList.add('ready');
 }
