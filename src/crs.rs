@@ -39,6 +39,11 @@ pub enum CrsError {
         "unknown CRS '{0}': use EPSG:4326 (WGS84), EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger), EPSG:3857, another EPSG code, gcj02 or bd09"
     )]
     Unknown(String),
+    /// The CRS is valid but not accepted from network clients.
+    #[error(
+        "CRS '{0}' is not accepted over HTTP: use EPSG:4326 (WGS84), gcj02, bd09, EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger) or EPSG:3857; a deployment can allow more EPSG codes with `wangge serve --crs-allow`. Convert other data with `wangge import --crs` or `wangge lookup --crs` on the command line"
+    )]
+    NotAllowed(String),
     /// PROJ could not build a transform.
     #[error("PROJ cannot transform from '{crs}' to WGS84: {message}")]
     Proj {
@@ -145,6 +150,36 @@ impl FromStr for Crs {
     }
 }
 
+/// EPSG codes every server accepts from network clients: WGS84, CGCS2000
+/// (geographic and its Gauss-Krüger zones 4491-4554) and Web Mercator.
+/// Raw PROJ strings and WKT are never taken from the network: PROJ would
+/// open files they name (`+nadgrids=/etc/hosts`), and every distinct
+/// definition grows PROJ's process-wide caches (about 0.8 MB each).
+pub const NETWORK_EPSG: [std::ops::RangeInclusive<u32>; 3] =
+    [4326..=4326, 4490..=4554, 3857..=3857];
+
+impl Crs {
+    /// Parses a CRS sent by a network client: the names `FromStr` takes,
+    /// but of EPSG codes only [`NETWORK_EPSG`] and those in `also_allowed`,
+    /// and no PROJ strings or WKT.
+    pub fn parse_from_network(s: &str, also_allowed: &[u32]) -> Result<Crs> {
+        let t = s.trim();
+        if t.len() > 64 {
+            return Err(CrsError::NotAllowed(t.chars().take(60).collect()));
+        }
+        match t.parse::<Crs>()? {
+            Crs::Definition(_) => Err(CrsError::NotAllowed(t.chars().take(60).collect())),
+            Crs::Epsg(code)
+                if !NETWORK_EPSG.iter().any(|r| r.contains(&code))
+                    && !also_allowed.contains(&code) =>
+            {
+                Err(CrsError::NotAllowed(format!("EPSG:{code}")))
+            }
+            crs => Ok(crs),
+        }
+    }
+}
+
 /// A transform from one CRS to WGS84 lon/lat degrees.
 ///
 /// Holds a PROJ object for EPSG/WKT systems, which is not `Send`: build one per
@@ -235,26 +270,38 @@ fn check_lonlat(c: Coord<f64>) -> std::result::Result<(), ()> {
     }
 }
 
+/// Transforms each thread keeps (most recently used last). A PROJ transform
+/// holds about 0.7 MB; a server's threads are its cores, so the cache holds
+/// at most `cores × 8` of them.
+const CACHED_PER_THREAD: usize = 8;
+
 thread_local! {
     static CACHE: std::cell::RefCell<Vec<Transformer>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's cached transformer for `crs` (built on first use).
-/// This is how request handlers transform: PROJ objects are not `Send`.
+/// Runs `f` with this thread's cached transformer for `crs` (built on first
+/// use; the least recently used one is dropped beyond 8). This is how
+/// request handlers transform: PROJ objects are not `Send`, so they cannot be
+/// shared between threads. Callers taking a CRS from the network parse it with
+/// [`Crs::parse_from_network`] first, which bounds how many distinct
+/// transforms can ever be built.
 pub fn with_transformer<R>(crs: &Crs, f: impl FnOnce(&Transformer) -> R) -> Result<R> {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let pos = match cache.iter().position(|t| &t.crs == crs) {
-            Some(p) => p,
+        match cache.iter().position(|t| &t.crs == crs) {
+            Some(p) => {
+                let t = cache.remove(p);
+                cache.push(t);
+            }
             None => {
-                if cache.len() >= 32 {
+                let t = Transformer::to_wgs84(crs)?;
+                if cache.len() >= CACHED_PER_THREAD {
                     cache.remove(0);
                 }
-                cache.push(Transformer::to_wgs84(crs)?);
-                cache.len() - 1
+                cache.push(t);
             }
-        };
-        Ok(f(&cache[pos]))
+        }
+        Ok(f(cache.last().expect("just pushed")))
     })
 }
 
@@ -447,6 +494,51 @@ mod tests {
             Transformer::to_wgs84(&Crs::Epsg(999_999)),
             Err(CrsError::Proj { .. })
         ));
+    }
+
+    #[test]
+    fn network_clients_get_only_the_allowed_systems() {
+        let net = |s: &str| Crs::parse_from_network(s, &[]);
+        assert_eq!(net("EPSG:4326").unwrap(), Crs::Wgs84);
+        assert_eq!(net("gcj02").unwrap(), Crs::Gcj02);
+        assert_eq!(net("bd09").unwrap(), Crs::Bd09);
+        assert_eq!(net("cgcs2000").unwrap(), Crs::Epsg(4490));
+        assert_eq!(net("EPSG:4527").unwrap(), Crs::Epsg(4527));
+        assert_eq!(net("EPSG:3857").unwrap(), Crs::Epsg(3857));
+        for refused in [
+            "+proj=longlat +ellps=clrk66 +nadgrids=/etc/hosts",
+            "GEOGCS[\"x\",DATUM[\"y\"]]",
+            "EPSG:2000",
+            "EPSG:9999",
+            "EPSG:4555",
+        ] {
+            assert!(
+                matches!(net(refused), Err(CrsError::NotAllowed(_))),
+                "{refused} must be refused"
+            );
+        }
+        assert!(matches!(net("mars"), Err(CrsError::Unknown(_))));
+        // A deployment may allow more codes.
+        assert_eq!(
+            Crs::parse_from_network("EPSG:32650", &[32650]).unwrap(),
+            Crs::Epsg(32650)
+        );
+        // The message never echoes a long definition back whole.
+        let long = format!("+proj=longlat {}", "x".repeat(500));
+        assert!(net(&long).unwrap_err().to_string().len() < 600);
+    }
+
+    #[test]
+    fn the_thread_cache_keeps_the_most_recently_used_transforms() {
+        for code in 4491..4491 + 3 * CACHED_PER_THREAD as u32 {
+            with_transformer(&Crs::Epsg(code), |_| ()).unwrap();
+        }
+        with_transformer(&Crs::Epsg(4527), |_| ()).unwrap();
+        CACHE.with(|c| {
+            let c = c.borrow();
+            assert_eq!(c.len(), CACHED_PER_THREAD);
+            assert_eq!(c.last().unwrap().crs, Crs::Epsg(4527));
+        });
     }
 
     #[test]

@@ -12,9 +12,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wangge::codes::{ClassTable, ComponentScheme, GridScheme};
 use wangge::crs::{Crs, Transformer};
 use wangge::generate::{City, GenerateOptions};
-use wangge::http::{AppState, Limits, TileConfig};
+use wangge::http::{AppState, Cors, Limits, PublicUrl, TileConfig};
 use wangge::import::{FieldMap, ImportOptions};
 use wangge::io::{Format, ReadOptions};
+use wangge::server::ServerConfig;
 use wangge::tiles::export::ExportOptions;
 use wangge::tiles::{self, Source, TileId};
 use wangge::{index, lookup, store};
@@ -34,6 +35,9 @@ enum Command {
         /// Data directory (default: the bundled sample city).
         #[arg(default_value = "data/sample")]
         data: PathBuf,
+        /// Log format on standard error: text or json.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
@@ -41,8 +45,49 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
         /// Largest batch lookup body, MiB.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 64)]
         max_batch_mib: u64,
+        /// Batch lookups answered at once; more are refused with 503.
+        #[arg(long, default_value_t = 8)]
+        max_concurrent_batches: usize,
+        /// Connections open at once; more are answered 503 and closed.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
+        /// Seconds a client has to send a request's headers (also how long an
+        /// idle keep-alive connection stays open).
+        #[arg(long, default_value_t = 20)]
+        header_timeout_secs: u64,
+        /// Seconds after which a connection on which nothing moves (a stalled
+        /// upload, a client that stopped reading) is closed.
+        #[arg(long, default_value_t = 60)]
+        idle_timeout_secs: u64,
+        /// Seconds requests in flight may take to finish after SIGTERM or SIGINT.
+        #[arg(long, default_value_t = 10)]
+        shutdown_deadline_secs: u64,
+        /// The URL clients reach this server at (e.g. https://grid.example.cn),
+        /// written into TileJSON, styles and OGC API links. Without it the
+        /// request's Host header is used.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// A reverse proxy (address or network, e.g. 10.0.0.5 or 10.0.0.0/24)
+        /// whose X-Forwarded-Proto/-Host/-For headers are believed; repeatable.
+        #[arg(long)]
+        trusted_proxy: Vec<ipnet::IpNet>,
+        /// Browser origin allowed to read answers (CORS), repeatable; `*` any
+        /// (the default), `none` no other origin.
+        #[arg(long, default_values_t = vec!["*".to_string()])]
+        cors_origin: Vec<String>,
+        /// Client address or network that may read /metrics, repeatable
+        /// (default: this machine).
+        #[arg(long, default_values_t = vec!["127.0.0.0/8".parse::<ipnet::IpNet>().unwrap(), "::1/128".parse().unwrap()])]
+        metrics_allow: Vec<ipnet::IpNet>,
+        /// Another EPSG code clients may name in `crs`, repeatable (always
+        /// accepted: 4326, 4490-4554, 3857, gcj02, bd09).
+        #[arg(long)]
+        crs_allow: Vec<u32>,
+        /// Seconds between checks for a new data version (0: never reload).
+        #[arg(long, default_value_t = 2)]
+        reload_interval_secs: u64,
         /// Memory budget of the tile cache, MiB (0 turns the cache off).
         #[arg(long, default_value_t = 256)]
         tile_cache_mib: u64,
@@ -292,22 +337,29 @@ fn open(data: &Path) -> anyhow::Result<index::Snapshot> {
     Ok(snap)
 }
 
-async fn serve(
+/// Everything `wangge serve` was told.
+struct ServeOptions {
     data: PathBuf,
     bind: String,
     port: u16,
     limits: Limits,
     tiles: TileConfig,
     web: PathBuf,
-) -> anyhow::Result<()> {
+    server: ServerConfig,
+    public: PublicUrl,
+    cors: Cors,
+    reload_every: Option<std::time::Duration>,
+}
+
+async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     let viewer_started = std::time::Instant::now();
-    let viewer = match wangge::web::Viewer::load(&web) {
+    let viewer = match wangge::web::Viewer::load(&o.web) {
         Ok(v) => {
             tracing::info!(
                 seconds = viewer_started.elapsed().as_secs_f64(),
                 glyphs = v.fonts().collect::<Vec<_>>().join(", "),
                 "web viewer loaded from {}",
-                web.display()
+                o.web.display()
             );
             Some(v)
         }
@@ -317,16 +369,36 @@ async fn serve(
         }
         Err(e) => return Err(e.into()),
     };
+    match store::clean_stale(&o.data) {
+        Ok(removed) if !removed.is_empty() => tracing::info!(
+            "removed {} leftover(s) of interrupted imports: {}",
+            removed.len(),
+            removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot clean leftovers of interrupted imports: {e}"),
+    }
     let started = std::time::Instant::now();
-    let snap = open(&data)?;
+    let snap = open(&o.data)?;
+    let load_seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         grids = snap.data().grids.len(),
         components = snap.data().components.len(),
-        seconds = started.elapsed().as_secs_f64(),
+        seconds = load_seconds,
         "loaded {}",
-        data.display()
+        o.data.display()
     );
-    let mut state = AppState::new(snap, limits).with_tiles(tiles);
+    let mut state = AppState::new(snap, o.limits)
+        .with_tiles(o.tiles)
+        .with_public_url(o.public)
+        .with_cors(o.cors);
+    state
+        .metrics()
+        .snapshot(state.snapshot().version(), load_seconds);
     let has_viewer = viewer.is_some();
     if let Some(v) = viewer {
         state = state.with_viewer(v);
@@ -339,23 +411,52 @@ async fn serve(
         warm.tiles();
         tracing::info!(seconds = t.elapsed().as_secs_f64(), "tile indexes built");
     });
+    if let Some(every) = o.reload_every {
+        tokio::spawn(wangge::reload::watch(state.clone(), o.data.clone(), every));
+    }
+    let fd_limit = wangge::server::raise_open_files_limit();
+    let mut server = o.server;
+    // Keep descriptors for data files, the listener and the log.
+    let usable = fd_limit.saturating_sub(64) as usize;
+    if server.max_connections > usable {
+        tracing::warn!(
+            "--max-connections {} is above what the open-files limit ({fd_limit}) allows: using {usable}",
+            server.max_connections
+        );
+        server.max_connections = usable.max(1);
+    }
+    let metrics = state.metrics();
     let app = wangge::http::router(state);
-    let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
+    let listener = tokio::net::TcpListener::bind((o.bind.as_str(), o.port))
         .await
-        .with_context(|| format!("cannot listen on {bind}:{port}"))?;
+        .with_context(|| format!("cannot listen on {}:{}", o.bind, o.port))?;
     let addr = listener.local_addr()?;
-    println!("wangge serving {} at http://{addr}/", data.display());
+    println!("wangge serving {} at http://{addr}/", o.data.display());
     if has_viewer {
         println!("  map viewer: open http://{addr}/ in a browser");
     }
     println!("  try: curl 'http://{addr}/lookup?lon=118.78&lat=32.06'");
     std::io::stdout().flush()?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    wangge::server::serve(listener, app, server, metrics, shutdown_signal()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
 }
 
 fn parse_tile(s: &str) -> anyhow::Result<TileId> {
@@ -558,16 +659,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             data,
+            log_format: _,
             bind,
             port,
             max_batch_mib,
+            max_concurrent_batches,
+            max_connections,
+            header_timeout_secs,
+            idle_timeout_secs,
+            shutdown_deadline_secs,
+            public_url,
+            trusted_proxy,
+            cors_origin,
+            metrics_allow,
+            crs_allow,
+            reload_interval_secs,
             tile_cache_mib,
             tile_cache_control,
             web,
         } => {
+            use std::time::Duration;
+            if max_concurrent_batches == 0 || max_connections == 0 {
+                bail!("--max-concurrent-batches and --max-connections must be at least 1");
+            }
+            if header_timeout_secs == 0 || idle_timeout_secs == 0 {
+                bail!("--header-timeout-secs and --idle-timeout-secs must be at least 1");
+            }
             let limits = Limits {
                 max_batch_bytes: max_batch_mib << 20,
+                max_concurrent_batches,
+                crs_allow,
+                metrics_allow,
                 ..Limits::default()
+            };
+            let server = ServerConfig {
+                max_connections,
+                header_timeout: Duration::from_secs(header_timeout_secs),
+                idle_timeout: Duration::from_secs(idle_timeout_secs),
+                shutdown_deadline: Duration::from_secs(shutdown_deadline_secs),
+                ..ServerConfig::default()
+            };
+            let public = PublicUrl {
+                base: public_url
+                    .as_deref()
+                    .map(PublicUrl::parse_base)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                trusted_proxies: trusted_proxy,
+            };
+            let cors = match cors_origin.as_slice() {
+                [one] if one == "*" => Cors::Any,
+                [one] if one == "none" => Cors::Off,
+                list => Cors::Origins(
+                    list.iter()
+                        .map(|o| {
+                            PublicUrl::parse_base(o)
+                                .ok()
+                                .filter(|b| b.matches('/').count() == 2)
+                                .and_then(|b| axum::http::HeaderValue::from_str(&b).ok())
+                                .with_context(|| format!("--cors-origin '{o}' must be an origin like https://map.example.cn (scheme and host, no path), '*' or 'none'"))
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                ),
             };
             let tiles = TileConfig {
                 cache_bytes: tile_cache_mib << 20,
@@ -577,7 +730,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--tile-cache-control must be a valid header value (printable ASCII)");
             }
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(data, bind, port, limits, tiles, web))?;
+            rt.block_on(serve(ServeOptions {
+                data,
+                bind,
+                port,
+                limits,
+                tiles,
+                web,
+                server,
+                public,
+                cors,
+                reload_every: (reload_interval_secs > 0)
+                    .then(|| Duration::from_secs(reload_interval_secs)),
+            }))?;
         }
         Command::Export {
             what:
@@ -688,13 +853,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let json = matches!(&cli.command, Command::Serve { log_format, .. } if log_format == "json");
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -266,7 +266,7 @@ async fn a_new_data_version_is_never_served_from_the_cache() {
     let mut data = snap.data().clone();
     let version = snap.version() + 1;
     data.grids.retain(|g| g.level < 3);
-    state.publish(wangge::index::Snapshot::build(data, version));
+    state.publish(wangge::index::Snapshot::build(data, version), 0.0);
     let after = get(&app, &uri).await;
     assert_eq!(after.status, StatusCode::OK);
     assert!(after.body.len() < before.body.len());

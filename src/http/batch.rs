@@ -79,16 +79,35 @@ struct Splitter {
     elem_start: usize,
 }
 
+/// Longest accepted record (one CSV/NDJSON line or JSON array element),
+/// bytes: a point with an id is well under 1 KiB; a longer record is an error
+/// rather than a buffer that grows with whatever the client sends.
+const MAX_RECORD_BYTES: usize = 64 << 10;
+
+fn record_too_long() -> String {
+    format!(
+        "a point record is longer than {} KiB: send one point per line (or array element) with a short id",
+        MAX_RECORD_BYTES >> 10
+    )
+}
+
 impl Splitter {
     /// Appends bytes and returns complete lines (without the newline).
-    fn lines(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) {
+    fn lines(&mut self, chunk: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), String> {
         self.buf.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            if pos > MAX_RECORD_BYTES {
+                return Err(record_too_long());
+            }
             out.push(self.buf[start..start + pos].to_vec());
             start += pos + 1;
         }
         self.buf.drain(..start);
+        if self.buf.len() > MAX_RECORD_BYTES {
+            return Err(record_too_long());
+        }
+        Ok(())
     }
 
     /// The unterminated last line, at the end of the stream.
@@ -158,6 +177,9 @@ impl Splitter {
         self.buf.drain(..keep_from);
         self.elem_start -= keep_from.min(self.elem_start);
         self.scan_from = i - keep_from;
+        if self.buf.len() > MAX_RECORD_BYTES {
+            return Err(record_too_long());
+        }
         Ok(())
     }
 }
@@ -167,18 +189,6 @@ impl Splitter {
 struct Item {
     id: Option<serde_json::Value>,
     point: Result<Coord<f64>, ApiError>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsonPoint {
-    Pair(Vec<f64>),
-    Object {
-        lon: Option<serde_json::Value>,
-        lat: Option<serde_json::Value>,
-        #[serde(default)]
-        id: Option<serde_json::Value>,
-    },
 }
 
 fn json_number(name: &str, v: Option<serde_json::Value>) -> Result<f64, ApiError> {
@@ -198,32 +208,58 @@ fn json_number(name: &str, v: Option<serde_json::Value>) -> Result<f64, ApiError
     }
 }
 
+const POINT_FORMS: &str = r#"write {"lon": 116.4, "lat": 39.9, "id": "a"} or [116.4, 39.9]"#;
+
 fn parse_json_item(bytes: &[u8], crs: &Crs) -> Item {
-    match serde_json::from_slice::<JsonPoint>(bytes) {
-        Ok(JsonPoint::Pair(v)) if v.len() == 2 => Item {
+    use serde_json::Value;
+    let bad = |code, message: String| Item {
+        id: None,
+        point: Err(ApiError::bad(code, message)),
+    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(v)) if v.len() == 2 => Item {
             id: None,
-            point: to_point(Ok(v[0]), Ok(v[1]), crs),
+            point: to_point(
+                json_number("lon", Some(v[0].clone())),
+                json_number("lat", Some(v[1].clone())),
+                crs,
+            ),
         },
-        Ok(JsonPoint::Pair(_)) => Item {
-            id: None,
-            point: Err(ApiError::bad(
-                "bad_point",
-                "a point given as an array must be [lon, lat]",
-            )),
-        },
-        Ok(JsonPoint::Object { lon, lat, id }) => Item {
-            id,
-            point: to_point(json_number("lon", lon), json_number("lat", lat), crs),
-        },
-        Err(e) => Item {
-            id: None,
-            point: Err(ApiError::bad(
-                "malformed_point",
-                format!(
-                    "not a point ({e}): write {{\"lon\": 116.4, \"lat\": 39.9}} or [116.4, 39.9]"
+        Ok(Value::Array(v)) => bad(
+            "bad_point",
+            format!(
+                "a point given as an array must be [lon, lat]; this one has {} members",
+                v.len()
+            ),
+        ),
+        Ok(Value::Object(mut o)) => {
+            let id = o.remove("id");
+            let point = match o.keys().find(|k| !matches!(k.as_str(), "lon" | "lat")) {
+                Some(k) => Err(ApiError::bad(
+                    "bad_point",
+                    format!("unknown member '{k}' in a point: {POINT_FORMS}"),
+                )),
+                None => to_point(
+                    json_number("lon", o.remove("lon")),
+                    json_number("lat", o.remove("lat")),
+                    crs,
                 ),
-            )),
-        },
+            };
+            Item { id, point }
+        }
+        Ok(other) => bad(
+            "malformed_point",
+            format!(
+                "a point must be an object or a [lon, lat] pair, not {}: {POINT_FORMS}",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "true/false",
+                    Value::Number(_) => "a single number",
+                    _ => "a string",
+                }
+            ),
+        ),
+        Err(e) => bad("malformed_point", format!("not JSON ({e}): {POINT_FORMS}")),
     }
 }
 
@@ -473,15 +509,79 @@ fn answer_block(snap: &Snapshot, kind: Kind, items: &[Item], first: &mut bool) -
     Bytes::from(parts.concat())
 }
 
+/// Reads a batch body record by record: one place that counts bytes against
+/// the limit, splits records and tells a broken body from a finished one.
+struct BodyReader {
+    stream: axum::body::BodyDataStream,
+    splitter: Splitter,
+    kind: Kind,
+    received: u64,
+    limit: u64,
+    ended: bool,
+}
+
+impl BodyReader {
+    /// Reads one more chunk of the body into `out` (complete records only).
+    /// `Ok(false)` once the body has ended (the last records are in `out`).
+    async fn read(&mut self, out: &mut Vec<Vec<u8>>) -> Result<bool, ApiError> {
+        if self.ended {
+            return Ok(false);
+        }
+        match self.stream.next().await {
+            Some(Ok(chunk)) => {
+                self.received += chunk.len() as u64;
+                if self.received > self.limit {
+                    return Err(ApiError::TooLarge(format!(
+                        "the batch exceeds the limit of {} bytes: split it into smaller batches; the points after this were not looked up",
+                        self.limit
+                    )));
+                }
+                match self.kind {
+                    Kind::Json => self
+                        .splitter
+                        .elements(&chunk, out)
+                        .map_err(|m| ApiError::bad("malformed_json", m))?,
+                    _ => self
+                        .splitter
+                        .lines(&chunk, out)
+                        .map_err(|m| ApiError::bad("malformed_batch", m))?,
+                }
+                Ok(true)
+            }
+            Some(Err(e)) => Err(ApiError::bad(
+                "bad_body",
+                format!("the request body broke off: {e}"),
+            )),
+            None => {
+                self.ended = true;
+                if self.kind != Kind::Json {
+                    out.extend(self.splitter.rest());
+                } else if !self.splitter.done {
+                    return Err(ApiError::bad(
+                        "malformed_json",
+                        "the JSON batch ended before its closing ']': send a complete array",
+                    ));
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Points parsed from one read, handed to the answer stream in blocks of at
+/// most this many.
+const BLOCK_POINTS: usize = 4096;
+
 pub(super) async fn post_lookup(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
     let params: BatchParams = parse_query(q.as_deref())?;
-    let crs = parse_crs(params.crs.as_deref())?;
+    let crs = parse_crs(params.crs.as_deref(), &state.limits)?;
     let kind = kind(request.headers())?;
-    let limit = state.limits.max_batch_bytes;
+    let limits = state.limits.clone();
+    let limit = limits.max_batch_bytes;
     if let Some(len) = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -493,54 +593,36 @@ pub(super) async fn post_lookup(
             "the batch is {len} bytes; the limit is {limit} bytes: split it into smaller batches"
         )));
     }
+    let Ok(permit) = state.batches.clone().try_acquire_owned() else {
+        state.metrics.batch_rejected();
+        return Err(ApiError::Unavailable {
+            code: "too_many_batches",
+            message: format!(
+                "{} batch lookups are being answered, the server's limit: retry in a few seconds",
+                limits.max_concurrent_batches
+            ),
+        });
+    };
     let snap = state.snapshot();
-    let mut stream = request.into_body().into_data_stream();
-    let mut splitter = Splitter::default();
+    let mut body = BodyReader {
+        stream: request.into_body().into_data_stream(),
+        splitter: Splitter::default(),
+        kind,
+        received: 0,
+        limit,
+        ended: false,
+    };
     let mut records: Vec<Vec<u8>> = Vec::new();
-    let mut received: u64 = 0;
-    let mut ended = false;
 
     // Read until the first record (or the end) so a malformed start is a 400.
     let mut csv_cols: Option<CsvColumns> = None;
     loop {
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                received += chunk.len() as u64;
-                if received > limit {
-                    return Err(ApiError::TooLarge(format!(
-                        "the batch exceeds the limit of {limit} bytes: split it into smaller batches"
-                    )));
-                }
-                match kind {
-                    Kind::Json => splitter
-                        .elements(&chunk, &mut records)
-                        .map_err(|m| ApiError::bad("malformed_json", m))?,
-                    _ => splitter.lines(&chunk, &mut records),
-                }
-            }
-            Some(Err(e)) => {
-                return Err(ApiError::bad(
-                    "bad_body",
-                    format!("cannot read the request body: {e}"),
-                ));
-            }
-            None => {
-                ended = true;
-                if kind != Kind::Json {
-                    records.extend(splitter.rest());
-                } else if !splitter.done {
-                    return Err(ApiError::bad(
-                        "malformed_json",
-                        "the JSON batch ended before its closing ']': send a complete array",
-                    ));
-                }
-            }
-        }
+        let more = body.read(&mut records).await?;
         if kind == Kind::Csv && csv_cols.is_none() && !records.is_empty() {
             let header = records.remove(0);
             csv_cols = Some(csv_columns(&header)?);
         }
-        if !records.is_empty() || ended {
+        if !records.is_empty() || !more {
             break;
         }
     }
@@ -567,13 +649,30 @@ pub(super) async fn post_lookup(
         Kind::Ndjson => "application/x-ndjson",
         Kind::Csv => "text/csv; charset=utf-8",
     };
-    // The reader drains the request body on its own, whatever the client does
-    // with the response: a client that sends its whole body before reading
-    // (Python's http.client, many HTTP libraries) cannot deadlock the batch.
-    // It keeps only parsed points (a few dozen bytes each) when the client is
-    // not reading yet; answers are computed as the client reads them.
-    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    // The reader parses the body while the answer stream looks points up as
+    // the client reads. Between them at most `batch_buffer_points` parsed
+    // points wait: a client that stops reading stops the reader too (TCP
+    // pushes back on its upload). A client that sends its whole body before
+    // reading (Python's http.client, many HTTP libraries) gets its answers
+    // as long as the rest of its body fits in that buffer; beyond it, after
+    // `batch_stall` without a read, the batch ends with an error entry that
+    // says so, instead of buffering without bound.
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        limits.batch_buffer_points.max(BLOCK_POINTS),
+    ));
+    let (tx, rx) = mpsc::unbounded_channel::<Block>();
+    let failure: Failure = Default::default();
+    let points = std::sync::Arc::new(crate::metrics::PointCount::default());
+    state.metrics.batch_started();
+    let guard = std::sync::Arc::new(BatchGuard {
+        metrics: state.metrics.clone(),
+        points: points.clone(),
+        _permit: permit,
+    });
+    let reader_failure = failure.clone();
+    let reader_guard = guard.clone();
     tokio::spawn(async move {
+        let _guard = reader_guard;
         let parse = |rec: &[u8]| -> Option<Item> {
             if rec.iter().all(u8::is_ascii_whitespace) {
                 return None;
@@ -584,72 +683,77 @@ pub(super) async fn post_lookup(
             })
         };
         loop {
-            let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
-            if !items.is_empty() && tx.send(Msg::Items(items)).is_err() {
-                return;
-            }
-            if ended {
-                return;
-            }
-            let failure = match stream.next().await {
-                Some(Ok(chunk)) => {
-                    received += chunk.len() as u64;
-                    if received > limit {
-                        Some(ApiError::TooLarge(format!(
-                            "the batch exceeds the limit of {limit} bytes; the points after this were not looked up"
-                        )))
-                    } else {
-                        match kind {
-                            Kind::Json => splitter
-                                .elements(&chunk, &mut records)
-                                .err()
-                                .map(|m| ApiError::bad("malformed_json", m)),
-                            _ => {
-                                splitter.lines(&chunk, &mut records);
-                                None
-                            }
+            for chunk in records.chunks(BLOCK_POINTS) {
+                let block: Vec<Item> = chunk.iter().filter_map(|r| parse(r)).collect();
+                if block.is_empty() {
+                    continue;
+                }
+                points.add(block.len() as u64);
+                let room = budget.clone().acquire_many_owned(block.len() as u32);
+                match tokio::time::timeout(limits.batch_stall, room).await {
+                    Ok(Ok(permit)) => {
+                        if tx.send((block, permit)).is_err() {
+                            // The client went away.
+                            return;
                         }
                     }
-                }
-                Some(Err(e)) => Some(ApiError::bad(
-                    "bad_body",
-                    format!("the request body broke off: {e}"),
-                )),
-                None => {
-                    ended = true;
-                    if kind != Kind::Json {
-                        records.extend(splitter.rest());
-                        None
-                    } else if !splitter.done {
-                        Some(ApiError::bad(
-                            "malformed_json",
-                            "the JSON batch ended before its closing ']'",
-                        ))
-                    } else {
-                        None
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        *reader_failure.lock().expect("unpoisoned") = Some(ApiError::TooLarge(
+                            format!(
+                                "the client did not read the answers for {} s while it sent more than {} points: read the answers while sending, or send batches of at most {} points; the points after this were not looked up",
+                                limits.batch_stall.as_secs(),
+                                limits.batch_buffer_points,
+                                limits.batch_buffer_points
+                            ),
+                        ));
+                        return;
                     }
                 }
-            };
-            if let Some(e) = failure {
-                let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
-                if !items.is_empty() {
-                    let _ = tx.send(Msg::Items(items));
+            }
+            records.clear();
+            match body.read(&mut records).await {
+                Ok(true) => {}
+                Ok(false) if records.is_empty() => return,
+                Ok(false) => {}
+                Err(e) => {
+                    let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
+                    if let Ok(permit) = budget.clone().try_acquire_many_owned(items.len() as u32)
+                        && !items.is_empty()
+                    {
+                        // Without room, the last complete points are dropped:
+                        // the error entry says where the answers stop.
+                        let _ = tx.send((items, permit));
+                    }
+                    *reader_failure.lock().expect("unpoisoned") = Some(e);
+                    return;
                 }
-                let _ = tx.send(Msg::Fail(e));
-                return;
             }
         }
     });
-    let body = Body::from_stream(answers(snap, kind, rx));
+    let body = Body::from_stream(answers(snap, kind, rx, failure, guard));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-/// What the body reader hands to the answer stream.
-enum Msg {
-    /// Parsed points, in input order.
-    Items(Vec<Item>),
-    /// The body failed here; no more points follow.
-    Fail(ApiError),
+/// Parsed points on their way to the answer stream, with their share of the
+/// batch's buffer budget (returned when they are answered).
+type Block = (Vec<Item>, tokio::sync::OwnedSemaphorePermit);
+
+/// Where the body reader leaves the error that ended a batch early.
+type Failure = std::sync::Arc<std::sync::Mutex<Option<ApiError>>>;
+
+/// Held by a batch's reader and its answer stream: the batch counts against
+/// the concurrent cap, and is recorded in the metrics, until both are done.
+struct BatchGuard {
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    points: std::sync::Arc<crate::metrics::PointCount>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for BatchGuard {
+    fn drop(&mut self) {
+        self.metrics.batch_ended(self.points.get());
+    }
 }
 
 /// The response body: opening, one block of answers per block of points
@@ -658,50 +762,53 @@ enum Msg {
 fn answers(
     snap: std::sync::Arc<Snapshot>,
     kind: Kind,
-    rx: mpsc::UnboundedReceiver<Msg>,
+    rx: mpsc::UnboundedReceiver<Block>,
+    failure: Failure,
+    guard: std::sync::Arc<BatchGuard>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let opening = match kind {
         Kind::Json => Bytes::from_static(b"["),
         Kind::Csv => Bytes::from(csv_header(&snap)),
         Kind::Ndjson => Bytes::new(),
     };
-    let state = (snap, rx, true, false);
+    let state = (snap, rx, true, false, guard);
     futures::stream::once(async move { Ok(opening) })
         .chain(futures::stream::unfold(
             state,
-            move |(snap, mut rx, mut first, done)| async move {
-                if done {
-                    return None;
-                }
-                let levels = snap.data().scheme.depth();
-                let (out, done) = match rx.recv().await {
-                    Some(Msg::Items(items)) => {
-                        (answer_block(&snap, kind, &items, &mut first), false)
+            move |(snap, mut rx, mut first, done, guard)| {
+                let failure = failure.clone();
+                async move {
+                    if done {
+                        return None;
                     }
-                    Some(Msg::Fail(e)) => {
-                        let mut tail = Vec::new();
-                        write_item(
-                            &mut tail,
-                            kind,
-                            &mut first,
-                            &Item {
-                                id: None,
-                                point: Err(e),
-                            },
-                            None,
-                            levels,
-                        );
-                        if kind == Kind::Json {
-                            tail.push(b']');
+                    let levels = snap.data().scheme.depth();
+                    let (out, done) = match rx.recv().await {
+                        Some((items, _room)) => {
+                            (answer_block(&snap, kind, &items, &mut first), false)
                         }
-                        (Bytes::from(tail), true)
-                    }
-                    None => (
-                        Bytes::from_static(if kind == Kind::Json { b"]" } else { b"" }),
-                        true,
-                    ),
-                };
-                Some((Ok(out), (snap, rx, first, done)))
+                        None => {
+                            let mut tail = Vec::new();
+                            if let Some(e) = failure.lock().expect("unpoisoned").take() {
+                                write_item(
+                                    &mut tail,
+                                    kind,
+                                    &mut first,
+                                    &Item {
+                                        id: None,
+                                        point: Err(e),
+                                    },
+                                    None,
+                                    levels,
+                                );
+                            }
+                            if kind == Kind::Json {
+                                tail.push(b']');
+                            }
+                            (Bytes::from(tail), true)
+                        }
+                    };
+                    Some((Ok(out), (snap, rx, first, done, guard)))
+                }
             },
         ))
         // Fused: a reader that polls again after the end (the response
@@ -720,7 +827,20 @@ mod tests {
         let (_, snap) = crate::store::open_snapshot(&dir, |_| {}).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         drop(tx);
-        let mut s = std::pin::pin!(answers(std::sync::Arc::new(snap), Kind::Json, rx));
+        let guard = std::sync::Arc::new(BatchGuard {
+            metrics: Default::default(),
+            points: Default::default(),
+            _permit: std::sync::Arc::new(tokio::sync::Semaphore::new(1))
+                .try_acquire_owned()
+                .unwrap(),
+        });
+        let mut s = std::pin::pin!(answers(
+            std::sync::Arc::new(snap),
+            Kind::Json,
+            rx,
+            Default::default(),
+            guard
+        ));
         let mut all = Vec::new();
         while let Some(b) = s.next().await {
             all.extend_from_slice(&b.unwrap());
@@ -757,8 +877,8 @@ mod tests {
     fn splits_lines() {
         let mut s = Splitter::default();
         let mut out = Vec::new();
-        s.lines(b"a\nbb", &mut out);
-        s.lines(b"b\nc", &mut out);
+        s.lines(b"a\nbb", &mut out).unwrap();
+        s.lines(b"b\nc", &mut out).unwrap();
         assert_eq!(out, vec![b"a".to_vec(), b"bbb".to_vec()]);
         assert_eq!(s.rest(), Some(b"c".to_vec()));
     }

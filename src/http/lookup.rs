@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use geo::Coord;
 use serde::Deserialize;
 
-use super::{ApiError, AppState, parse_number, parse_query};
+use super::{ApiError, AppState, Limits, parse_number, parse_query};
 use crate::crs::{self, Crs, CrsError};
 
 #[derive(Debug, Deserialize)]
@@ -20,11 +20,12 @@ struct LookupParams {
 /// Parses a `crs` parameter (default WGS84) and checks that it can be
 /// transformed, so that a CRS PROJ does not know (`EPSG:999999`) is a 400 for
 /// the whole request, not an error entry per point of a batch.
-pub(crate) fn parse_crs(value: Option<&str>) -> Result<Crs, ApiError> {
+/// Only the systems network clients may name are accepted
+/// ([`Crs::parse_from_network`]: no PROJ strings, a bounded set of EPSG codes).
+pub(crate) fn parse_crs(value: Option<&str>, limits: &Limits) -> Result<Crs, ApiError> {
     let crs = match value {
         None | Some("") => Crs::Wgs84,
-        Some(v) => v
-            .parse()
+        Some(v) => Crs::parse_from_network(v, &limits.crs_allow)
             .map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string()))?,
     };
     crs::with_transformer(&crs, |_| ()).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
@@ -43,10 +44,11 @@ pub(crate) fn point_param(
     lon: Option<&str>,
     lat: Option<&str>,
     crs: Option<&str>,
+    limits: &Limits,
 ) -> Result<Coord<f64>, ApiError> {
     let lon = parse_number("lon", lon)?;
     let lat = parse_number("lat", lat)?;
-    let crs = parse_crs(crs)?;
+    let crs = parse_crs(crs, limits)?;
     to_wgs84(&crs, Coord { x: lon, y: lat })
 }
 
@@ -55,7 +57,12 @@ pub(super) async fn get_lookup(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: LookupParams = parse_query(q.as_deref())?;
-    let point = point_param(p.lon.as_deref(), p.lat.as_deref(), p.crs.as_deref())?;
+    let point = point_param(
+        p.lon.as_deref(),
+        p.lat.as_deref(),
+        p.crs.as_deref(),
+        &state.limits,
+    )?;
     let snap = state.snapshot();
     let answer = crate::lookup::lookup(&snap, point);
     Ok(Json(answer).into_response())

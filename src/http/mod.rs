@@ -6,9 +6,11 @@
 //! in exactly one place.
 
 mod batch;
+mod edge;
 mod features;
 mod lookup;
 mod ogc;
+mod origin;
 mod queries;
 mod tiles;
 mod web;
@@ -22,8 +24,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
+pub use edge::new_request_id;
+pub use origin::{BaseUrl, PublicUrl};
+
 use crate::encoded::{Encoded, Encoding};
 use crate::index::Snapshot;
+use crate::metrics::Metrics;
 use crate::web::Viewer;
 
 /// Limits on requests.
@@ -37,17 +43,49 @@ pub struct Limits {
     pub ogc_default_limit: usize,
     /// Largest `limit` of an OGC API items request.
     pub ogc_max_limit: usize,
+    /// Batch lookups answered at once; more get 503.
+    pub max_concurrent_batches: usize,
+    /// Parsed points a batch may hold while its client is not reading the
+    /// answers (about 100 bytes each).
+    pub batch_buffer_points: usize,
+    /// How long a batch waits for its client to read before it ends with an
+    /// error entry (only when [`Limits::batch_buffer_points`] are waiting).
+    pub batch_stall: std::time::Duration,
+    /// EPSG codes accepted in `crs` beyond [`crate::crs::NETWORK_EPSG`].
+    pub crs_allow: Vec<u32>,
+    /// Client addresses that may read `/metrics`.
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_batch_bytes: 512 << 20,
+            max_batch_bytes: 64 << 20,
             max_body_bytes: 1 << 20,
             ogc_default_limit: 100,
             ogc_max_limit: 10_000,
+            max_concurrent_batches: 8,
+            batch_buffer_points: 256 * 1024,
+            batch_stall: std::time::Duration::from_secs(10),
+            crs_allow: Vec::new(),
+            metrics_allow: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
         }
     }
+}
+
+/// Which browser origins may read answers (CORS).
+#[derive(Debug, Clone, Default)]
+pub enum Cors {
+    /// Any origin (`Access-Control-Allow-Origin: *`): the data is public reads.
+    #[default]
+    Any,
+    /// Only these origins (`https://map.example.cn`).
+    Origins(Vec<axum::http::HeaderValue>),
+    /// No CORS headers: only pages served by this server may read answers.
+    Off,
 }
 
 /// Shared server state: the current snapshot, swapped atomically on reload.
@@ -57,6 +95,10 @@ pub struct AppState {
     limits: Arc<Limits>,
     tiles: Arc<TileService>,
     viewer: Arc<Option<Viewer>>,
+    batches: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
+    public: Arc<PublicUrl>,
+    cors: Arc<Cors>,
 }
 
 /// How tiles are served.
@@ -96,12 +138,35 @@ impl TileService {
 impl AppState {
     /// State serving `snapshot` with `limits`.
     pub fn new(snapshot: Snapshot, limits: Limits) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        metrics.snapshot(snapshot.version(), 0.0);
         AppState {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+            batches: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_batches)),
             limits: Arc::new(limits),
             tiles: Arc::new(TileService::new(TileConfig::default())),
             viewer: Arc::new(None),
+            metrics,
+            public: Arc::new(PublicUrl::default()),
+            cors: Arc::new(Cors::default()),
         }
+    }
+
+    /// The same state naming itself as `public` says in the documents it serves.
+    pub fn with_public_url(mut self, public: PublicUrl) -> Self {
+        self.public = Arc::new(public);
+        self
+    }
+
+    /// The same state with another CORS policy.
+    pub fn with_cors(mut self, cors: Cors) -> Self {
+        self.cors = Arc::new(cors);
+        self
+    }
+
+    /// The server's metrics (shared with the connection layer).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The same state with other tile settings (a fresh cache).
@@ -122,7 +187,9 @@ impl AppState {
     }
 
     /// Publishes a new snapshot; requests in flight finish on the old one.
-    pub fn publish(&self, snapshot: Snapshot) {
+    /// `build_seconds` is how long loading and indexing it took (for metrics).
+    pub fn publish(&self, snapshot: Snapshot, build_seconds: f64) {
+        self.metrics.snapshot(snapshot.version(), build_seconds);
         self.snapshot.store(Arc::new(snapshot));
     }
 }
@@ -147,6 +214,17 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The client may not see this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The server is at a limit; the client should retry later.
+    #[error("{message}")]
+    Unavailable {
+        /// Machine-readable code.
+        code: &'static str,
+        /// What limit was reached and when to retry.
+        message: String,
+    },
     /// The client accepts no media type this endpoint serves.
     #[error("{0}")]
     NotAcceptable(String),
@@ -184,6 +262,10 @@ impl ApiError {
                 "payload_too_large",
                 m.clone(),
             ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            ApiError::Unavailable { code, message } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code, message.clone())
+            }
             ApiError::UnsupportedMedia(m) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -200,7 +282,7 @@ impl ApiError {
         }
     }
 
-    /// The JSON body of this error.
+    /// The JSON body of this error (an error entry in a batch answer).
     pub fn body(&self) -> serde_json::Value {
         let (_, code, message) = self.parts();
         serde_json::json!({ "error": code, "message": message })
@@ -210,26 +292,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        (
-            status,
-            axum::Json(serde_json::json!({ "error": code, "message": message })),
-        )
-            .into_response()
+        let retry = matches!(self, ApiError::Unavailable { .. });
+        let mut response = (status, axum::Json(edge::error_json(code, message))).into_response();
+        if retry {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        response
     }
-}
-
-/// Absolute base URL of this server as the client reached it (scheme and
-/// host, from `X-Forwarded-Proto` and `Host`).
-pub(crate) fn base(headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
-    format!("{proto}://{host}")
 }
 
 /// The content encoding to answer with, from `Accept-Encoding`.
@@ -367,13 +439,46 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{id}", get(ogc::one_collection))
         .route("/ogc/collections/{id}/items", get(ogc::items))
         .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
+        .route("/metrics", get(edge::metrics))
+        .route_layer(axum::middleware::from_fn(edge::mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(edge::json_errors))
         // JSON, GeoJSON, CSV answers compressed on the fly when the client
         // accepts it (brotli quality 4, gzip); tiles, glyphs and viewer files
         // come precompressed and are left alone (they set Content-Encoding).
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(cors_layer(&state.cors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
         .with_state(state)
+}
+
+/// The CORS layer for a policy: reads (and batch lookups) from the allowed
+/// origins, preflight answered; `Off` allows no other origin.
+fn cors_layer(cors: &Cors) -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = match cors {
+        Cors::Any => AllowOrigin::any(),
+        Cors::Origins(list) => AllowOrigin::list(list.clone()),
+        Cors::Off => AllowOrigin::list([]),
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::features::{component_feature, grid_feature};
 use super::queries::parse_class;
-use super::{ApiError, AppState, base, parse_query};
+use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::index::{Snapshot, intersect_rects};
 use crate::model::{ComponentState, NO_GRID};
 
@@ -58,11 +58,12 @@ struct FOnly {
 
 pub(super) async fn landing(
     headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: FOnly = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
-    let b = base(&headers);
+    let b = origin.clone();
     Ok(json_response(
         "application/json",
         json!({
@@ -179,12 +180,13 @@ fn all_collections(snap: &Snapshot) -> Vec<Collection> {
 pub(super) async fn collections(
     State(state): State<AppState>,
     headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: FOnly = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
     let snap = state.snapshot();
-    let b = base(&headers);
+    let b = origin.clone();
     let list: Vec<Value> = all_collections(&snap)
         .iter()
         .map(|c| collection_json(&snap, &b, c))
@@ -201,6 +203,7 @@ pub(super) async fn collections(
 pub(super) async fn one_collection(
     State(state): State<AppState>,
     headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -210,7 +213,7 @@ pub(super) async fn one_collection(
     let c = collection(&snap, &id)?;
     Ok(json_response(
         "application/json",
-        collection_json(&snap, &base(&headers), &c),
+        collection_json(&snap, &origin, &c),
     ))
 }
 
@@ -270,6 +273,7 @@ fn unsupported(name: &str, collection: &str) -> ApiError {
 pub(super) async fn items(
     State(state): State<AppState>,
     headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -400,7 +404,7 @@ pub(super) async fn items(
             }
         }
     }
-    let b = base(&headers);
+    let b = origin.clone();
     let mut query: Vec<(String, String)> =
         serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
             .unwrap_or_default()
@@ -439,6 +443,7 @@ pub(super) async fn items(
 pub(super) async fn item(
     State(state): State<AppState>,
     headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
     Path((id, fid)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -454,7 +459,7 @@ pub(super) async fn item(
     };
     let mut f = feature
         .ok_or_else(|| ApiError::NotFound(format!("collection '{id}' has no feature '{fid}'")))?;
-    let b = base(&headers);
+    let b = origin.clone();
     f["links"] = json!([
         {"href": format!("{b}/ogc/collections/{id}/items/{fid}"), "rel": "self", "type": "application/geo+json"},
         {"href": format!("{b}/ogc/collections/{id}"), "rel": "collection", "type": "application/json"}

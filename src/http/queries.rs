@@ -65,7 +65,12 @@ pub(super) async fn get_nearest(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p: NearestParams = parse_query(q.as_deref())?;
-    let point = point_param(p.lon.as_deref(), p.lat.as_deref(), p.crs.as_deref())?;
+    let point = point_param(
+        p.lon.as_deref(),
+        p.lat.as_deref(),
+        p.crs.as_deref(),
+        &state.limits,
+    )?;
     let k = parse_count("k", p.k.as_deref(), 10, MAX_K)?;
     let max_m = match p.max_distance_m.as_deref() {
         None => f64::INFINITY,

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{ApiError, AppState, accept_encoding, base, encoded_response};
+use super::{ApiError, AppState, BaseUrl, accept_encoding, encoded_response};
 use crate::encoded::Encoded;
 use crate::tiles::{self, Source, TileError, TileId};
 
@@ -30,10 +30,10 @@ impl From<TileError> for ApiError {
 /// `GET /catalog`: the tile sources and styles.
 pub async fn catalog(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
 ) -> axum::Json<serde_json::Value> {
     let snap = state.snapshot();
-    let b = base(&headers);
+    let b = origin.clone();
     let sources: serde_json::Map<String, serde_json::Value> = Source::ALL
         .iter()
         .map(|&s| {
@@ -69,15 +69,11 @@ pub async fn catalog(
 pub async fn tilejson(
     State(state): State<AppState>,
     Path(source): Path<String>,
-    headers: HeaderMap,
+    BaseUrl(origin): BaseUrl,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let sources = Source::parse_list(&source)?;
     let snap = state.snapshot();
-    Ok(axum::Json(tiles::tilejson(
-        &snap,
-        &sources,
-        &base(&headers),
-    )))
+    Ok(axum::Json(tiles::tilejson(&snap, &sources, &origin)))
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{y}`: one vector tile.
@@ -98,16 +94,22 @@ pub async fn tile(
         .cached(&snap, &sources, t)
         .filter(|e| e.has(enc));
     let entry: Arc<Encoded> = match ready {
-        Some(e) => e,
+        Some(e) => {
+            state.metrics.tile(true);
+            e
+        }
         None => {
             let service = state.tiles.clone();
-            tokio::task::spawn_blocking(move || {
-                let e = service.cache.get(&snap, &sources, t);
+            let (e, hit) = tokio::task::spawn_blocking(move || {
+                let (e, hit) = service.cache.get(&snap, &sources, t);
                 e.encoded(enc);
-                e
+                (e, hit)
             })
             .await
-            .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?
+            .map_err(|e| ApiError::Internal(format!("tile task failed: {e}")))?;
+            state.metrics.tile(hit);
+            state.metrics.tile_cache_bytes(state.tiles.cache.bytes());
+            e
         }
     };
     let cache_control = HeaderValue::from_str(&state.tiles.config.cache_control)
@@ -115,10 +117,6 @@ pub async fn tile(
     let mut h = HeaderMap::new();
     h.insert(header::CACHE_CONTROL, cache_control);
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     if entry.is_empty() {
         return Ok((StatusCode::NO_CONTENT, h).into_response());
     }
@@ -127,7 +125,10 @@ pub async fn tile(
 
 /// `GET /styles/{name}.json`: a bundled MapLibre style with its URLs
 /// pointing at this server.
-pub async fn style(Path(name): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn style(
+    Path(name): Path<String>,
+    BaseUrl(origin): BaseUrl,
+) -> Result<Response, ApiError> {
     let known = || {
         STYLES
             .iter()
@@ -145,6 +146,6 @@ pub async fn style(Path(name): Path<String>, headers: HeaderMap) -> Result<Respo
         .iter()
         .find(|(n, _)| *n == stem)
         .ok_or_else(|| ApiError::NotFound(format!("no style `{stem}`; available: {}", known())))?;
-    let body = text.replace("{origin}", &base(&headers));
+    let body = text.replace("{origin}", &origin);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

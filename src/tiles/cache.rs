@@ -44,21 +44,30 @@ impl TileCache {
         TileCache { inner }
     }
 
-    /// The tile from the cache, or rendered (and cached) now. Concurrent
-    /// requests for a missing tile render it once.
-    pub fn get(&self, snap: &Snapshot, sources: &[Source], tile: TileId) -> Arc<Encoded> {
+    /// The tile from the cache, or rendered (and cached) now, and whether it
+    /// came from the cache. Concurrent requests for a missing tile render it
+    /// once.
+    pub fn get(&self, snap: &Snapshot, sources: &[Source], tile: TileId) -> (Arc<Encoded>, bool) {
         let render = || Arc::new(Encoded::new(super::render(snap, sources, tile)));
         match &self.inner {
-            None => render(),
-            Some(c) => c.get_with(
-                Key {
-                    sources: sources.to_vec(),
-                    tile,
-                    version: snap.version(),
-                },
-                render,
-            ),
+            None => (render(), false),
+            Some(c) => {
+                let entry = c
+                    .entry(Key {
+                        sources: sources.to_vec(),
+                        tile,
+                        version: snap.version(),
+                    })
+                    .or_insert_with(render);
+                let hit = !entry.is_fresh();
+                (entry.into_value(), hit)
+            }
         }
+    }
+
+    /// Bytes the cache holds now (as weighed for its budget).
+    pub fn bytes(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |c| c.weighted_size())
     }
 
     /// The tile if it is cached now, without rendering (cheap: callable

@@ -1,0 +1,181 @@
+//! What every response passes through on its way out: a request id, the
+//! access log line and metrics, JSON bodies for errors made below the
+//! handlers (extractor rejections, body limits), and the headers every
+//! answer carries (`X-Content-Type-Options`, `Cache-Control`, `Vary`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// A fresh request id: 16 hex digits.
+pub fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The id of the request being answered on this task, if any.
+pub(crate) fn current_request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
+/// The route pattern a request matched, carried on its response so the
+/// outer layers can label metrics and the access log with it.
+#[derive(Clone)]
+struct Route(Arc<str>);
+
+/// Inner layer (on the routes): copies the matched route pattern to the response.
+pub(super) async fn mark_route(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| Route(m.as_str().into()));
+    let mut response = next.run(request).await;
+    if let Some(r) = route {
+        response.extensions_mut().insert(r);
+    }
+    response
+}
+
+/// Gives an error response that is not JSON (an extractor's rejection, the
+/// body limit's 413) the JSON body every other error has. Runs inside the
+/// compression layer, so it only ever sees uncompressed bodies.
+pub(super) async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::BAD_REQUEST => {
+            "the request path or parameters could not be read: percent-encode UTF-8 text in the path and query (see /api)"
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this endpoint accepts: send a smaller body (batch lookups take larger ones, see /api)"
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the body's Content-Type is not accepted here: see /api for the media types of each endpoint"
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            "the request body is not in the form this endpoint expects: see /api"
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not supported here: see /api",
+        _ if status.is_server_error() => "the server failed to answer; the error is logged",
+        _ => "the request was refused: see /api for the endpoints and their parameters",
+    };
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let mut fixed = (status, axum::Json(error_json(code, message.to_string()))).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            fixed.headers_mut().insert(name, v.clone());
+        }
+    }
+    fixed
+}
+
+/// The JSON error body, with the id of the request being answered.
+pub(super) fn error_json(code: &str, message: String) -> serde_json::Value {
+    let mut body = serde_json::json!({ "error": code, "message": message });
+    if let Some(id) = current_request_id() {
+        body["request_id"] = serde_json::Value::String(id.to_string());
+    }
+    body
+}
+
+/// Outermost layer: assigns the request id, logs the request, records its
+/// metrics and sets the headers every answer carries.
+pub(super) async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = new_request_id().into();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let peer = crate::server::peer(request.extensions());
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status();
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or_else(|| "unmatched".into(), |r| r.0.clone());
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        let value = if status.is_client_error() || status.is_server_error() {
+            "no-store"
+        } else {
+            // Answers change when new data is published: caches revalidate.
+            "no-cache"
+        };
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    if let Some(vary) = state.public.varies_by() {
+        h.append(header::VARY, HeaderValue::from_static(vary));
+    }
+    state
+        .metrics
+        .request(method.as_str(), &route, status.as_u16(), seconds, bytes);
+    tracing::info!(
+        target: "wangge::access",
+        method = %method,
+        route = &*route,
+        path,
+        status = status.as_u16(),
+        bytes,
+        ms = seconds * 1e3,
+        request_id = &*id,
+        peer = peer.map(|p| p.to_string()),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus text, for the addresses `--metrics-allow` names.
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let peer = crate::server::peer(request.extensions()).map(|a| a.ip());
+    if !peer.is_some_and(|ip| state.limits.metrics_allow.iter().any(|n| n.contains(&ip))) {
+        return Err(ApiError::Forbidden(
+            "metrics are served only to the addresses named by `wangge serve --metrics-allow` (default: this machine)".into(),
+        ));
+    }
+    state.metrics.tile_cache_bytes(state.tiles.cache.bytes());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response())
+}
