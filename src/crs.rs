@@ -41,7 +41,7 @@ pub enum CrsError {
     Unknown(String),
     /// The CRS is valid but not accepted from network clients.
     #[error(
-        "CRS '{0}' is not accepted over HTTP: use EPSG:4326 (WGS84), gcj02, bd09, EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger) or EPSG:3857; a deployment can allow more EPSG codes with `wangge serve --crs-allow`. Convert other data with `wangge import --crs` or `wangge lookup --crs` on the command line"
+        "{0} is not accepted as a CRS over HTTP: use EPSG:4326 (WGS84), gcj02, bd09, EPSG:4490 (CGCS2000), EPSG:4491-4554 (CGCS2000 Gauss-Krüger) or EPSG:3857; a deployment can allow more EPSG codes with `wangge serve --crs-allow`. Convert other data with `wangge import --crs` or `wangge lookup --crs` on the command line"
     )]
     NotAllowed(String),
     /// PROJ could not build a transform.
@@ -164,11 +164,12 @@ impl Crs {
     /// and no PROJ strings or WKT.
     pub fn parse_from_network(s: &str, also_allowed: &[u32]) -> Result<Crs> {
         let t = s.trim();
+        let definition = || CrsError::NotAllowed("a PROJ string or WKT definition".into());
         if t.len() > 64 {
-            return Err(CrsError::NotAllowed(t.chars().take(60).collect()));
+            return Err(definition());
         }
         match t.parse::<Crs>()? {
-            Crs::Definition(_) => Err(CrsError::NotAllowed(t.chars().take(60).collect())),
+            Crs::Definition(_) => Err(definition()),
             Crs::Epsg(code)
                 if !NETWORK_EPSG.iter().any(|r| r.contains(&code))
                     && !also_allowed.contains(&code) =>

@@ -13,7 +13,9 @@ use crate::store;
 /// one into `state`. Runs until the task is dropped. A version that fails to
 /// load is logged and skipped; the server keeps serving the one it has.
 pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
-    let mut serving = store::resolve(&data).ok();
+    // The version directory last tried (a version that failed to load is not
+    // retried until another one is published).
+    let mut tried: Option<PathBuf> = None;
     loop {
         tokio::time::sleep(every).await;
         let now = match store::resolve(&data) {
@@ -23,7 +25,8 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
                 continue;
             }
         };
-        if serving.as_ref() == Some(&now) {
+        if tried.as_ref() == Some(&now) || current_version(&now) == Some(state.snapshot().version())
+        {
             continue;
         }
         let started = Instant::now();
@@ -46,16 +49,24 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
                 tokio::task::spawn_blocking(move || {
                     warm.tiles();
                 });
-                serving = Some(now);
+                tried = Some(now);
             }
             Ok(Err(e)) => {
                 tracing::warn!(
                     "cannot load the new version {}: {e}; still serving the previous one",
                     now.display()
                 );
-                serving = Some(now);
+                tried = Some(now);
             }
             Err(e) => tracing::error!("reload task failed: {e}"),
         }
     }
+}
+
+/// The version number in a version directory's manifest.
+fn current_version(dir: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("wangge.json")).ok()?;
+    serde_json::from_str::<store::Manifest>(&text)
+        .ok()
+        .map(|m| m.version)
 }

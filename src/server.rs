@@ -93,7 +93,10 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192));
+        // Room for a request line up to hyper's own URI limit (64 KiB), so a
+        // long URI is told 414; heads past `max_header_bytes` are refused by
+        // the router's edge layer (431), past twice that by hyper (431).
+        .max_buf_size((2 * config.max_header_bytes).max(128 << 10));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -194,14 +197,14 @@ async fn stalled(activity: Arc<AtomicU64>, clock: Instant, idle: Duration) {
 
 /// Answers a connection over the cap with 503 and closes it.
 async fn reject(mut tcp: TcpStream, cap: usize) {
-    let body = error_body(
+    let (body, id) = error_body(
         "too_many_connections",
         &format!(
             "the server has {cap} connections open, its limit: retry in a few seconds, and reuse one connection for many requests"
         ),
     );
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nx-request-id: {id}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -212,13 +215,16 @@ async fn reject(mut tcp: TcpStream, cap: usize) {
 }
 
 /// The JSON error body of an answer made below the router, with a fresh request id.
-fn error_body(code: &str, message: &str) -> String {
-    serde_json::json!({
+/// Returns the body and its request id.
+fn error_body(code: &str, message: &str) -> (String, String) {
+    let id = crate::http::new_request_id();
+    let body = serde_json::json!({
         "error": code,
         "message": message,
-        "request_id": crate::http::new_request_id(),
+        "request_id": id,
     })
-    .to_string()
+    .to_string();
+    (body, id)
 }
 
 /// The JSON answer for an automatic error response hyper writes (status,
@@ -252,14 +258,14 @@ fn rewrite_automatic_error(head: &[u8]) -> Option<Vec<u8>> {
         431 => (
             "Request Header Fields Too Large",
             "headers_too_large",
-            "the request's headers are too large or too many (at most 100 headers, 64 KiB in all): send fewer or shorter headers",
+            "the request line and headers are too large or too many (at most 100 headers, 64 KiB in all): send fewer or shorter headers, and large inputs in a POST body",
         ),
         _ => return None,
     };
-    let body = error_body(code, message);
+    let (body, id) = error_body(code, message);
     Some(
         format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nx-request-id: {id}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         )
         .into_bytes(),

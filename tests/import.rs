@@ -1,6 +1,8 @@
 //! Import of every supported format (GeoJSON, NDJSON, FlatGeobuf, a GBK
 //! Shapefile in a Gauss-Krüger zone, CSV), every validation problem on
-//! crafted bad files, a custom scheme, and atomic publishing.
+//! crafted bad files, a custom scheme, and atomic publishing: leftovers of
+//! killed imports removed, concurrent publishes taking turns, retention of
+//! three versions, and the real binary killed with SIGKILL at random moments.
 
 use std::path::{Path, PathBuf};
 
@@ -497,6 +499,11 @@ fn publishing_is_atomic_and_versioned() {
     assert!(failed.is_err());
     let (m, _) = wangge::store::load(&root, |_| {}).unwrap();
     assert_eq!(m.version, v1);
+    assert_eq!(
+        leftovers(&root),
+        Vec::<String>::new(),
+        "the failed write cleaned up"
+    );
     let v2 = wangge::store::publish(
         &root,
         manifest,
@@ -534,4 +541,368 @@ fn unreadable_inputs_are_clear_errors() {
     std::fs::write(&shp, [0u8; 100]).unwrap();
     let e = import(&o(shp), |_, _| {}).unwrap_err().to_string();
     assert!(e.contains(".dbf"), "{e}");
+}
+
+// ---- the data directory under failure: leftovers, locking, retention, kills
+
+/// Numbers of the version directories in `root/versions`, ascending.
+fn version_dirs(root: &Path) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(root.join("versions"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// What interrupted writes may leave: `versions/.*` entries and `.current.tmp`.
+fn leftovers(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root.join("versions"))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .map(|n| format!("versions/{n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if std::fs::symlink_metadata(root.join(".current.tmp")).is_ok() {
+        out.push(".current.tmp".into());
+    }
+    out.sort();
+    out
+}
+
+/// The version `root/current` links to, from the link's text.
+fn current_link(root: &Path) -> u64 {
+    let target = std::fs::read_link(root.join("current")).unwrap();
+    assert_eq!(target.parent(), Some(Path::new("versions")), "{target:?}");
+    target
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Publishes the sample with its first `n` components.
+fn publish_sample(root: &Path, data: &wangge::model::Dataset, n: usize) -> u64 {
+    let manifest = wangge::store::manifest_for(data, "test");
+    let classes = &data.classes;
+    wangge::store::publish(
+        root,
+        manifest,
+        data,
+        data.components.iter().take(n).map(|c| c.record(classes)),
+    )
+    .unwrap()
+}
+
+/// Leaves in `root` what `kill -9` during publish leaves: two half-written
+/// versions, an old version half removed, and a new `current` link not yet
+/// renamed. Returns their paths, sorted.
+fn plant_leftovers(root: &Path) -> Vec<PathBuf> {
+    let versions = root.join("versions");
+    let a = versions.join(".incoming-Ab12Cd");
+    std::fs::create_dir_all(a.join("nested")).unwrap();
+    std::fs::write(a.join("grids.fgb"), [0u8; 4096]).unwrap();
+    std::fs::write(a.join("nested/x"), "x").unwrap();
+    let b = versions.join(".incoming-zz9");
+    std::fs::create_dir(&b).unwrap();
+    let c = versions.join(".removing-000000");
+    std::fs::create_dir(&c).unwrap();
+    std::fs::write(c.join("components.fgb"), "half").unwrap();
+    let link = root.join(".current.tmp");
+    std::os::unix::fs::symlink("versions/999999", &link).unwrap();
+    let mut all = vec![a, b, c, link];
+    all.sort();
+    all
+}
+
+#[test]
+fn leftovers_of_killed_imports_are_removed_by_clean_stale_and_by_the_next_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = sample();
+    let root = dir.path().join("city");
+    let v1 = publish_sample(&root, &data, 100);
+
+    let planted = plant_leftovers(&root);
+    let removed = wangge::store::clean_stale(&root).unwrap();
+    let mut removed_sorted = removed.clone();
+    removed_sorted.sort();
+    assert_eq!(removed_sorted, planted);
+    assert_eq!(leftovers(&root), Vec::<String>::new());
+    assert_eq!(version_dirs(&root), vec![v1], "complete versions are kept");
+    let (m, d) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+    assert_eq!((m.version, d.data().components.len()), (v1, 100));
+    assert!(wangge::store::clean_stale(&root).unwrap().is_empty());
+
+    plant_leftovers(&root);
+    let v2 = publish_sample(&root, &data, 200);
+    assert_eq!(leftovers(&root), Vec::<String>::new());
+    assert_eq!(version_dirs(&root), vec![v1, v2]);
+    assert_eq!(current_link(&root), v2);
+    let (m, d) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+    assert_eq!((m.version, d.data().components.len()), (v2, 200));
+
+    // A directory that is not versioned (like the bundled sample) is not
+    // touched: no lock file is created in it.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::write(plain.join(".current.tmp"), "not ours").unwrap();
+    assert!(wangge::store::clean_stale(&plain).unwrap().is_empty());
+    assert!(!plain.join(".lock").exists());
+    assert!(plain.join(".current.tmp").exists());
+    assert!(
+        wangge::store::clean_stale(&dir.path().join("missing"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn clean_stale_spares_a_running_import_and_concurrent_publishes_take_turns() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = sample();
+    let root = dir.path().join("city");
+    let v1 = publish_sample(&root, &data, 10);
+    let (data, root) = (&data, &root);
+    let classes = &data.classes;
+    let (paused_tx, paused_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        // A: pauses half-way through writing its components.
+        let a = s.spawn(move || {
+            let comps = data.components.iter().take(300).enumerate().map(|(i, c)| {
+                if i == 150 {
+                    paused_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                }
+                c.record(classes)
+            });
+            wangge::store::publish(root, wangge::store::manifest_for(data, "A"), data, comps)
+        });
+        paused_rx.recv().unwrap();
+        let live = leftovers(&root);
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert!(live[0].starts_with("versions/.incoming-"), "{live:?}");
+        // Start-up clean-up of a server while A writes: nothing is removed.
+        assert!(wangge::store::clean_stale(&root).unwrap().is_empty());
+        assert_eq!(
+            leftovers(&root),
+            live,
+            "the running import's directory is untouched"
+        );
+        // B: a second import into the same directory waits for A.
+        let b = s.spawn(|| publish_sample(&root, &data, 20));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(
+            current_link(&root),
+            v1,
+            "nothing published while A holds the lock"
+        );
+        go_tx.send(()).unwrap();
+        let va = a.join().unwrap().unwrap();
+        let vb = b.join().unwrap();
+        // B numbered its version after A's was in place.
+        assert_eq!((va, vb), (v1 + 1, v1 + 2));
+    });
+    assert_eq!(leftovers(root), Vec::<String>::new());
+    assert_eq!(current_link(root), v1 + 2);
+    let (m, d) = wangge::store::open_snapshot(root, |_| {}).unwrap();
+    assert_eq!((m.version, d.data().components.len()), (v1 + 2, 20));
+    let (m, _) =
+        wangge::store::load(&root.join(format!("versions/{:06}", v1 + 1)), |_| {}).unwrap();
+    assert_eq!(m.components, 300);
+}
+
+#[test]
+fn publish_keeps_exactly_the_three_most_recent_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = sample();
+    let root = dir.path().join("a/b/city"); // ancestors created too
+    for k in 1..=6u64 {
+        let v = publish_sample(&root, &data, k as usize);
+        assert_eq!(v, k);
+        let want: Vec<u64> = (k.saturating_sub(2).max(1)..=k).collect();
+        assert_eq!(version_dirs(&root), want, "after publishing version {k}");
+        assert_eq!(leftovers(&root), Vec::<String>::new());
+        assert_eq!(current_link(&root), k);
+        // Every kept version is complete and loads on its own.
+        for old in want {
+            let (m, d) =
+                wangge::store::load(&root.join(format!("versions/{old:06}")), |_| {}).unwrap();
+            assert_eq!((m.version, d.components.len()), (old, old as usize));
+        }
+    }
+    let names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, [".lock", "current", "versions"]);
+}
+
+#[test]
+fn a_version_whose_files_disagree_with_its_manifest_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, data) = sample();
+    let root = dir.path().join("city");
+    let v = publish_sample(&root, &data, 50);
+    let vdir = root.join(format!("versions/{v:06}"));
+    let mpath = vdir.join("wangge.json");
+    let text = std::fs::read_to_string(&mpath).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["components"] = 51.into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("incomplete"), "{e}");
+    m["components"] = 50.into();
+    m["component_scheme"]["sequence_len"] = 12.into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("19 digits"), "{e}");
+    m["component_scheme"]["sequence_len"] = 6.into();
+    m["scheme"]["levels"] = serde_json::json!([]);
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("grid scheme"), "{e}");
+}
+
+/// `wangge <command>` of the sample's grids and, optionally, its components.
+fn wangge_on_sample(command: &str, with_components: bool) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wangge"));
+    cmd.arg(command).arg("--grids").arg("data/sample/grids.fgb");
+    if with_components {
+        cmd.arg("--components").arg("data/sample/components.fgb");
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// `wangge import` of the sample's files into `data`.
+fn import_command(data: &Path, with_components: bool) -> std::process::Command {
+    let mut cmd = wangge_on_sample("import", with_components);
+    cmd.arg("--data").arg(data);
+    cmd
+}
+
+fn timed(mut cmd: std::process::Command) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{cmd:?}: {status}");
+    started.elapsed()
+}
+
+#[test]
+fn kill_9_at_random_moments_never_leaves_a_half_version_or_a_leak() {
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration;
+    const KILLS: usize = 16;
+    let (_, data) = sample();
+    let grids = data.grids.len();
+    // Runs alternate between two inputs, told apart by their component count.
+    let components_of = |with: bool| if with { data.components.len() } else { 0 };
+    let dir = tempfile::tempdir().unwrap();
+
+    // How long a full import of each input takes here, and how long until it
+    // starts writing (`wangge validate` does all an import does but publish):
+    // medians of three runs.
+    let scratch = dir.path().join("scratch");
+    let median = |cmd: &dyn Fn() -> std::process::Command| {
+        let mut t: Vec<Duration> = (0..3).map(|_| timed(cmd())).collect();
+        t.sort();
+        t[1]
+    };
+    let timings = [false, true].map(|with| {
+        let full = median(&|| import_command(&scratch, with));
+        let before_writing = median(&|| wangge_on_sample("validate", with)).min(full);
+        (full, before_writing)
+    });
+
+    let root = dir.path().join("city");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261201);
+    // version -> component count of the input imported as it
+    let mut expected: std::collections::HashMap<u64, usize> = Default::default();
+    let mut outcomes: std::collections::BTreeMap<&str, usize> = Default::default();
+    for run in 0..KILLS {
+        let with = run % 2 == 0;
+        let versions_before = if root.join("versions").is_dir() {
+            version_dirs(&root)
+        } else {
+            vec![]
+        };
+        let next = versions_before.last().map_or(1, |v| v + 1);
+        // The first run starts from an empty directory.
+        let previous = (run > 0).then(|| current_link(&root));
+        // Half the kills anywhere in the run, half in its writing phase.
+        let (full, before_writing) = timings[with as usize];
+        let delay = if run % 4 < 2 {
+            rng.random_range(Duration::ZERO..full)
+        } else {
+            rng.random_range(before_writing.mul_f64(0.9)..full)
+        };
+        let mut child = import_command(&root, with).spawn().unwrap();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+
+        // The directory serves the previous version or the new one, whole.
+        let outcome = match wangge::store::open_snapshot(&root, |_| {}) {
+            Err(wangge::store::StoreError::NotData(_)) if previous.is_none() => {
+                "killed before the first version"
+            }
+            Err(e) => panic!("run {run} (killed after {delay:?}): {e}"),
+            Ok((m, snap)) => {
+                let d = snap.data();
+                let got = (m.version, d.grids.len(), d.components.len());
+                assert_eq!(current_link(&root), m.version, "run {run}");
+                if Some(m.version) == previous {
+                    assert_eq!(got, (m.version, grids, expected[&m.version]), "run {run}");
+                    if version_dirs(&root).contains(&next) {
+                        "killed after the rename, before the switch"
+                    } else if leftovers(&root).is_empty() {
+                        "killed before writing"
+                    } else {
+                        "killed while writing"
+                    }
+                } else {
+                    assert_eq!(got, (next, grids, components_of(with)), "run {run}");
+                    expected.insert(next, components_of(with));
+                    if finished || status.success() {
+                        "finished before the kill"
+                    } else {
+                        "killed after the switch"
+                    }
+                }
+            }
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+
+        // The next import succeeds and leaves nothing behind.
+        timed(import_command(&root, !with));
+        let v = current_link(&root);
+        expected.insert(v, components_of(!with));
+        assert_eq!(leftovers(&root), Vec::<String>::new(), "run {run}");
+        let kept = version_dirs(&root);
+        assert!(
+            kept.len() <= 3 && kept.last() == Some(&v),
+            "run {run}: {kept:?}"
+        );
+        let (m, snap) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+        assert_eq!(
+            (m.version, snap.data().components.len()),
+            (v, components_of(!with)),
+            "run {run}"
+        );
+    }
+    eprintln!(
+        "(full import, before writing) without and with components: {timings:?}; {KILLS} kills: {outcomes:?}"
+    );
 }

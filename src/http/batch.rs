@@ -153,6 +153,9 @@ impl Splitter {
                         self.depth = self.depth.checked_sub(1).ok_or("unbalanced brackets")?;
                         if self.depth == 0 {
                             let elem = &self.buf[self.elem_start..i];
+                            if elem.len() > MAX_RECORD_BYTES {
+                                return Err(record_too_long());
+                            }
                             if !elem.iter().all(|c| c.is_ascii_whitespace()) {
                                 out.push(elem.to_vec());
                             }
@@ -160,6 +163,9 @@ impl Splitter {
                         }
                     }
                     b',' if self.depth == 1 => {
+                        if i - self.elem_start > MAX_RECORD_BYTES {
+                            return Err(record_too_long());
+                        }
                         out.push(self.buf[self.elem_start..i].to_vec());
                         self.elem_start = i + 1;
                     }

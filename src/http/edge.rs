@@ -109,7 +109,25 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let peer = crate::server::peer(request.extensions());
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    let head_bytes: usize = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    let mut response = if head_bytes > state.limits.max_header_bytes {
+        REQUEST_ID
+            .scope(id.clone(), async {
+                ApiError::HeadersTooLarge(format!(
+                    "the request line and headers are {head_bytes} bytes, over the limit of {} bytes: send fewer or shorter headers, and large inputs in a POST body",
+                    state.limits.max_header_bytes
+                ))
+                .into_response()
+            })
+            .await
+    } else {
+        REQUEST_ID.scope(id.clone(), next.run(request)).await
+    };
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status();
     let route = response

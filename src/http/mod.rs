@@ -55,6 +55,8 @@ pub struct Limits {
     pub crs_allow: Vec<u32>,
     /// Client addresses that may read `/metrics`.
     pub metrics_allow: Vec<ipnet::IpNet>,
+    /// Largest request line and headers, bytes.
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +74,7 @@ impl Default for Limits {
                 "127.0.0.0/8".parse().expect("valid network"),
                 "::1/128".parse().expect("valid network"),
             ],
+            max_header_bytes: 64 << 10,
         }
     }
 }
@@ -214,6 +217,9 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// The request line and headers are too large.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// The client may not see this.
     #[error("{0}")]
     Forbidden(String),
@@ -260,6 +266,11 @@ impl ApiError {
             ApiError::TooLarge(m) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                m.clone(),
+            ),
+            ApiError::HeadersTooLarge(m) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
                 m.clone(),
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
