@@ -166,7 +166,7 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
         .district_len
         .checked_add(4)
         .and_then(|n| n.checked_add(c.sequence_len));
-    if !len.is_some_and(|n| n <= MAX_COMPONENT_CODE_LEN) {
+    if len.is_none_or(|n| n > MAX_COMPONENT_CODE_LEN) {
         return Err(bad(format!(
             "component codes of {} + 4 + {} digits are longer than the {MAX_COMPONENT_CODE_LEN} digits wangge stores",
             c.district_len, c.sequence_len

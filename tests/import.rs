@@ -685,21 +685,21 @@ fn clean_stale_spares_a_running_import_and_concurrent_publishes_take_turns() {
             wangge::store::publish(root, wangge::store::manifest_for(data, "A"), data, comps)
         });
         paused_rx.recv().unwrap();
-        let live = leftovers(&root);
+        let live = leftovers(root);
         assert_eq!(live.len(), 1, "{live:?}");
         assert!(live[0].starts_with("versions/.incoming-"), "{live:?}");
         // Start-up clean-up of a server while A writes: nothing is removed.
-        assert!(wangge::store::clean_stale(&root).unwrap().is_empty());
+        assert!(wangge::store::clean_stale(root).unwrap().is_empty());
         assert_eq!(
-            leftovers(&root),
+            leftovers(root),
             live,
             "the running import's directory is untouched"
         );
         // B: a second import into the same directory waits for A.
-        let b = s.spawn(|| publish_sample(&root, &data, 20));
+        let b = s.spawn(|| publish_sample(root, data, 20));
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
-            current_link(&root),
+            current_link(root),
             v1,
             "nothing published while A holds the lock"
         );
