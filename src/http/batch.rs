@@ -879,6 +879,134 @@ mod tests {
         assert!(s.elements(b"[1] x", &mut Vec::new()).is_err());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+        /// A deterministic runner: the same cases on every machine.
+        fn runner(cases: u32) -> TestRunner {
+            TestRunner::new_with_rng(
+                Config {
+                    cases,
+                    failure_persistence: None,
+                    ..Config::default()
+                },
+                TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+            )
+        }
+
+        /// Bytes that look like batch bodies: JSON/CSV punctuation, digits,
+        /// quotes, escapes, newlines, and arbitrary bytes.
+        fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(b"[]{},:\"\\\n\r 0123456789.-elonat".to_vec()),
+                    any::<u8>(),
+                ],
+                0..400,
+            )
+        }
+
+        #[test]
+        fn the_json_splitter_never_panics_and_keeps_records_bounded() {
+            runner(2000)
+                .run(&(body_bytes(), 1usize..64), |(bytes, cut)| {
+                    let mut s = Splitter::default();
+                    let mut out = Vec::new();
+                    for chunk in bytes.chunks(cut) {
+                        if s.elements(chunk, &mut out).is_err() {
+                            break;
+                        }
+                    }
+                    prop_assert!(out.iter().all(|r| r.len() <= MAX_RECORD_BYTES));
+                    prop_assert!(s.buf.len() <= MAX_RECORD_BYTES + cut);
+                    Ok(())
+                })
+                .unwrap();
+        }
+
+        #[test]
+        fn splitting_in_chunks_gives_the_records_of_splitting_whole() {
+            let point = (-180.0f64..180.0, -90.0f64..90.0, "[a-z0-9,\\]\\[\"]{0,6}");
+            runner(500)
+                .run(
+                    &(prop::collection::vec(point, 0..20), 1usize..40),
+                    |(points, cut)| {
+                        let body = serde_json::to_vec(
+                            &points
+                                .iter()
+                                .map(|(x, y, id)| serde_json::json!({"lon": x, "lat": y, "id": id}))
+                                .collect::<Vec<_>>(),
+                        )
+                        .unwrap();
+                        let mut whole = Vec::new();
+                        Splitter::default().elements(&body, &mut whole).unwrap();
+                        let mut parts = Vec::new();
+                        let mut s = Splitter::default();
+                        for chunk in body.chunks(cut) {
+                            s.elements(chunk, &mut parts).unwrap();
+                        }
+                        prop_assert_eq!(&whole, &parts);
+                        prop_assert_eq!(whole.len(), points.len());
+                        for (rec, (x, y, id)) in whole.iter().zip(&points) {
+                            let item = parse_json_item(rec, &Crs::Wgs84);
+                            let p = item.point.unwrap();
+                            prop_assert_eq!((p.x, p.y), (*x, *y));
+                            prop_assert_eq!(item.id, Some(serde_json::Value::String(id.clone())));
+                        }
+                        Ok(())
+                    },
+                )
+                .unwrap();
+        }
+
+        #[test]
+        fn point_and_csv_parsers_answer_every_input_with_a_point_or_an_error() {
+            let cols = CsvColumns {
+                lon: 1,
+                lat: 2,
+                id: Some(0),
+            };
+            runner(3000)
+                .run(&body_bytes(), |bytes| {
+                    let json = parse_json_item(&bytes, &Crs::Gcj02);
+                    let csv = parse_csv_item(&bytes, &cols, &Crs::Bd09);
+                    for item in [json, csv] {
+                        if let Err(e) = &item.point {
+                            let m = e.to_string();
+                            prop_assert!(
+                                !m.is_empty() && !m.contains("JsonPoint") && !m.contains("variant")
+                            );
+                        }
+                    }
+                    let mut lines = Vec::new();
+                    let mut s = Splitter::default();
+                    if s.lines(&bytes, &mut lines).is_ok() {
+                        prop_assert!(lines.iter().all(|l| !l.contains(&b'\n')));
+                    }
+                    let _ = csv_columns(&bytes);
+                    Ok(())
+                })
+                .unwrap();
+        }
+
+        #[test]
+        fn an_endless_line_is_refused_once_it_passes_the_record_limit() {
+            let mut s = Splitter::default();
+            let mut out = Vec::new();
+            let chunk = vec![b'1'; 8192];
+            let mut refused = false;
+            for _ in 0..20 {
+                if s.lines(&chunk, &mut out).is_err() {
+                    refused = true;
+                    break;
+                }
+            }
+            assert!(refused && out.is_empty() && s.buf.len() <= MAX_RECORD_BYTES + 8192);
+        }
+    }
+
     #[test]
     fn splits_lines() {
         let mut s = Splitter::default();
