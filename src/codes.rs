@@ -342,9 +342,12 @@ pub struct ComponentCode<'a> {
 }
 
 impl ComponentScheme {
-    /// Total code length.
+    /// Total code length (saturating: a scheme with absurd part lengths
+    /// matches no code).
     pub fn len(&self) -> usize {
-        self.district_len + 4 + self.sequence_len
+        self.district_len
+            .saturating_add(4)
+            .saturating_add(self.sequence_len)
     }
 
     /// Always false: a component code has at least the 4 class digits.

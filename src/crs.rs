@@ -290,6 +290,8 @@ pub fn with_transformer<R>(crs: &Crs, f: impl FnOnce(&Transformer) -> R) -> Resu
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         match cache.iter().position(|t| &t.crs == crs) {
+            // The usual case (one CRS per batch): already the most recent.
+            Some(p) if p + 1 == cache.len() => {}
             Some(p) => {
                 let t = cache.remove(p);
                 cache.push(t);

@@ -697,7 +697,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 header_timeout: Duration::from_secs(header_timeout_secs),
                 idle_timeout: Duration::from_secs(idle_timeout_secs),
                 shutdown_deadline: Duration::from_secs(shutdown_deadline_secs),
-                ..ServerConfig::default()
             };
             let public = PublicUrl {
                 base: public_url
@@ -707,21 +706,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
                 trusted_proxies: trusted_proxy,
             };
-            let cors = match cors_origin.as_slice() {
-                [one] if one == "*" => Cors::Any,
-                [one] if one == "none" => Cors::Off,
-                list => Cors::Origins(
-                    list.iter()
-                        .map(|o| {
-                            PublicUrl::parse_base(o)
-                                .ok()
-                                .filter(|b| b.matches('/').count() == 2)
-                                .and_then(|b| axum::http::HeaderValue::from_str(&b).ok())
-                                .with_context(|| format!("--cors-origin '{o}' must be an origin like https://map.example.cn (scheme and host, no path), '*' or 'none'"))
-                        })
-                        .collect::<anyhow::Result<_>>()?,
-                ),
-            };
+            let cors = Cors::parse(&cors_origin).map_err(anyhow::Error::msg)?;
             let tiles = TileConfig {
                 cache_bytes: tile_cache_mib << 20,
                 cache_control: tile_cache_control,

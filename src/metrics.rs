@@ -14,17 +14,48 @@ use prometheus_client::registry::Registry;
 
 /// Labels of a request: method, route pattern (not the path, so that the
 /// number of series stays bounded), status code.
+/// Labels are `&'static str` so that counting a request allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
 /// Labels of a latency series: the route pattern.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
+}
+
+/// The method as a label: the standard ones, anything else `other` (a
+/// client can send any token as a method; the label set must stay bounded).
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// A route pattern as a `&'static str`, each distinct pattern leaked once.
+/// Patterns come from the router's table (a few dozen), never from the
+/// request path, so this is bounded.
+fn route_label(route: &str) -> &'static str {
+    static SEEN: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+    let find = |seen: &[&'static str]| seen.iter().find(|r| **r == route).copied();
+    if let Some(r) = find(&SEEN.read().unwrap_or_else(|e| e.into_inner())) {
+        return r;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(|e| e.into_inner());
+    find(&seen).unwrap_or_else(|| {
+        let r: &'static str = Box::leak(route.to_string().into_boxed_str());
+        seen.push(r);
+        r
+    })
 }
 
 fn latency_histogram() -> Histogram {
@@ -181,17 +212,16 @@ impl Metrics {
         seconds: f64,
         bytes: Option<u64>,
     ) {
+        let route = route_label(route);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_string(),
-                route: route.to_string(),
+                method: method_label(method),
+                route,
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels {
-                route: route.to_string(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(seconds);
         if let Some(b) = bytes {
             self.response_bytes.inc_by(b);
@@ -291,7 +321,14 @@ mod tests {
         m.tile(true);
         m.snapshot(7, 1.5);
         m.connection_rejected();
+        m.request("BREW", "/lookup", 405, 0.001, None);
         let text = m.render();
+        assert!(
+            text.contains(
+                r#"wangge_http_requests_total{method="other",route="/lookup",status="405"} 1"#
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 r#"wangge_http_requests_total{method="GET",route="/lookup",status="200"} 2"#

@@ -122,6 +122,10 @@ pub fn parse_date(s: &str) -> Option<u32> {
     if s.is_empty() {
         return Some(0);
     }
+    // Dates are ASCII; the shape checks below slice by byte.
+    if !s.is_ascii() {
+        return None;
+    }
     let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
     let ok_shape = s.len() == 8 && digits.len() == 8
         || s.len() == 10

@@ -25,8 +25,8 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
                 continue;
             }
         };
-        if tried.as_ref() == Some(&now) || current_version(&now) == Some(state.snapshot().version())
-        {
+        let version = store::read_manifest(&now).ok().map(|m| m.version);
+        if tried.as_ref() == Some(&now) || version == Some(state.snapshot().version()) {
             continue;
         }
         let started = Instant::now();
@@ -61,12 +61,4 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
             Err(e) => tracing::error!("reload task failed: {e}"),
         }
     }
-}
-
-/// The version number in a version directory's manifest.
-fn current_version(dir: &std::path::Path) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join("wangge.json")).ok()?;
-    serde_json::from_str::<store::Manifest>(&text)
-        .ok()
-        .map(|m| m.version)
 }

@@ -51,8 +51,26 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How long requests in flight may take to finish after the shutdown signal.
     pub shutdown_deadline: Duration,
-    /// Largest request head (request line and headers), bytes.
-    pub max_header_bytes: usize,
+}
+
+/// Largest request head (request line and headers) a request may have,
+/// bytes: hyper refuses heads over twice this itself, the router's edge
+/// layer those between (both 431, JSON).
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A fresh request id: 16 hex digits.
+pub fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The JSON body of every error wangge sends, from this layer or the router's:
+/// a machine code, what is wrong and how to fix it, and the request id.
+pub fn error_body(code: &str, message: &str, request_id: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({ "error": code, "message": message });
+    if let Some(id) = request_id {
+        body["request_id"] = serde_json::Value::String(id.to_string());
+    }
+    body
 }
 
 impl Default for ServerConfig {
@@ -62,7 +80,6 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             shutdown_deadline: Duration::from_secs(10),
-            max_header_bytes: 64 << 10,
         }
     }
 }
@@ -94,9 +111,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
         // Room for a request line up to hyper's own URI limit (64 KiB), so a
-        // long URI is told 414; heads past `max_header_bytes` are refused by
-        // the router's edge layer (431), past twice that by hyper (431).
-        .max_buf_size((2 * config.max_header_bytes).max(128 << 10));
+        // long URI is told 414 (see `MAX_HEAD_BYTES`).
+        .max_buf_size(2 * MAX_HEAD_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -197,7 +213,7 @@ async fn stalled(activity: Arc<AtomicU64>, clock: Instant, idle: Duration) {
 
 /// Answers a connection over the cap with 503 and closes it.
 async fn reject(mut tcp: TcpStream, cap: usize) {
-    let (body, id) = error_body(
+    let (body, id) = error_text(
         "too_many_connections",
         &format!(
             "the server has {cap} connections open, its limit: retry in a few seconds, and reuse one connection for many requests"
@@ -214,17 +230,11 @@ async fn reject(mut tcp: TcpStream, cap: usize) {
     .await;
 }
 
-/// The JSON error body of an answer made below the router, with a fresh request id.
-/// Returns the body and its request id.
-fn error_body(code: &str, message: &str) -> (String, String) {
-    let id = crate::http::new_request_id();
-    let body = serde_json::json!({
-        "error": code,
-        "message": message,
-        "request_id": id,
-    })
-    .to_string();
-    (body, id)
+/// The JSON error body of an answer made below the router, with a fresh
+/// request id; returns the body and the id.
+fn error_text(code: &str, message: &str) -> (String, String) {
+    let id = new_request_id();
+    (error_body(code, message, Some(&id)).to_string(), id)
 }
 
 /// The JSON answer for an automatic error response hyper writes (status,
@@ -262,7 +272,7 @@ fn rewrite_automatic_error(head: &[u8]) -> Option<Vec<u8>> {
         ),
         _ => return None,
     };
-    let (body, id) = error_body(code, message);
+    let (body, id) = error_text(code, message);
     Some(
         format!(
             "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nx-request-id: {id}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",

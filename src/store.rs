@@ -175,6 +175,19 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
     Ok(())
 }
 
+/// Reads and checks the manifest of one version directory (a path
+/// [`resolve`] returned): cheap, for telling which version is current.
+pub fn read_manifest(version_dir: &Path) -> Result<Manifest> {
+    let mpath = version_dir.join("wangge.json");
+    let text = read_text(&mpath, MANIFEST_MAX_BYTES).map_err(io_err(&mpath))?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
+        path: mpath.clone(),
+        message: e.to_string(),
+    })?;
+    check_manifest(&mpath, &manifest)?;
+    Ok(manifest)
+}
+
 /// Reads a data directory into a dataset (progress reports components read).
 ///
 /// The manifest is checked (format, grid scheme, component code length) and
@@ -183,12 +196,7 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
 pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)> {
     let dir = resolve(dir)?;
     let mpath = dir.join("wangge.json");
-    let text = read_text(&mpath, MANIFEST_MAX_BYTES).map_err(io_err(&mpath))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
-        path: mpath.clone(),
-        message: e.to_string(),
-    })?;
-    check_manifest(&mpath, &manifest)?;
+    let manifest = read_manifest(&dir)?;
     let cpath = dir.join("classes.csv");
     let classes = match read_text(&cpath, CLASSES_MAX_BYTES) {
         Ok(text) => ClassTable::from_csv_str(&text, &cpath.display().to_string()).map_err(|e| {

@@ -506,6 +506,13 @@ async fn start(config: ServerConfig) -> Running {
     }
 }
 
+/// Connects and sends `bytes` (a request head, a partial request).
+async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    s
+}
+
 /// Reads until the peer closes (or `limit` passes); what was read.
 async fn read_to_close(s: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
     let mut all = Vec::new();
@@ -534,10 +541,7 @@ async fn slow_headers_are_cut_at_the_header_timeout() {
         ..ServerConfig::default()
     })
     .await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut s = send_raw(server.addr, b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
     let started = Instant::now();
     let closed = read_to_close(&mut s, Duration::from_secs(10)).await;
     assert!(closed.is_some(), "a slow-header client was never closed");
@@ -551,12 +555,7 @@ async fn a_stalled_upload_is_closed_at_the_idle_timeout() {
         ..ServerConfig::default()
     })
     .await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(
-        b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\n\r\nid,lon,lat\n",
-    )
-    .await
-    .unwrap();
+    let mut s = send_raw(server.addr, b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000000\r\n\r\nid,lon,lat\n").await;
     assert!(
         read_to_close(&mut s, Duration::from_secs(10))
             .await
@@ -632,12 +631,7 @@ async fn shutdown_lets_a_streamed_batch_finish_and_then_returns() {
         ..ServerConfig::default()
     })
     .await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(
-        b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    let mut s = send_raw(server.addr, b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n").await;
     let chunk = |text: &str| format!("{:x}\r\n{text}\r\n", text.len());
     s.write_all(chunk("{\"lon\":118.78,\"lat\":32.06,\"id\":1}\n").as_bytes())
         .await
@@ -674,12 +668,7 @@ async fn shutdown_cuts_a_stalled_upload_at_the_deadline() {
         ..ServerConfig::default()
     })
     .await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(
-        b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nid,lon,lat\n",
-    )
-    .await
-    .unwrap();
+    let _stalled_upload = send_raw(server.addr, b"POST /lookup HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nid,lon,lat\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop.take().unwrap().send(()).unwrap();
     let started = Instant::now();

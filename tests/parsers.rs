@@ -346,36 +346,6 @@ const BINARY_TOKENS: &[&[u8]] = &[
 /// has an ignored regression test at the end of this file; when a bug is
 /// fixed, un-ignore its test and make its predicate here return `false`.
 mod known_bugs {
-    use wangge::codes::ComponentScheme;
-
-    /// `wangge::model::parse_date` slices bytes 4..5 and 7..8 of a 10-byte
-    /// text, which panics when a multi-byte character sits there.
-    /// Regression: `regression_parse_date_with_a_multibyte_character_is_none`.
-    pub fn date(s: &str) -> bool {
-        let t = s.trim();
-        t.len() == 10 && !t.is_ascii() && t.bytes().filter(u8::is_ascii_digit).count() == 8
-    }
-
-    /// Any field of a CSV that [`date`] would trip on.
-    pub fn csv(bytes: &[u8]) -> bool {
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(bytes);
-        rdr.records()
-            .filter_map(|r| r.ok())
-            .any(|r| r.iter().any(date))
-    }
-
-    /// `ComponentScheme::len` adds the part lengths unchecked, and `parse`
-    /// then slices past the end of the code.
-    /// Regression: `regression_component_scheme_with_overflowing_lengths_is_an_error`.
-    pub fn component_scheme(s: &ComponentScheme) -> bool {
-        s.district_len
-            .checked_add(4)
-            .and_then(|n| n.checked_add(s.sequence_len))
-            .is_none()
-    }
 
     /// Where the panics of known bugs happen: source files of the flatgeobuf
     /// crate (6.0.1), reached through `wangge::io`.
@@ -384,10 +354,7 @@ mod known_bugs {
     ///   bounds checks; property bytes that disagree with the header's column
     ///   types panic with "range end index … out of range". Regression:
     ///   `regression_fgb_property_bytes_that_disagree_with_the_columns_are_an_error`.
-    /// - `packed_r_tree.rs`: a header `index_node_size` of 1 fails the
-    ///   assertion "Node size must be at least 2" when the reader skips the
-    ///   index. Regression: `regression_fgb_index_node_size_of_one_is_an_error`.
-    const PANIC_SITES: &[&str] = &["/src/properties_reader.rs", "/src/packed_r_tree.rs"];
+    const PANIC_SITES: &[&str] = &["/src/properties_reader.rs"];
 
     fn known_site(file: &str) -> bool {
         file.contains("/flatgeobuf-") && PANIC_SITES.iter().any(|s| file.ends_with(s))
@@ -436,15 +403,12 @@ mod known_bugs {
         }
     }
 
-    /// Allocations above this are what the two FlatGeobuf bugs below make.
+    /// Allocations above this are what the FlatGeobuf bug below makes.
     const BIG: u64 = 64 << 20;
 
-    /// A FlatGeobuf file that declares more than it holds, by more than
-    /// [`BIG`] bytes: a `features_count` that `wangge::io::read_dataset_fgb`
-    /// reserves room for (regression:
-    /// `regression_fgb_header_feature_count_does_not_reserve_gigabytes`), or a
-    /// feature size prefix past the end of the file, which the flatgeobuf
-    /// crate allocates and zero-fills before reading (regression:
+    /// A FlatGeobuf file with a feature size prefix past its end by more than
+    /// [`BIG`] bytes, which the flatgeobuf crate allocates and zero-fills
+    /// before reading (regression:
     /// `regression_fgb_feature_size_past_the_end_does_not_allocate_it`).
     pub fn fgb(b: &[u8]) -> bool {
         let u16_at = |p: usize| Some(u16::from_le_bytes(b.get(p..p + 2)?.try_into().ok()?) as u64);
@@ -473,9 +437,6 @@ mod known_bugs {
             return false;
         };
         let len = b.len() as u64;
-        if count.saturating_mul(64) > BIG && count > len / 4 {
-            return true;
-        }
         // The index the reader skips, as flatgeobuf computes it (wrapping).
         let mut index = 0u64;
         if node >= 2 && count > 0 {
@@ -712,9 +673,6 @@ fn component_codes_parse_to_ok_or_err_for_any_scheme() {
                 district_len,
                 sequence_len,
             };
-            if known_bugs::component_scheme(&scheme) {
-                return Ok(());
-            }
             if let Ok(parts) = scheme.parse(&code, &classes) {
                 prop_assert_eq!(
                     format!("{}{}{}", parts.district, parts.class, parts.sequence),
@@ -935,8 +893,7 @@ fn dates_states_and_field_mappings_parse_to_ok_or_err() {
             3000,
             (date, any::<String>(), "[a-z_]{0,12}=?[^\n]{0,6}"),
             |(d, state, mapping)| {
-                if !known_bugs::date(&d)
-                    && let Some(v) = wangge::model::parse_date(&d)
+                if let Some(v) = wangge::model::parse_date(&d)
                     && v != 0
                 {
                     prop_assert!(
@@ -1124,9 +1081,6 @@ fn csv_reader_and_component_import_return_ok_or_err_on_mutated_files() {
                         ..Default::default()
                     };
                     read_all(&path, &read);
-                    if known_bugs::csv(&bytes) {
-                        return Ok(());
-                    }
                     let o = wangge::import::ImportOptions {
                         grid_files: vec![grids.clone()],
                         component_files: vec![path.clone()],
@@ -1431,7 +1385,6 @@ fn data_directory_loads_to_ok_or_err_when_any_file_is_damaged() {
 /// it is inside 'é' (bytes 4..6) of `2020é0101`"). The import calls it on
 /// every component's `initial_date` and `change_date` (src/import.rs:466),
 /// so `wangge import` of a CSV with such a date panics.
-#[ignore = "src/model.rs parse_date panics on a multi-byte character at a separator: 2020é0101"]
 #[test]
 fn regression_parse_date_with_a_multibyte_character_is_none() {
     capped(
@@ -1469,7 +1422,6 @@ fn regression_parse_date_with_a_multibyte_character_is_none() {
 /// `00000000000`"). `wangge import --scheme` takes these lengths from a
 /// JSON file unchecked (`import_options` in src/main.rs checks only the
 /// grid scheme). A data directory's manifest is checked by `store::load`.
-#[ignore = "src/codes.rs ComponentScheme::len overflows and parse then slices past the code"]
 #[test]
 fn regression_component_scheme_with_overflowing_lengths_is_an_error() {
     capped(
@@ -1498,7 +1450,6 @@ fn regression_component_scheme_with_overflowing_lengths_is_an_error() {
 /// with "capacity overflow". `store::open_snapshot` (`wangge serve` at
 /// start) reads this file. A fix: reserve at most what the file's size
 /// can hold (a feature takes more than 8 bytes), or nothing.
-#[ignore = "src/io/fgb.rs read_dataset_fgb reserves the header's features_count: 2^31 reserves 16 GiB"]
 #[test]
 fn regression_fgb_header_feature_count_does_not_reserve_gigabytes() {
     capped(
@@ -1587,7 +1538,6 @@ fn regression_fgb_property_bytes_that_disagree_with_the_columns_are_an_error() {
 /// from `wangge::io::read_features` (src/io/fgb.rs:69) and
 /// `read_dataset_fgb`. A fix in src/io/fgb.rs: reject
 /// `header.index_node_size() == 1` before `select_all_seq`.
-#[ignore = "flatgeobuf 6.0.1 packed_r_tree.rs asserts index_node_size >= 2: a header saying 1 panics"]
 #[test]
 fn regression_fgb_index_node_size_of_one_is_an_error() {
     capped("regression_fgb_index_node_size_of_one_is_an_error", || {

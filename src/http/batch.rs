@@ -694,14 +694,15 @@ pub(super) async fn post_lookup(
                 if block.is_empty() {
                     continue;
                 }
-                points.add(block.len() as u64);
-                let room = budget.clone().acquire_many_owned(block.len() as u32);
+                let n = block.len();
+                let room = budget.clone().acquire_many_owned(n as u32);
                 match tokio::time::timeout(limits.batch_stall, room).await {
                     Ok(Ok(permit)) => {
                         if tx.send((block, permit)).is_err() {
                             // The client went away.
                             return;
                         }
+                        points.add(n as u64);
                     }
                     Ok(Err(_)) => return,
                     Err(_) => {
@@ -724,8 +725,9 @@ pub(super) async fn post_lookup(
                 Ok(false) => {}
                 Err(e) => {
                     let items: Vec<Item> = records.drain(..).filter_map(|r| parse(&r)).collect();
-                    if let Ok(permit) = budget.clone().try_acquire_many_owned(items.len() as u32)
-                        && !items.is_empty()
+                    if !items.is_empty()
+                        && let Ok(permit) =
+                            budget.clone().try_acquire_many_owned(items.len() as u32)
                     {
                         // Without room, the last complete points are dropped:
                         // the error entry says where the answers stop.
@@ -1005,6 +1007,14 @@ mod tests {
             }
             assert!(refused && out.is_empty() && s.buf.len() <= MAX_RECORD_BYTES + 8192);
         }
+    }
+
+    #[test]
+    fn a_waiting_point_takes_about_100_bytes() {
+        // What `Limits::batch_buffer_points` costs in memory rests on this
+        // (plus the id's text, when the client sends one).
+        let size = std::mem::size_of::<Item>();
+        assert!((64..=112).contains(&size), "an Item is {size} bytes");
     }
 
     #[test]

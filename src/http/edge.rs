@@ -17,27 +17,15 @@ tokio::task_local! {
     static REQUEST_ID: Arc<str>;
 }
 
-/// A fresh request id: 16 hex digits.
-pub fn new_request_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 /// The id of the request being answered on this task, if any.
 pub(crate) fn current_request_id() -> Option<Arc<str>> {
     REQUEST_ID.try_with(Arc::clone).ok()
 }
 
-/// The route pattern a request matched, carried on its response so the
-/// outer layers can label metrics and the access log with it.
-#[derive(Clone)]
-struct Route(Arc<str>);
-
-/// Inner layer (on the routes): copies the matched route pattern to the response.
+/// Inner layer (on the routes): copies the matched route pattern to the
+/// response, so the outer layers can label metrics and the access log with it.
 pub(super) async fn mark_route(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| Route(m.as_str().into()));
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;
     if let Some(r) = route {
         response.extensions_mut().insert(r);
@@ -83,7 +71,7 @@ pub(super) async fn json_errors(request: Request, next: Next) -> Response {
         _ if status.is_server_error() => "internal",
         _ => "bad_request",
     };
-    let mut fixed = (status, axum::Json(error_json(code, message.to_string()))).into_response();
+    let mut fixed = (status, axum::Json(error_json(code, message))).into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(v) = response.headers().get(&name) {
             fixed.headers_mut().insert(name, v.clone());
@@ -93,47 +81,49 @@ pub(super) async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 /// The JSON error body, with the id of the request being answered.
-pub(super) fn error_json(code: &str, message: String) -> serde_json::Value {
-    let mut body = serde_json::json!({ "error": code, "message": message });
-    if let Some(id) = current_request_id() {
-        body["request_id"] = serde_json::Value::String(id.to_string());
-    }
-    body
+pub(super) fn error_json(code: &str, message: &str) -> serde_json::Value {
+    crate::server::error_body(code, message, current_request_id().as_deref())
+}
+
+/// Bytes of a request's line and headers, as sent (near enough: separators
+/// counted as 4 bytes a header).
+fn head_bytes(request: &Request) -> usize {
+    let uri = request.uri();
+    uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1)
+        + request
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
 }
 
 /// Outermost layer: assigns the request id, logs the request, records its
 /// metrics and sets the headers every answer carries.
 pub(super) async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id: Arc<str> = new_request_id().into();
+    let id: Arc<str> = crate::server::new_request_id().into();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let uri = request.uri().clone();
     let peer = crate::server::peer(request.extensions());
-    let head_bytes: usize = request.uri().to_string().len()
-        + request
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>();
-    let mut response = if head_bytes > state.limits.max_header_bytes {
-        REQUEST_ID
-            .scope(id.clone(), async {
+    let head = head_bytes(&request);
+    let mut response = REQUEST_ID
+        .scope(id.clone(), async {
+            if head > crate::server::MAX_HEAD_BYTES {
                 ApiError::HeadersTooLarge(format!(
-                    "the request line and headers are {head_bytes} bytes, over the limit of {} bytes: send fewer or shorter headers, and large inputs in a POST body",
-                    state.limits.max_header_bytes
+                    "the request line and headers are {head} bytes, over the limit of {} bytes: send fewer or shorter headers, and large inputs in a POST body",
+                    crate::server::MAX_HEAD_BYTES
                 ))
                 .into_response()
-            })
-            .await
-    } else {
-        REQUEST_ID.scope(id.clone(), next.run(request)).await
-    };
+            } else {
+                next.run(request).await
+            }
+        })
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status();
-    let route = response
-        .extensions()
-        .get::<Route>()
-        .map_or_else(|| "unmatched".into(), |r| r.0.clone());
+    let route = response.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -161,12 +151,12 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     }
     state
         .metrics
-        .request(method.as_str(), &route, status.as_u16(), seconds, bytes);
+        .request(method.as_str(), route, status.as_u16(), seconds, bytes);
     tracing::info!(
         target: "wangge::access",
         method = %method,
-        route = &*route,
-        path,
+        route,
+        path = uri.path(),
         status = status.as_u16(),
         bytes,
         ms = seconds * 1e3,

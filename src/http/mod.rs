@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
-pub use edge::new_request_id;
 pub use origin::{BaseUrl, PublicUrl};
 
 use crate::encoded::{Encoded, Encoding};
@@ -55,8 +54,6 @@ pub struct Limits {
     pub crs_allow: Vec<u32>,
     /// Client addresses that may read `/metrics`.
     pub metrics_allow: Vec<ipnet::IpNet>,
-    /// Largest request line and headers, bytes.
-    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -74,7 +71,6 @@ impl Default for Limits {
                 "127.0.0.0/8".parse().expect("valid network"),
                 "::1/128".parse().expect("valid network"),
             ],
-            max_header_bytes: 64 << 10,
         }
     }
 }
@@ -89,6 +85,31 @@ pub enum Cors {
     Origins(Vec<axum::http::HeaderValue>),
     /// No CORS headers: only pages served by this server may read answers.
     Off,
+}
+
+impl Cors {
+    /// The policy for `--cors-origin` values: `["*"]` any, `["none"]` off,
+    /// otherwise each an origin (`https://map.example.cn`: scheme and host,
+    /// no path).
+    pub fn parse(values: &[String]) -> Result<Cors, String> {
+        match values {
+            [one] if one == "*" => Ok(Cors::Any),
+            [one] if one == "none" => Ok(Cors::Off),
+            list => list
+                .iter()
+                .map(|o| {
+                    PublicUrl::parse_base(o)
+                        .ok()
+                        .filter(|b| b.matches('/').count() == 2)
+                        .and_then(|b| axum::http::HeaderValue::from_str(&b).ok())
+                        .ok_or_else(|| {
+                            format!("--cors-origin '{o}' must be an origin like https://map.example.cn (scheme and host, no path), '*' or 'none'")
+                        })
+                })
+                .collect::<Result<_, _>>()
+                .map(Cors::Origins),
+        }
+    }
 }
 
 /// Shared server state: the current snapshot, swapped atomically on reload.
@@ -304,7 +325,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         let retry = matches!(self, ApiError::Unavailable { .. });
-        let mut response = (status, axum::Json(edge::error_json(code, message))).into_response();
+        let mut response = (status, axum::Json(edge::error_json(code, &message))).into_response();
         if retry {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

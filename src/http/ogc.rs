@@ -58,12 +58,11 @@ struct FOnly {
 
 pub(super) async fn landing(
     headers: HeaderMap,
-    BaseUrl(origin): BaseUrl,
+    BaseUrl(b): BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: FOnly = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
-    let b = origin.clone();
     Ok(json_response(
         "application/json",
         json!({
@@ -180,13 +179,12 @@ fn all_collections(snap: &Snapshot) -> Vec<Collection> {
 pub(super) async fn collections(
     State(state): State<AppState>,
     headers: HeaderMap,
-    BaseUrl(origin): BaseUrl,
+    BaseUrl(b): BaseUrl,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: FOnly = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
     let snap = state.snapshot();
-    let b = origin.clone();
     let list: Vec<Value> = all_collections(&snap)
         .iter()
         .map(|c| collection_json(&snap, &b, c))
@@ -273,7 +271,7 @@ fn unsupported(name: &str, collection: &str) -> ApiError {
 pub(super) async fn items(
     State(state): State<AppState>,
     headers: HeaderMap,
-    BaseUrl(origin): BaseUrl,
+    BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -404,7 +402,6 @@ pub(super) async fn items(
             }
         }
     }
-    let b = origin.clone();
     let mut query: Vec<(String, String)> =
         serde_urlencoded::from_str::<Vec<(String, String)>>(q.as_deref().unwrap_or(""))
             .unwrap_or_default()
@@ -443,7 +440,7 @@ pub(super) async fn items(
 pub(super) async fn item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    BaseUrl(origin): BaseUrl,
+    BaseUrl(b): BaseUrl,
     Path((id, fid)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -459,7 +456,6 @@ pub(super) async fn item(
     };
     let mut f = feature
         .ok_or_else(|| ApiError::NotFound(format!("collection '{id}' has no feature '{fid}'")))?;
-    let b = origin.clone();
     f["links"] = json!([
         {"href": format!("{b}/ogc/collections/{id}/items/{fid}"), "rel": "self", "type": "application/geo+json"},
         {"href": format!("{b}/ogc/collections/{id}"), "rel": "collection", "type": "application/json"}

@@ -30,10 +30,9 @@ impl From<TileError> for ApiError {
 /// `GET /catalog`: the tile sources and styles.
 pub async fn catalog(
     State(state): State<AppState>,
-    BaseUrl(origin): BaseUrl,
+    BaseUrl(b): BaseUrl,
 ) -> axum::Json<serde_json::Value> {
     let snap = state.snapshot();
-    let b = origin.clone();
     let sources: serde_json::Map<String, serde_json::Value> = Source::ALL
         .iter()
         .map(|&s| {

@@ -48,9 +48,23 @@ fn fgb_error(path: &Path, row: Option<usize>, e: impl std::fmt::Display) -> Read
     malformed(path, row, format!("not a valid FlatGeobuf file: {e}"))
 }
 
+/// Opens a FlatGeobuf reader, refusing headers the flatgeobuf crate would
+/// panic on (an index node size of 1).
+fn open_reader<R: std::io::Read>(path: &Path, file: R) -> Result<FgbReader<R>> {
+    let reader = FgbReader::open(file).map_err(|e| fgb_error(path, None, e))?;
+    if reader.header().index_node_size() == 1 {
+        return Err(fgb_error(
+            path,
+            None,
+            "the header's index node size is 1 (0, no index, or at least 2)",
+        ));
+    }
+    Ok(reader)
+}
+
 pub(super) fn declared_crs(path: &Path) -> Result<Option<Crs>> {
     let mut file = BufReader::new(open(path)?);
-    let reader = FgbReader::open(&mut file).map_err(|e| fgb_error(path, None, e))?;
+    let reader = open_reader(path, &mut file)?;
     Ok(reader.header().crs().and_then(|c| {
         if c.code() > 0 {
             format!("EPSG:{}", c.code()).parse().ok()
@@ -64,7 +78,7 @@ pub(super) fn declared_crs(path: &Path) -> Result<Option<Crs>> {
 
 pub(super) fn read(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result<()>) -> Result<()> {
     let mut file = BufReader::new(open(path)?);
-    let reader = FgbReader::open(&mut file).map_err(|e| fgb_error(path, None, e))?;
+    let reader = open_reader(path, &mut file)?;
     let mut iter = reader
         .select_all_seq()
         .map_err(|e| fgb_error(path, None, e))?;
@@ -265,9 +279,13 @@ pub fn read_dataset_fgb(
         Ok(())
     })?;
 
-    let mut file = BufReader::with_capacity(1 << 20, open(components_path)?);
-    let reader = FgbReader::open(&mut file).map_err(|e| fgb_error(components_path, None, e))?;
-    let count = reader.header().features_count() as usize;
+    let file = open(components_path)?;
+    // The header's count is a hint: never reserve for more features than the
+    // file has bytes for (a point feature takes well over 24 bytes).
+    let file_len = file.metadata().map_or(0, |m| m.len());
+    let mut file = BufReader::with_capacity(1 << 20, file);
+    let reader = open_reader(components_path, &mut file)?;
+    let count = reader.header().features_count().min(file_len / 24) as usize;
     let mut iter = reader
         .select_all_seq()
         .map_err(|e| fgb_error(components_path, None, e))?;
