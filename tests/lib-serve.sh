@@ -6,22 +6,35 @@
 #   ...                                          # other work while it loads
 #   wangge_wait_up                               # sets WANGGE_URL, WANGGE_PID
 #
-# or `wangge_serve LOG PORT [arguments...]` for both at once. PORT 0 lets the
-# server pick a free port; the address is read from its `wangge serving ... at
-# http://ADDR/` line. wangge_wait_up waits (WANGGE_START_SECONDS, default 120)
-# until GET /health answers; if the process died or never answered, it prints
-# the server's log, stops it and starts it once more, and returns 1 if that
-# fails too. Every process started is in WANGGE_PIDS (wangge_stop_all ends them).
-# Uses WANGGE_BIN (default target/release/wangge).
+# or `wangge_serve LOG PORT [arguments...]` for both at once. The server is
+# bound to 127.0.0.1 (do not pass --bind). PORT 0 lets the server pick a free
+# port; the address is read from its `wangge serving ... at
+# http://127.0.0.1:PORT/` line. wangge_wait_up waits (WANGGE_START_SECONDS,
+# default 120, per attempt) until GET /health answers; if the process died or
+# never answered, it prints the server's log, stops it and starts it once more,
+# and returns 1 if that fails too. Every process started is in WANGGE_PIDS
+# (wangge_stop_all ends them). Uses WANGGE_BIN (default target/release/wangge).
 
 WANGGE_PIDS=()
 
 _wangge_launch() {
   WANGGE_LOG_FROM=$(( $(wc -l <"$WANGGE_LOG" 2>/dev/null || echo 0) + 1 ))
-  "${WANGGE_BIN:-target/release/wangge}" serve "${WANGGE_ARGS[@]}" --port "$WANGGE_PORT" >>"$WANGGE_LOG" 2>&1 &
+  "${WANGGE_BIN:-target/release/wangge}" serve "${WANGGE_ARGS[@]}" --bind 127.0.0.1 --port "$WANGGE_PORT" \
+    >>"$WANGGE_LOG" 2>&1 &
   WANGGE_PID=$!
   WANGGE_PIDS+=("$WANGGE_PID")
   WANGGE_URL=""
+}
+
+_wangge_end() { # pid: SIGTERM, SIGKILL if it still runs after 15 s, then reaped
+  local i
+  kill "$1" 2>/dev/null || true
+  for i in $(seq 1 75); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
 
 wangge_spawn() { # log port [serve arguments...]
@@ -33,13 +46,15 @@ wangge_spawn() { # log port [serve arguments...]
 }
 
 wangge_wait_up() {
-  local attempt i
+  local attempt deadline
   for attempt in 1 2; do
-    for i in $(seq 1 $(( ${WANGGE_START_SECONDS:-120} * 5 ))); do
+    # By the clock, not by a count of tries: each try may wait 5 s for curl.
+    deadline=$(( SECONDS + ${WANGGE_START_SECONDS:-120} ))
+    while [ "$SECONDS" -lt "$deadline" ]; do
       kill -0 "$WANGGE_PID" 2>/dev/null || break
       if [ -z "$WANGGE_URL" ]; then
-        WANGGE_URL=$(tail -n "+$WANGGE_LOG_FROM" "$WANGGE_LOG" | grep -o -m1 'serving .* at http://[0-9.:]*' |
-          grep -o 'http://[0-9.:]*' || true)
+        WANGGE_URL=$(tail -n "+$WANGGE_LOG_FROM" "$WANGGE_LOG" | grep -o -m1 'serving .* at http://127\.0\.0\.1:[0-9]*' |
+          grep -o 'http://.*' || true)
       fi
       if [ -n "$WANGGE_URL" ] && curl -sf -m 5 "$WANGGE_URL/health" >/dev/null 2>&1; then
         return 0
@@ -52,8 +67,7 @@ wangge_wait_up() {
       echo "wangge serve ${WANGGE_ARGS[*]} --port $WANGGE_PORT exited before answering /health (attempt $attempt of 2); its log ($WANGGE_LOG):" >&2
     fi
     tail -n "+$WANGGE_LOG_FROM" "$WANGGE_LOG" | tail -n 100 >&2
-    kill "$WANGGE_PID" 2>/dev/null || true
-    wait "$WANGGE_PID" 2>/dev/null || true
+    _wangge_end "$WANGGE_PID"
     if [ "$attempt" -eq 1 ]; then
       echo "starting it once more" >&2
       sleep 1

@@ -32,15 +32,16 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from wgtest import (BadResponse, Checks, Closed, RawConn, RssMonitor, Tally, fd_targets,  # noqa: E402
-                    fmt_mib, install_exit_on_signals, now, quantile, raise_fd_limit, request,
-                    serve_flags, server_holds, start_server, tcp_table, watchdog)
+from wgtest import (LOOPBACK, BadResponse, Checks, Closed, KeepAlive, RawConn, RssMonitor,  # noqa: E402
+                    Tally, fd_targets, fmt_mib, install_exit_on_signals, mean, now, quantile,
+                    raise_fd_limit, request, serve_flags, server_lets_go, start_server, watchdog)
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 SLACK = float(os.environ.get("HOSTILE_SLACK", "4"))
 RSS_LIMIT_KIB = int(os.environ.get("HOSTILE_RSS_MIB", "1536")) * 1024
 
@@ -84,6 +85,13 @@ LEGIT_CRS = [("EPSG:4326", 118.78, 32.06), ("wgs84", 118.78, 32.06), ("gcj02", 1
              ("bd09", 118.791, 32.064), ("EPSG:4490", 118.78, 32.06), ("EPSG:3857", 13222400.0, 3773400.0)]
 
 
+# A line of `strace -f -o`: "PID syscall(...": the name; the network calls of %network.
+STRACE_CALL = re.compile(r"^(?:\d+\s+)?(\w+)\(")
+NETWORK_CALLS = {"accept", "accept4", "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg", "socket",
+                 "socketpair", "connect", "bind", "listen", "shutdown", "getsockopt", "setsockopt", "getsockname",
+                 "getpeername"}
+
+
 def in_ranges(code, ranges):
     return any(a <= code <= b for a, b in ranges)
 
@@ -119,12 +127,15 @@ class NormalClient(threading.Thread):
         self.latencies = []
         self.problems = []
         self.requests = 0
-        self.connects = 0
+        self.client = KeepAlive(lambda: RawConn.open(HOST, self.port, timeout=5))
         self.started_at = None
         self.stopped_at = None
 
     def run(self):
-        asyncio.run(self.main())
+        try:
+            asyncio.run(self.main())
+        except Exception as e:  # noted, so the checks on the normal client fail
+            self.problem(f"the normal client stopped: {type(e).__name__}: {e}")
 
     def problem(self, what):
         if len(self.problems) < 200:
@@ -132,55 +143,38 @@ class NormalClient(threading.Thread):
 
     async def main(self):
         rnd = random.Random(7)
-        conn = None
         self.started_at = now()
         i = 0
-        while not self.halt.is_set():
-            i += 1
-            if i % 10 == 0:
-                path = TILES[(i // 10) % len(TILES)]
-            else:
-                path = f"/lookup?lon={118.775 + rnd.random() * 0.01:.6f}&lat={32.055 + rnd.random() * 0.01:.6f}"
-            t0 = now()
-            for attempt in (1, 2):
-                fresh = conn is None
-                try:
-                    if conn is None:
-                        conn = await RawConn.open(HOST, self.port, timeout=5)
-                        self.connects += 1
-                    self.requests += 1
-                    self.tally.request()
-                    await conn.send(request("GET", path), 5)
-                    resp = await conn.read_response(timeout=5, keep=1 << 20)
-                except (Closed, BadResponse, OSError, TimeoutError) as e:
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    kind = type(e).__name__
-                    # A keep-alive connection the server closed between two
-                    # requests: retried once on a new one, as HTTP clients do.
-                    if attempt == 1 and not fresh and isinstance(e, Closed):
-                        continue
-                    self.problem(f"{path}: {kind} {e}")
-                    break
-                self.tally.response(resp, f"normal GET {path}")
-                lat = now() - t0
-                if resp.status != 200 or not resp.complete:
-                    self.problem(f"{path}: status {resp.status} complete={resp.complete} "
-                                 f"{bytes(resp.body[:120])!r}")
-                elif path.startswith("/lookup") and not isinstance(resp.json(), dict):
-                    self.problem(f"{path}: answer is not a JSON object")
+        try:
+            while not self.halt.is_set():
+                i += 1
+                if i % 10 == 0:
+                    path = TILES[(i // 10) % len(TILES)]
                 else:
-                    self.ok_times.append(now())
-                    self.latencies.append(lat)
-                if (resp.header("connection") or "").lower() == "close":
-                    conn.close()
-                    conn = None
-                break
-            await asyncio.sleep(max(0.0, 0.05 - (now() - t0)))
-        if conn is not None:
-            conn.close()
-        self.stopped_at = now()
+                    path = f"/lookup?lon={118.775 + rnd.random() * 0.01:.6f}&lat={32.055 + rnd.random() * 0.01:.6f}"
+                t0 = now()
+                self.requests += 1
+                self.tally.request()
+                try:
+                    resp = await self.client.ask(request("GET", path))
+                except KeepAlive.ERRORS as e:
+                    self.problem(f"{path}: {type(e).__name__} {e}")
+                else:
+                    self.note(path, resp, now() - t0)
+                await asyncio.sleep(max(0.0, 0.05 - (now() - t0)))
+        finally:
+            self.client.close()
+            self.stopped_at = now()
+
+    def note(self, path, resp, lat):
+        self.tally.response(resp, f"normal GET {path}")
+        if resp.status != 200 or not resp.complete:
+            self.problem(f"{path}: status {resp.status} complete={resp.complete} {bytes(resp.body[:120])!r}")
+        elif path.startswith("/lookup") and not isinstance(resp.json(), dict):
+            self.problem(f"{path}: answer is not a JSON object")
+        else:
+            self.ok_times.append(now())
+            self.latencies.append(lat)
 
     def max_gap(self, t0=None, t1=None):
         """The longest time without a good answer within [t0, t1]."""
@@ -194,28 +188,34 @@ class NormalClient(threading.Thread):
 
 
 class Attack:
-    def __init__(self, server, limits, tally, checks, monitor, normal, workdir):
+    def __init__(self, server, limits, tally, checks, monitor, workdir):
         self.server = server
         self.port = server.port
         self.L = limits
         self.tally = tally
         self.c = checks
         self.monitor = monitor
-        self.normal = normal
         self.workdir = workdir
         self.windows = []  # (phase, t0, t1)
+        self.documented = sorted(MAYBE_DOCUMENTED)  # and what /api lists, once basics has read it
         self.timeout_closes = Counter()
         self.connections = 0
 
     # -- helpers
 
-    def phase_start(self, name):
+    async def phase(self, name, call):
+        """Runs one phase (`await call()`), its time window and RSS tagged with
+        `name`; a phase that raises is a failed check, and the run goes on."""
         print(f"== {name}", flush=True)
         self.monitor.phase = name
         self.windows.append([name, now(), None])
-
-    def phase_end(self):
-        self.windows[-1][2] = now()
+        try:
+            await call()
+        except Exception as e:
+            self.c.check(f"{name}: the phase runs to its end", False,
+                         f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
+        finally:
+            self.windows[-1][2] = now()
 
     async def open(self, timeout=5.0, **kw):
         conn = await RawConn.open(HOST, self.port, timeout=timeout, **kw)
@@ -259,6 +259,29 @@ class Attack:
         if conn:
             conn.close()
         return resp, outcome
+
+    async def keep_alive_workers(self, n, end, pick, one, problems, per_worker=None):
+        """`n` clients, each on its own keep-alive connection (KeepAlive), each
+        calling `one(client, item)` for `label, item = pick()` until `end` (and
+        at most `per_worker` times); a request that fails is noted in
+        `problems` as "label: error". Returns the clients."""
+        clients = [KeepAlive(self.open) for _ in range(n)]
+
+        async def work(client):
+            done = 0
+            try:
+                while now() < end and (per_worker is None or done < per_worker):
+                    done += 1
+                    label, item = pick()
+                    try:
+                        await one(client, item)
+                    except KeepAlive.ERRORS as e:
+                        problems.append(f"{label[:120]}: {type(e).__name__} {e}")
+            finally:
+                client.close()
+
+        await asyncio.gather(*(work(k) for k in clients))
+        return clients
 
     async def absorb(self, conn, what, timeout=2.0):
         """Reads a response the server started to send unasked (e.g. a 503 or 408)."""
@@ -352,7 +375,7 @@ class Attack:
         H = "Host: 127.0.0.1\r\n"
         mib = self.L["max_batch_mib"]
         cases = [
-            # name, raw bytes, accepted statuses (None: any below 500), closing without an answer allowed
+            # name, raw bytes, accepted statuses, closing without an answer allowed
             ("garbage request line", b"GARBAGE\r\n\r\n", {400}, False),
             ("method alone", b"GET\r\n\r\n", {400}, False),
             ("request line with 4 parts", b"GET / HTTP/1.1 extra\r\n" + H.encode() + b"\r\n", {400}, False),
@@ -416,7 +439,6 @@ class Attack:
                      "/viewer/../Cargo.toml", "/viewer/%2e%2e/Cargo.toml"]
         for p in traversal:
             cases.append((f"traversal {p}", request("GET", p), {400, 403, 404}, False))
-        methods = {"HEAD /health": "HEAD"}
         sem = asyncio.Semaphore(16)
         results = {}
         slow = []
@@ -425,8 +447,9 @@ class Attack:
             name, raw, expect, allow_close = case
             async with sem:
                 t_case = now()
-                resp, outcome, conn = await self.exchange(raw, f"malformed: {name}", methods.get(name, "GET"),
-                                                          timeout=5.0, allow_5xx=(505,) if expect and 505 in expect else ())
+                method = "HEAD" if raw.startswith(b"HEAD ") else "GET"  # a HEAD answer has no body to read
+                resp, outcome, conn = await self.exchange(raw, f"malformed: {name}", method,
+                                                          timeout=5.0, allow_5xx=(505,) if 505 in expect else ())
                 second = None
                 if conn and resp is not None and name.startswith("Content-Length and Transfer-Encoding"):
                     try:
@@ -450,7 +473,7 @@ class Attack:
                 ok = (allow_close and outcome == "closed") or (name == "HTTP/2 preface" and outcome == "HTTP/2 frames")
                 got = outcome
             else:
-                ok = (expect is None and resp.status < 500) or (expect is not None and resp.status in expect)
+                ok = resp.status in expect
                 got = str(resp.status)
                 if b"root:x:0:0" in bytes(resp.body) or b"[package]" in bytes(resp.body):
                     leaks.append(name)
@@ -458,7 +481,7 @@ class Attack:
                 ok = False
                 got += f" and then {second.status} to the smuggled request"
             if not ok:
-                bad.append(f"{name}: got {got}, expected {sorted(expect) if expect else '<500'}")
+                bad.append(f"{name}: got {got}, expected {sorted(expect)}")
         if slow:
             print(f"  answered after more than a second: {', '.join(slow)}")
         self.c.check(f"malformed and oversized requests answered as expected ({len(results) - len(bad)}/{len(results)})",
@@ -532,64 +555,54 @@ class Attack:
                 f"/styles/{val()}", f"/tiles/{val()}", f"/classes?x={val()}"])
 
         problems, slowest = [], [0.0, ""]
-        count = [0]
+        answered = [0]
         end = now() + seconds
 
-        async def worker():
-            conn = None
-            for _ in range(per_worker):
-                if now() > end:
-                    break
-                p = path()
-                try:
-                    if conn is None:
-                        conn = await self.open()
-                    self.tally.request()
-                    count[0] += 1
-                    await conn.send(request("GET", p), 5)
-                    resp = await conn.read_response(timeout=5, keep=256 << 10)
-                except (Closed, BadResponse, OSError, TimeoutError) as e:
-                    if not isinstance(e, Closed):
-                        problems.append(f"{p[:120]}: {type(e).__name__} {e}")
-                    if conn:
-                        conn.close()
-                    conn = None
-                    continue
-                self.tally.response(resp, f"fuzz GET {p[:200]}")
-                if resp.seconds > slowest[0]:
-                    slowest[:] = [resp.seconds, p[:120]]
-                if not resp.complete or (resp.header("connection") or "").lower() == "close":
-                    conn.close()
-                    conn = None
-            if conn:
-                conn.close()
+        def pick():
+            p = path()
+            return p, p
 
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        print(f"  {count[0]} fuzzed requests; slowest {slowest[0] * 1000:.0f} ms ({slowest[1]})")
-        self.c.check("fuzzed queries all answered within 5 s", not problems, "; ".join(problems[:10]))
+        async def one(client, p):
+            self.tally.request()
+            resp = await client.ask(request("GET", p), keep=256 << 10)
+            answered[0] += 1
+            self.tally.response(resp, f"fuzz GET {p[:200]}")
+            if resp.seconds > slowest[0]:
+                slowest[:] = [resp.seconds, p[:120]]
+
+        clients = await self.keep_alive_workers(workers, end, pick, one, problems, per_worker)
+        sent = answered[0] + len(problems)
+        print(f"  {sent} fuzzed requests on {sum(k.connects for k in clients)} connections "
+              f"({sum(k.retries for k in clients)} resent after a keep-alive close); "
+              f"slowest {slowest[0] * 1000:.0f} ms ({slowest[1]})")
+        self.c.check("fuzzed queries all answered within 5 s", answered[0] > 0 and not problems,
+                     f"{answered[0]} answered, {len(problems)} not: " + "; ".join(problems[:10]))
 
     async def crs(self, seconds=10.0, workers=16):
         pid = self.server.pid
         rnd = random.Random(4490)
         seen_files = []
+        snapshots = [0]  # /proc/PID/fd listings that showed the server's descriptors
         stop_fd = threading.Event()
 
         def watch_fds():
             while not stop_fd.is_set():
-                for t in fd_targets(pid):
-                    if "/etc/hosts" in t or "/etc/passwd" in t:
-                        seen_files.append(t)
+                targets = fd_targets(pid)
+                snapshots[0] += bool(targets)
+                seen_files.extend(t for t in targets if "/etc/hosts" in t or "/etc/passwd" in t)
                 stop_fd.wait(0.02)
 
         fdw = threading.Thread(target=watch_fds, daemon=True)
         fdw.start()
-        wrong = []
+        wrong, wrong_kinds = [], Counter()
+        answered = [0]
 
-        async def one(conn, crs, lon, lat, kind):
+        async def one(client, item):
+            crs, lon, lat, kind = item
             path = f"/lookup?lon={lon}&lat={lat}&crs={q(crs)}"
             self.tally.request()
-            await conn.send(request("GET", path), 5)
-            resp = await conn.read_response(timeout=5)
+            resp = await client.ask(request("GET", path))
+            answered[0] += 1
             self.tally.response(resp, f"crs {crs[:60]}")
             doc = resp.json() if resp.status >= 400 else None
             err = doc.get("error") if isinstance(doc, dict) else None
@@ -601,9 +614,10 @@ class Attack:
                 ok = resp.status == 200
             else:
                 ok = resp.status < 500
-            if not ok and len(wrong) < 400:
-                wrong.append(f"{crs[:70]} ({kind}) -> {resp.status} {err}")
-            return resp
+            if not ok:
+                wrong_kinds[kind] += 1
+                if len(wrong) < 400:
+                    wrong.append(f"{crs[:70]} ({kind}) -> {resp.status} {err}")
 
         def pick():
             k = rnd.random()
@@ -611,93 +625,52 @@ class Attack:
                 code = rnd.randint(2000, 9999)
                 kind = "core" if in_ranges(code, CORE_DOCUMENTED) else \
                     "maybe" if in_ranges(code, self.documented) else "unknown"
-                return f"EPSG:{code}", 118.78, 32.06, kind
-            if k < 0.9:
-                return rnd.choice(HOSTILE_CRS), 118.78, 32.06, "hostile"
-            crs, lon, lat = rnd.choice(LEGIT_CRS)
-            return crs, lon, lat, "legit"
+                item = f"EPSG:{code}", 118.78, 32.06, kind
+            elif k < 0.9:
+                item = rnd.choice(HOSTILE_CRS), 118.78, 32.06, "hostile"
+            else:
+                item = rnd.choice(LEGIT_CRS) + ("legit",)
+            return item[0], item
 
-        # 1. Under strace, a short burst of the hostile strings: no file may be opened.
+        # 1. Under strace, a short burst of the hostile strings: no file may be
+        # opened. Network calls are traced too, to see that strace saw the
+        # requests at all (a trace with no file call proves nothing otherwise).
         straced = None
         if shutil.which("strace") and os.environ.get("HOSTILE_STRACE", "1") != "0":
-            out = os.path.join(self.workdir, "strace.txt")
-            st = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=%file", "-o", out, "-p", str(pid)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            await asyncio.sleep(1.0)
-            if st.poll() is None:
-                conn = await self.open()
-                try:
-                    for i in range(3 * len(HOSTILE_CRS)):
-                        await one(conn, HOSTILE_CRS[i % len(HOSTILE_CRS)], 118.78, 32.06, "hostile")
-                except (Closed, BadResponse, TimeoutError) as e:
-                    wrong.append(f"under strace: {type(e).__name__} {e}")
-                finally:
-                    conn.close()
-                await asyncio.sleep(0.3)
-                st.send_signal(signal.SIGINT)
-                try:
-                    st.wait(10)
-                except subprocess.TimeoutExpired:
-                    st.kill()
-                    st.wait(5)
-                with open(out, errors="replace") as f:
-                    straced = [line.strip() for line in f if "/etc/hosts" in line or "/etc/passwd" in line]
-            else:
-                print(f"  note: strace could not attach ({st.stderr.read().decode(errors='replace').strip()[:200]}); skipped")
+            straced = await self.strace_burst(pid, one, wrong)
         else:
             print("  note: strace not available (or HOSTILE_STRACE=0): only /proc/PID/fd snapshots and the log are checked")
 
-        # 2. Rotating codes and strings from 16 connections for `seconds`.
+        # 2. Rotating codes and strings from `workers` connections for `seconds`.
         t0 = now()
-        end = t0 + seconds
-        count = [0]
         problems = []
-
-        async def worker():
-            conn = None
-            while now() < end:
-                crs, lon, lat, kind = pick()
-                try:
-                    if conn is None:
-                        conn = await self.open()
-                    count[0] += 1
-                    resp = await one(conn, crs, lon, lat, kind)
-                except (Closed, BadResponse, OSError, TimeoutError) as e:
-                    if not isinstance(e, Closed):
-                        problems.append(f"{crs[:60]}: {type(e).__name__} {e}")
-                    if conn:
-                        conn.close()
-                    conn = None
-                    continue
-                if (resp.header("connection") or "").lower() == "close":
-                    conn.close()
-                    conn = None
-            if conn:
-                conn.close()
-
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        clients = await self.keep_alive_workers(workers, t0 + seconds, pick, one, problems)
         t1 = now()
         stop_fd.set()
         fdw.join(5)
         await asyncio.sleep(0.5)
         early = self.monitor.between(t0 + 1, t0 + 3)
         late = self.monitor.between(t1 - 2, t1 + 0.5)
-        e_kib = sum(early) / len(early) if early else 0
-        l_kib = sum(late) / len(late) if late else 0
-        print(f"  {count[0]} requests with rotating crs in {t1 - t0:.1f} s; RSS {fmt_mib(e_kib)} -> {fmt_mib(l_kib)}")
-        kinds = Counter(w.split(" (")[1].split(")")[0] for w in wrong if " (" in w)
+        e_kib, l_kib = mean(early), mean(late)
+        print(f"  {answered[0]} requests answered (under strace and) with rotating crs in {t1 - t0:.1f} s on "
+              f"{sum(k.connects for k in clients)} connections, {len(problems)} not; RSS {fmt_mib(e_kib)} -> "
+              f"{fmt_mib(l_kib)}; {snapshots[0]} fd snapshots")
         self.c.check("crs: raw PROJ strings and WKT get 400 unknown_crs; EPSG codes outside the documented set get "
                      "400 unknown_crs; documented ones work", not wrong,
-                     f"{len(wrong)} wrong answers {dict(kinds)}, e.g. " + "; ".join(wrong[:6]))
-        self.c.check("crs: every request answered within 5 s", not problems, "; ".join(problems[:5]))
+                     f"{sum(wrong_kinds.values())} wrong answers {dict(wrong_kinds)}, e.g. " + "; ".join(wrong[:6]))
+        self.c.check("crs: every request answered within 5 s", answered[0] > 0 and not problems,
+                     f"{answered[0]} answered; " + "; ".join(problems[:5]))
         self.c.check("crs: memory stays flat under rotating codes (late mean <= early mean + 10% + 32 MiB)",
                      bool(early and late) and l_kib <= e_kib * 1.10 + 32 * 1024,
                      f"{fmt_mib(e_kib)} -> {fmt_mib(l_kib)}")
         self.c.check("crs: the server never holds /etc/hosts or /etc/passwd open (fd snapshots every 20 ms)",
-                     not seen_files, f"seen {sorted(set(seen_files))}")
+                     snapshots[0] > 0 and not seen_files,
+                     f"{snapshots[0]} snapshots of the server's descriptors, seen {sorted(set(seen_files))}")
         if straced is not None:
+            net, files = straced
             self.c.check("crs: under strace the server touches no file named in a crs",
-                         not straced, f"{len(straced)} calls, e.g. {straced[:3]}")
+                         net > 0 and not files,
+                         f"{net} network calls traced (0: strace saw nothing); {len(files)} file calls, e.g. {files[:3]}")
         # The access log names the paths asked for (the traversal attempts ask
         # for /etc/passwd): only the other lines count, e.g. PROJ's messages
         # about a grid file it tried to read.
@@ -705,6 +678,45 @@ class Attack:
                 if ("/etc/hosts" in line or "/etc/passwd" in line) and "wangge::access" not in line]
         self.c.check("crs: the server log (but the access log) never mentions /etc/hosts or /etc/passwd", not said,
                      f"{len(said)} lines, e.g. " + " | ".join(x[:160] for x in said[:3]))
+
+    async def strace_burst(self, pid, one, wrong):
+        """Every hostile crs string three times on one connection, the server
+        under `strace -e trace=%file,%network`: (network calls traced, file
+        calls naming /etc/hosts or /etc/passwd), or None if strace could not
+        attach."""
+        out = os.path.join(self.workdir, "strace.txt")
+        st = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=%file,%network", "-o", out, "-p", str(pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        await asyncio.sleep(1.0)
+        if st.poll() is not None:
+            print(f"  note: strace could not attach ({st.stderr.read().decode(errors='replace').strip()[:200]}); skipped")
+            return None
+        client = KeepAlive(self.open)
+        try:
+            for i in range(3 * len(HOSTILE_CRS)):
+                await one(client, (HOSTILE_CRS[i % len(HOSTILE_CRS)], 118.78, 32.06, "hostile"))
+        except KeepAlive.ERRORS as e:
+            wrong.append(f"under strace: {type(e).__name__} {e}")
+        finally:
+            client.close()
+        await asyncio.sleep(0.3)
+        st.send_signal(signal.SIGINT)
+        try:
+            st.wait(10)
+        except subprocess.TimeoutExpired:
+            st.kill()
+            st.wait(5)
+        net, files = 0, []
+        with open(out, errors="replace") as f:
+            for line in f:
+                m = STRACE_CALL.match(line)
+                if not m:
+                    continue
+                if m.group(1) in NETWORK_CALLS:
+                    net += 1  # a response body may quote the crs: these lines are not file calls
+                elif "/etc/hosts" in line or "/etc/passwd" in line:
+                    files.append(line.strip())
+        return net, files
 
     async def slowloris(self, n=1000):
         ht = self.L["header_timeout"]
@@ -801,8 +813,10 @@ class Attack:
                         self.tally.response(resp, "idle flood: GET /health")
                         if resp.status == 503:
                             outcome = ("refused", now() - t_open, "503")
-                    except (Closed, TimeoutError, BadResponse) as e:
-                        outcome = ("refused", now() - t_open, type(e).__name__)
+                    except Closed as e:  # the 503 and its close can reach us as a reset before we read it
+                        outcome = ("refused", now() - t_open, "reset" if conn.reset else f"closed ({e})")
+                    except (TimeoutError, BadResponse) as e:  # neither served nor refused
+                        outcome = ("no answer", now() - t_open, type(e).__name__)
                 if outcome is None:
                     last = now()
                     deadline = last + bound + 3
@@ -833,19 +847,24 @@ class Attack:
         stop.set()
         sampler.join(5)
         out = Counter(r[0] for r in results)
+        why = Counter(r[2] for r in results if r[0] in ("refused", "no answer"))
         closed = [r[1] for r in results if r[0] == "closed"]
         late = [r for r in results if r[0] == "closed" and r[1] > bound]
         self.timeout_closes["idle"] += len(closed)
-        print(f"  {n} connections in {now() - t0:.1f} s: {dict(out)}; at most {held[1]} held at once, the server held "
-              f"at most {server_sockets[0]} sockets; idle ones closed after {quantile(closed, 0.5):.1f} s median, "
-              f"{max(closed, default=0):.1f} s max")
+        print(f"  {n} connections in {now() - t0:.1f} s: {dict(out)} (refused or unanswered: {dict(why)}); at most "
+              f"{held[1]} held at once, the server held at most {server_sockets[0]} sockets; idle ones closed after "
+              f"{quantile(closed, 0.5):.1f} s median, {max(closed, default=0):.1f} s max")
+        # The server says 503 to at least one (the cap is below the flood), and
+        # the sampler saw its sockets (0: it saw nothing, which proves nothing).
         self.c.check(f"connection flood: connections beyond --max-connections {cap} are answered 503 or refused",
-                     out.get("refused", 0) >= 1 and server_sockets[0] <= cap + 64,
-                     f"{out.get('refused', 0)} refused, server held up to {server_sockets[0]} sockets")
+                     why.get("503", 0) >= 1 and out.get("no answer", 0) == 0 and 0 < server_sockets[0] <= cap + 64,
+                     f"{out.get('refused', 0)} refused ({why.get('503', 0)} with a 503), "
+                     f"{out.get('no answer', 0)} neither served nor refused, server held up to {server_sockets[0]} sockets")
         self.c.check(f"connection flood: idle connections closed within idle timeout + {SLACK:.0f} s ({bound:.0f} s)",
-                     out.get("open", 0) == 0 and out.get("503 but left open", 0) == 0 and not late,
-                     f"{out.get('open', 0)} still open, {out.get('503 but left open', 0)} left open after a 503, "
-                     f"{len(late)} closed late")
+                     out.get("closed", 0) > 0 and out.get("open", 0) == 0 and out.get("503 but left open", 0) == 0
+                     and not late,
+                     f"{out.get('closed', 0)} closed, {out.get('open', 0)} still open, "
+                     f"{out.get('503 but left open', 0)} left open after a 503, {len(late)} closed late")
         ok = False
         deadline = now() + 10
         while now() < deadline and not ok:
@@ -880,15 +899,10 @@ class Attack:
             t = now()
             # Never read while the server writes; watch its end of the
             # connection in /proc/net/tcp until it lets go.
-            closed = False
-            while now() - t < bound + 2:
-                if not server_holds(tcp_table(), self.port, conn):
-                    closed = True
-                    break
-                await asyncio.sleep(0.25)
+            let_go = await server_lets_go(self.port, [conn], bound + 2)
             secs = now() - t
             conn.close()
-            return name, closed, secs, bound
+            return name, 0 in let_go, secs, bound
 
         mib1 = 1 << 20
         tasks.append(upload("POST /lookup, Content-Length 1 MiB, 10 bytes sent",
@@ -919,7 +933,7 @@ class Attack:
         head = request("POST", "/lookup", [JSON_CT, f"Content-Length: {len(body)}"])
         print(f"  {clients} clients each send a {len(body) / (1 << 20):.1f} MiB batch of {points} points and never read "
               f"the answer; {hold:.0f} s hold")
-        base_kib = self.monitor.samples[-1][2] if self.monitor.samples else 0
+        base_kib = self.monitor.latest_kib()
         conns = []
 
         async def sender(conn):
@@ -942,44 +956,38 @@ class Attack:
         self.c.check(f"unread batches: a batch beyond --max-concurrent-batches {cap} gets 503 JSON with Retry-After",
                      resp is not None and resp.status == 503 and bool(resp.header("retry-after")),
                      f"{resp or out} retry-after={resp and resp.header('retry-after')!r}")
-        closed_at = {}
-        while now() - t0 < hold:
-            table = tcp_table()
-            for i, conn in enumerate(conns):
-                if i not in closed_at and not server_holds(table, self.port, conn):
-                    closed_at[i] = now() - t0
-            await asyncio.sleep(0.25)
+        watch_from = now() - t0
+        closed_at = {i: watch_from + s for i, s in
+                     (await server_lets_go(self.port, conns, hold - watch_from, until_all=False)).items()}
         for s in senders:
             s.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
-        verdicts = []
+        statuses = Counter()  # what each unread client finds when it reads at last (None: no answer)
+        not_cut = 0  # answered 200 and still held by the server after the hold
         for i, conn in enumerate(conns):
-            closed_before = i in closed_at
             try:
                 r = await conn.read_response("POST", timeout=3.0, keep=4096)
                 status = r.status
                 if r.status >= 400:
                     self.tally.response(r, "unread batch")
-                ended = r.complete or conn.eof or conn.reset
             except (Closed, BadResponse, TimeoutError):
-                status, ended = None, True
-            if not ended:
-                ended = await conn.wait_closed(1.0)
-            verdicts.append((status, closed_before, ended, r.complete if status else False))
+                status = None
+            statuses[status] += 1
+            not_cut += status == 200 and i not in closed_at
             conn.close()
         peak = self.monitor.peak_kib("unread")
-        statuses = Counter(v[0] for v in verdicts)
-        not_cut = [v for v in verdicts if v[0] == 200 and not v[1]]
-        self.timeout_closes["unread"] += sum(1 for v in verdicts if v[1])
-        print(f"  answers {dict(statuses)}; closed by the server during the hold: {sum(1 for v in verdicts if v[1])} of "
+        self.timeout_closes["unread"] += len(closed_at)
+        print(f"  answers {dict(statuses)}; closed by the server during the hold: {len(closed_at)} of "
               f"{clients} (after {', '.join(f'{t:.1f}' for t in sorted(closed_at.values()))} s); "
               f"RSS {fmt_mib(base_kib)} before, peak {fmt_mib(peak)}")
         self.c.check(f"unread batches: at most {cap} were answered 200 and the server closed each within the hold "
                      f"({hold:.0f} s, idle timeout {it} s)",
-                     statuses.get(200, 0) <= cap and not not_cut,
-                     f"{statuses.get(200, 0)} answered 200, {len(not_cut)} still being answered after {hold:.0f} s")
+                     statuses.get(200, 0) <= cap and not not_cut and len(closed_at) == clients,
+                     f"{statuses.get(200, 0)} answered 200, {not_cut} still being answered and "
+                     f"{clients - len(closed_at)} still held after {hold:.0f} s")
         self.c.check("unread batches: server RSS stays within 512 MiB of where it was",
-                     peak - base_kib <= 512 * 1024, f"{fmt_mib(base_kib)} -> peak {fmt_mib(peak)}")
+                     0 < base_kib and 0 < peak and peak - base_kib <= 512 * 1024,
+                     f"{fmt_mib(base_kib)} -> peak {fmt_mib(peak)} (0: not sampled)")
         ok = False
         deadline = now() + 10
         while now() < deadline and not ok:
@@ -1000,7 +1008,7 @@ class Attack:
         piece = piece[:piece.rfind(b"}") + 1]
         chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
         await conn.send(head + b'1\r\n[\r\n' + b"%x\r\n" % (len(piece) - 1) + piece[1:] + b"\r\n")
-        base_kib = self.monitor.samples[-1][2] if self.monitor.samples else 0
+        base_kib = self.monitor.latest_kib()
         result = {}
 
         async def reader():
@@ -1043,7 +1051,8 @@ class Attack:
                      cut_at is not None and cut_at <= allowed and cut_with_error,
                      f"sent {sent / (1 << 20):.1f} MiB, cut={'yes' if cut_at else 'no'}, answer {status}")
         self.c.check("a body that never ends: server RSS stays within 512 MiB of where it was",
-                     peak - base_kib <= 512 * 1024, f"{fmt_mib(base_kib)} -> {fmt_mib(peak)}")
+                     0 < base_kib and 0 < peak and peak - base_kib <= 512 * 1024,
+                     f"{fmt_mib(base_kib)} -> peak {fmt_mib(peak)} (0: not sampled)")
 
     async def second_server(self, public_url, metrics_allow):
         """On a server started with --public-url http://grid.test and --metrics-allow 192.0.2.0/24."""
@@ -1123,7 +1132,7 @@ class Attack:
         async def new_client():
             await asyncio.sleep(0.7)
             try:
-                cn = await RawConn.open(HOST, self.port, timeout=2)
+                cn = await self.open(timeout=2)
             except (ConnectionRefusedError, OSError, TimeoutError):
                 return "refused"
             try:
@@ -1205,8 +1214,8 @@ def main():
         print(checks.closing_line())
         return 1
     known = serve_flags(a.bin)
-    argv = [a.bin, "serve", a.data, "--port", "0"]
-    missing = []
+    argv = [a.bin, "serve", a.data, "--bind", HOST, "--port", "0"]
+    missing = [f for f in ["--public-url", "--metrics-allow"] if f not in known]
     for k, (flag, _) in LIMITS.items():
         if flag in known:
             argv += [flag, str(limits[k])]
@@ -1223,14 +1232,13 @@ def main():
     monitor = RssMonitor(server.pid)
     monitor.start()
     normal = NormalClient(server.port, tally)
-    attack = Attack(server, limits, tally, checks, monitor, normal, workdir)
-    dog = watchdog(float(os.environ.get("HOSTILE_MAX_SECONDS", "300")), server.kill)
+    attack = Attack(server, limits, tally, checks, monitor, workdir)
+    servers = [server]  # the watchdog ends every one of them
+    dog = watchdog(float(os.environ.get("HOSTILE_MAX_SECONDS", "300")), lambda: [s.kill() for s in servers])
     alive_during_attacks = True
     try:
         async def attacks():
-            attack.phase_start("basics")  # always: it also reads the documented crs set
-            await attack.basics()
-            attack.phase_end()
+            await attack.phase("basics", attack.basics)  # always: it also reads the documented crs set
             normal.start()
             for name, call in [("malformed", attack.malformed), ("fuzz", attack.fuzz), ("crs", attack.crs),
                                ("slowloris", lambda: attack.slowloris(slow_n)), ("idle", lambda: attack.idle(idle_n)),
@@ -1239,9 +1247,7 @@ def main():
                     continue
                 if not server.alive():
                     break
-                attack.phase_start(name)
-                await call()
-                attack.phase_end()
+                await attack.phase(name, call)
             await asyncio.sleep(0.5)
 
         asyncio.run(attacks())
@@ -1249,9 +1255,7 @@ def main():
         normal.halt.set()
         normal.join(10)
         if "shutdown" in only and server.alive():
-            attack.phase_start("shutdown")
-            asyncio.run(attack.shutdown())
-            attack.phase_end()
+            asyncio.run(attack.phase("shutdown", attack.shutdown))
             # A second server: --public-url and --metrics-allow hold against
             # Host and X-Forwarded-For from a client; SIGINT ends it cleanly.
             extra = []
@@ -1260,12 +1264,16 @@ def main():
             if "--metrics-allow" in known:
                 extra += ["--metrics-allow", "192.0.2.0/24"]  # a documentation network: loopback is not in it
             s2 = start_server(argv + extra, a.log)
-            if s2 is not None:
-                second = Attack(s2, limits, tally, checks, monitor, normal, workdir)
-                asyncio.run(second.second_server("--public-url" in known, "--metrics-allow" in known))
-                s2.signal(signal.SIGINT)
-                rc = s2.wait(limits["shutdown_deadline"] + SLACK)
-                if rc is None:
+            if checks.check("a second server starts (--public-url, --metrics-allow)", s2 is not None):
+                servers.append(s2)
+                rc = None
+                try:
+                    second = Attack(s2, limits, tally, checks, monitor, workdir)
+                    asyncio.run(second.phase("second server", lambda: second.second_server(
+                        "--public-url" in known, "--metrics-allow" in known)))
+                    s2.signal(signal.SIGINT)
+                    rc = s2.wait(limits["shutdown_deadline"] + SLACK)
+                finally:
                     s2.kill()
                 checks.check("shutdown: SIGINT ends an idle server with status 0", rc == 0, f"status {rc}")
     finally:
@@ -1290,8 +1298,14 @@ def main():
     log = server.log_text()
     panics = [line for line in log.splitlines() if "panicked" in line]
     c.check("the server log has no panic", not panics, "; ".join(panics[:3]))
-    c.check("every error response is JSON with error and message", not tally.bad_error_body,
-            f"{len(tally.bad_error_body)} not, e.g. " + " | ".join(tally.bad_error_body[:6]))
+    # The malformed, fuzz and crs phases are mostly errors: if one ran, the
+    # promises about error bodies were put to the test (none seen: they were not).
+    errors = tally.classes["4xx"] + tally.classes["5xx"]
+    need_errors = bool(only & {"malformed", "fuzz", "crs"})
+    c.check("every error response is JSON with error and message",
+            (errors > 0 or not need_errors) and not tally.bad_error_body,
+            f"{errors} error responses seen, {len(tally.bad_error_body)} not JSON, e.g. "
+            + " | ".join(tally.bad_error_body[:6]))
     c.check("every error body carries request_id", not tally.no_request_id_body,
             f"{len(tally.no_request_id_body)} without, e.g. " + " | ".join(tally.no_request_id_body[:3]))
     c.check("every response has an x-request-id header", not tally.no_request_id_header,
@@ -1307,7 +1321,7 @@ def main():
     print(f"  requests sent: {tally.sent} on {attack.connections} connections; responses: {tally.total()} "
           + " ".join(f"{k}={v}" for k, v in sorted(tally.classes.items())))
     print("  statuses: " + " ".join(f"{k}:{v}" for k, v in sorted(tally.statuses.items())))
-    print(f"  normal client: {normal.requests} requests on {normal.connects} connection(s), slowest answer "
+    print(f"  normal client: {normal.requests} requests on {normal.client.connects} connection(s), slowest answer "
           f"{max(lat, default=0) * 1000:.0f} ms, median {quantile(lat, 0.5) * 1000:.1f} ms, longest gap {gap:.2f} s")
     print(f"  peak RSS {fmt_mib(peak)}; per phase:")
     for name, t0, t1 in attack.windows:

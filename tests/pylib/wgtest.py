@@ -7,6 +7,8 @@
   asyncio, that can also misbehave (send half a request, stall, never read)
   and tell whether the server closed the connection (TCP_INFO state), with a
   timeout on every operation.
+- `KeepAlive`: requests one after the other on one reused `RawConn`, as an
+  ordinary HTTP client sends them.
 - `Tally`: counts requests and responses and checks every error response the
   way the server promises to send them (JSON with "error" and "message").
 - `Checks`: named checks and the closing line `<label>: N passed, M failed`.
@@ -26,6 +28,7 @@ import time
 from collections import Counter
 
 SERVING = re.compile(r"wangge serving .* at http://([0-9.]+):(\d+)/")
+LOOPBACK = "127.0.0.1"  # the only address the scripts start a server on or connect to
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -71,6 +74,10 @@ class Server:
             m = SERVING.search(self.log_text(self.log_from))
             if m:
                 self.host, self.port = m.group(1), int(m.group(2))
+                if self.host != LOOPBACK:
+                    print(f"server listens on {self.host}, not {LOOPBACK} (pass --bind {LOOPBACK}): stopped")
+                    self.kill()
+                    return False
                 return True
             if self.proc.poll() is not None:
                 print(f"server exited with status {self.proc.returncode} before listening; its log:")
@@ -194,6 +201,28 @@ def server_holds(table, server_port, conn):
     return entry is not None and entry[0] == 1 and entry[1] != "0"
 
 
+async def server_lets_go(server_port, conns, seconds, until_all=True, period=0.25):
+    """Watches the server's end of each of `conns` in /proc/net/tcp for up to
+    `seconds` (or until it let go of all, if `until_all`); returns {index in
+    `conns`: seconds until the server no longer held it}. A connection counts
+    as let go only once it was seen held, or once our own end sees it closed:
+    an empty or unreadable table proves nothing."""
+    t0 = now()
+    let_go, seen = {}, set()
+    while True:
+        table = tcp_table()
+        for i, conn in enumerate(conns):
+            if i in let_go:
+                continue
+            if server_holds(table, server_port, conn):
+                seen.add(i)
+            elif i in seen or conn.server_closed():
+                let_go[i] = now() - t0
+        if (until_all and len(let_go) == len(conns)) or now() - t0 >= seconds:
+            return let_go
+        await asyncio.sleep(period)
+
+
 def raise_fd_limit(want):
     """Raises this process's soft RLIMIT_NOFILE towards `want` (children
     inherit it); returns the soft limit now in force."""
@@ -214,13 +243,11 @@ class RssMonitor(threading.Thread):
         self.phase = "start"
         self.samples = []  # (monotonic time, phase, KiB)
         self.halt = threading.Event()
-        self.gone_at = None
 
     def run(self):
         while not self.halt.is_set():
             kib = rss_kib(self.pid)
             if kib is None:
-                self.gone_at = now()
                 return
             self.samples.append((now(), self.phase, kib))
             self.halt.wait(self.period)
@@ -231,6 +258,13 @@ class RssMonitor(threading.Thread):
 
     def between(self, t0, t1):
         return [k for t, _, k in self.samples if t0 <= t <= t1]
+
+    def latest_kib(self):
+        return self.samples[-1][2] if self.samples else 0
+
+
+def mean(values):
+    return sum(values) / len(values) if values else 0
 
 
 # ------------------------------------------------------------ HTTP, raw sockets
@@ -309,9 +343,6 @@ class RawConn:
         self.eof = False
         self.reset = False
         self.sent = 0
-        self.last_io = now()
-        self.opened = now()
-        self.closed_by_us = False
 
     @classmethod
     async def open(cls, host, port, timeout=5.0, rcvbuf=None):
@@ -357,7 +388,6 @@ class RawConn:
                 self.reset = True
                 raise Closed(str(e)) from None
             self.sent += n
-            self.last_io = now()
             view = view[n:]
 
     async def recv(self, timeout, n=1 << 18):
@@ -372,9 +402,7 @@ class RawConn:
             except (ConnectionResetError, ConnectionAbortedError):
                 self.reset = True
                 return b""
-            if data:
-                self.last_io = now()
-            else:
+            if not data:
                 self.eof = True
             return data
 
@@ -501,11 +529,52 @@ class RawConn:
         return self.server_closed()
 
     def close(self):
-        self.closed_by_us = True
         try:
             self.sock.close()
         except OSError:
             pass
+
+
+class KeepAlive:
+    """Requests one after the other on one keep-alive connection, opened by
+    `opener` (an async callable returning a RawConn) when there is none and
+    dropped when the server closes it, answers `Connection: close` or an answer
+    ends early. A request that finds a reused connection closed by the server
+    is sent once more on a new one, as HTTP clients do; every other failure
+    (Closed on a new connection, BadResponse, OSError, TimeoutError) is raised."""
+
+    ERRORS = (Closed, BadResponse, OSError, TimeoutError)
+
+    def __init__(self, opener):
+        self.opener = opener
+        self.conn = None
+        self.connects = 0
+        self.retries = 0
+
+    async def ask(self, raw, method="GET", timeout=5.0, keep=1 << 20):
+        """Sends `raw`, returns its Resp; each of send and read within `timeout` s."""
+        for attempt in (1, 2):
+            reused = self.conn is not None
+            try:
+                if self.conn is None:
+                    self.conn = await self.opener()
+                    self.connects += 1
+                await self.conn.send(raw, timeout)
+                resp = await self.conn.read_response(method, timeout=timeout, keep=keep)
+            except self.ERRORS as e:
+                self.close()
+                if attempt == 1 and reused and isinstance(e, Closed):
+                    self.retries += 1
+                    continue
+                raise
+            if not resp.complete or (resp.header("connection") or "").lower() == "close":
+                self.close()
+            return resp
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 # ------------------------------------------------------------ counting, checks
@@ -533,14 +602,12 @@ class Tally:
             self.sent += n
 
     def response(self, resp, what, allow_5xx=()):
-        """Records `resp` (to the request described by `what`); returns a list
-        of the promises it breaks (empty if none)."""
-        broken = []
+        """Records `resp` (to the request described by `what`), noting each
+        promise it breaks."""
         with self.lock:
             self.classes[f"{resp.status // 100}xx"] += 1
             self.statuses[resp.status] += 1
             if not resp.header("x-request-id"):
-                broken.append("no x-request-id header")
                 _note(self.no_request_id_header, what, resp)
                 self.no_request_id_statuses[resp.status] += 1
             if resp.status >= 400:
@@ -548,17 +615,13 @@ class Tally:
                 doc = resp.json() if resp.length <= resp.keep else None
                 if ctype != "application/json" or not isinstance(doc, dict) \
                         or not isinstance(doc.get("error"), str) or not isinstance(doc.get("message"), str):
-                    broken.append("error body is not JSON with error and message")
                     _note(self.bad_error_body, what, resp)
                 elif not isinstance(doc.get("request_id"), str):
-                    broken.append("error body has no request_id")
                     _note(self.no_request_id_body, what, resp)
             if resp.status >= 500 and resp.status not in self.allowed_5xx | set(allow_5xx):
-                broken.append(f"unexpected {resp.status}")
                 _note(self.bad_5xx, what, resp)
             if resp.status == 503 and not resp.header("retry-after"):
                 _note(self.no_retry_after, what, resp)
-        return broken
 
     def total(self):
         return sum(self.classes.values())
