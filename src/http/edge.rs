@@ -1,7 +1,7 @@
-//! What every response passes through on its way out: a request id, the
-//! access log line and metrics, JSON bodies for errors made below the
-//! handlers (extractor rejections, body limits), and the headers every
-//! answer carries (`X-Content-Type-Options`, `Cache-Control`, `Vary`).
+//! What every response passes through on its way out, in one middleware: a
+//! request id, the access log line and metrics, JSON bodies for errors made
+//! below the handlers (extractor rejections, body limits), and the headers
+//! every answer carries (`X-Content-Type-Options`, `Cache-Control`, `Vary`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,22 +22,9 @@ pub(crate) fn current_request_id() -> Option<Arc<str>> {
     REQUEST_ID.try_with(Arc::clone).ok()
 }
 
-/// Inner layer (on the routes): copies the matched route pattern to the
-/// response, so the outer layers can label metrics and the access log with it.
-pub(super) async fn mark_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(r) = route {
-        response.extensions_mut().insert(r);
-    }
-    response
-}
-
 /// Gives an error response that is not JSON (an extractor's rejection, the
-/// body limit's 413) the JSON body every other error has. Runs inside the
-/// compression layer, so it only ever sees uncompressed bodies.
-pub(super) async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// body limit's 413) the JSON body every other error has.
+fn json_error_body(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -106,6 +93,9 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     let method = request.method().clone();
     let uri = request.uri().clone();
     let peer = crate::server::peer(request.extensions());
+    // Routing happened already: `Router::layer` wraps each route (and the
+    // fallback, which has no pattern).
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let head = head_bytes(&request);
     let mut response = REQUEST_ID
         .scope(id.clone(), async {
@@ -116,13 +106,12 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
                 ))
                 .into_response()
             } else {
-                next.run(request).await
+                json_error_body(next.run(request).await)
             }
         })
         .await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status();
-    let route = response.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", |m| m.as_str());
     let bytes = response
         .headers()

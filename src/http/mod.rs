@@ -113,8 +113,15 @@ impl Cors {
 }
 
 /// Shared server state: the current snapshot, swapped atomically on reload.
+///
+/// One `Arc`: the router clones the state for every request (each layer and
+/// extractor), so a clone is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What an [`AppState`] holds (reached through it by `Deref`).
+#[derive(Clone)]
+pub struct Shared {
     snapshot: Arc<ArcSwap<Snapshot>>,
     limits: Arc<Limits>,
     tiles: Arc<TileService>,
@@ -159,12 +166,20 @@ impl TileService {
     }
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// State serving `snapshot` with `limits`.
     pub fn new(snapshot: Snapshot, limits: Limits) -> Self {
         let metrics = Arc::new(Metrics::new());
         metrics.snapshot(snapshot.version(), 0.0);
-        AppState {
+        AppState(Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             batches: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_batches)),
             limits: Arc::new(limits),
@@ -173,18 +188,23 @@ impl AppState {
             metrics,
             public: Arc::new(PublicUrl::default()),
             cors: Arc::new(Cors::default()),
-        }
+        }))
+    }
+
+    /// The parts, for a builder method (copied only if already shared).
+    fn parts_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The same state naming itself as `public` says in the documents it serves.
     pub fn with_public_url(mut self, public: PublicUrl) -> Self {
-        self.public = Arc::new(public);
+        self.parts_mut().public = Arc::new(public);
         self
     }
 
     /// The same state with another CORS policy.
     pub fn with_cors(mut self, cors: Cors) -> Self {
-        self.cors = Arc::new(cors);
+        self.parts_mut().cors = Arc::new(cors);
         self
     }
 
@@ -195,13 +215,13 @@ impl AppState {
 
     /// The same state with other tile settings (a fresh cache).
     pub fn with_tiles(mut self, config: TileConfig) -> Self {
-        self.tiles = Arc::new(TileService::new(config));
+        self.parts_mut().tiles = Arc::new(TileService::new(config));
         self
     }
 
     /// The same state serving the web viewer at `/` and its glyphs at `/fonts`.
     pub fn with_viewer(mut self, viewer: Viewer) -> Self {
-        self.viewer = Arc::new(Some(viewer));
+        self.parts_mut().viewer = Arc::new(Some(viewer));
         self
     }
 
@@ -472,20 +492,22 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{id}/items", get(ogc::items))
         .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
         .route("/metrics", get(edge::metrics))
-        .route_layer(axum::middleware::from_fn(edge::mark_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(edge::json_errors))
+        // One middleware for what every answer gets (request id, JSON error
+        // bodies, headers, metrics, access log): each `from_fn` layer costs
+        // a boxed future and a clone of the service below it per request.
+        // It sees answers before compression.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
         // JSON, GeoJSON, CSV answers compressed on the fly when the client
         // accepts it (brotli quality 4, gzip); tiles, glyphs and viewer files
         // come precompressed and are left alone (they set Content-Encoding).
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(cors_layer(&state.cors))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            edge::edge,
-        ))
         .with_state(state)
 }
 
