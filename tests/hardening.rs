@@ -406,6 +406,10 @@ async fn cors_follows_the_configuration_and_preflight_is_answered() {
     };
     let r = send(&app(), preflight()).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers.contains_key("x-request-id"),
+        "a preflight answer has no request id"
+    );
     assert_eq!(
         r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
         "*"

@@ -495,6 +495,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // Inside the edge layer, so that preflight answers get a request id too.
+        .layer(cors_layer(&state.cors))
         // One middleware for what every answer gets (request id, JSON error
         // bodies, headers, metrics, access log): each `from_fn` layer costs
         // a boxed future and a clone of the service below it per request.
@@ -507,7 +509,6 @@ pub fn router(state: AppState) -> Router {
         // accepts it (brotli quality 4, gzip); tiles, glyphs and viewer files
         // come precompressed and are left alone (they set Content-Encoding).
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(cors_layer(&state.cors))
         .with_state(state)
 }
 
