@@ -103,8 +103,10 @@ pub enum CodeError {
         /// Class the record declares.
         declared: String,
     },
-    /// A sequence number of all zeros.
-    #[error("code '{code}' has sequence number 0; sequences start at 1")]
+    /// A sequence number of all zeros, in a scheme whose level does not allow it.
+    #[error(
+        "code '{code}' has sequence number 0; sequences start at 1 in this scheme (a scheme whose codes may have zero parts, such as GB/T 2260's 441900, sets \"allow_zero_sequence\": true on the level, or use --scheme gbt2260)"
+    )]
     ZeroSequence {
         /// The offending code.
         code: String,
@@ -128,7 +130,7 @@ fn check_digits(code: &str) -> Result<()> {
 }
 
 /// One level of the grid hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelDef {
     /// Machine name, e.g. `district`, `street`, `community`, `unit`.
     pub name: String,
@@ -139,6 +141,15 @@ pub struct LevelDef {
     /// Other accepted lengths (legacy codes), e.g. 14 for old unit grids.
     #[serde(default)]
     pub legacy_lens: Vec<usize>,
+    /// Whether the part a code adds to its parent's may be all zeros
+    /// (GB/T 2260 has 441900 — a prefecture with no counties — and 820000);
+    /// the default urban scheme says no: sequences start at 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_zero_sequence: bool,
+    /// Zoom from which vector tiles draw this level, overriding the one
+    /// derived from the grids' sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minzoom: Option<u8>,
 }
 
 /// The grid levels of a deployment, coarsest first. Level index 0 is the top.
@@ -155,6 +166,7 @@ impl Default for GridScheme {
             label: label.into(),
             code_len,
             legacy_lens,
+            ..Default::default()
         };
         GridScheme {
             levels: vec![
@@ -165,6 +177,73 @@ impl Default for GridScheme {
             ],
         }
     }
+}
+
+/// Names of the built-in schemes, for `--scheme`.
+pub const SCHEME_PRESETS: &[&str] = &["urban", "gbt2260"];
+
+impl GridScheme {
+    /// A built-in scheme by name: `urban` (the default: district 6, street 9,
+    /// community 12, unit grid 15 or legacy 14 digits, sequences from 1) or
+    /// `gbt2260` (administrative divisions: province 2, prefecture 4,
+    /// county 6 digits, zero parts allowed as in 441900 and 820000).
+    pub fn preset(name: &str) -> Option<GridScheme> {
+        match name {
+            "urban" => Some(GridScheme::default()),
+            "gbt2260" => {
+                let level = |name: &str, label: &str, code_len| LevelDef {
+                    name: name.into(),
+                    label: label.into(),
+                    code_len,
+                    allow_zero_sequence: true,
+                    ..Default::default()
+                };
+                Some(GridScheme {
+                    levels: vec![
+                        level("province", "省级", 2),
+                        level("city", "地级", 4),
+                        level("county", "县级", 6),
+                    ],
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A scheme file: grid levels and the component code structure, each optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemeFile {
+    levels: Option<Vec<LevelDef>>,
+    component: Option<ComponentScheme>,
+}
+
+/// Loads the schemes named by `--scheme`: a built-in name (see
+/// [`GridScheme::preset`]) or a JSON file
+/// `{"levels": [{"name", "label", "code_len", "legacy_lens", "allow_zero_sequence", "minzoom"}], "component": {"district_len", "sequence_len"}}`.
+/// Missing parts keep the defaults. The grid scheme is checked.
+pub fn load_scheme(spec: &str) -> std::result::Result<(GridScheme, ComponentScheme), SchemeError> {
+    if let Some(s) = GridScheme::preset(spec) {
+        s.check()?;
+        return Ok((s, ComponentScheme::default()));
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| SchemeError::File {
+        path: spec.to_string(),
+        message: format!(
+            "{e} (give a scheme file, or one of the built-in schemes: {})",
+            SCHEME_PRESETS.join(", ")
+        ),
+    })?;
+    let file: SchemeFile = serde_json::from_str(&text).map_err(|e| SchemeError::File {
+        path: spec.to_string(),
+        message: format!("not a valid scheme file: {e}"),
+    })?;
+    let scheme = file
+        .levels
+        .map_or_else(GridScheme::default, |levels| GridScheme { levels });
+    scheme.check()?;
+    Ok((scheme, file.component.unwrap_or_default()))
 }
 
 /// Why a scheme definition itself is unusable.
@@ -179,6 +258,14 @@ pub enum SchemeError {
     /// Two levels share a name or a length.
     #[error("levels must have distinct names and code lengths (duplicate: '{0}')")]
     Duplicate(String),
+    /// The scheme file cannot be read or parsed.
+    #[error("scheme {path}: {message}")]
+    File {
+        /// The file named.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl GridScheme {
@@ -279,7 +366,7 @@ impl GridScheme {
                 parent: p.to_string(),
             });
         }
-        if level > 0 {
+        if level > 0 && !self.levels[level].allow_zero_sequence {
             let parent_len = self.levels[level - 1].code_len;
             if code[parent_len..].bytes().all(|b| b == b'0') {
                 return Err(CodeError::ZeroSequence {
@@ -594,18 +681,21 @@ mod tests {
                     label: "A".into(),
                     code_len: 2,
                     legacy_lens: vec![],
+                    ..Default::default()
                 },
                 LevelDef {
                     name: "b".into(),
                     label: "B".into(),
                     code_len: 4,
                     legacy_lens: vec![],
+                    ..Default::default()
                 },
                 LevelDef {
                     name: "c".into(),
                     label: "C".into(),
                     code_len: 6,
                     legacy_lens: vec![],
+                    ..Default::default()
                 },
             ],
         };

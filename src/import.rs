@@ -5,7 +5,7 @@
 //! The unit grid of a component is derived from its location, never trusted
 //! from input; an input grid code that disagrees is reported as a warning.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use geo::{Coord, Geometry, MapCoords};
@@ -167,6 +167,10 @@ pub struct ImportOptions {
     pub classes: ClassTable,
     /// Areas below this many m² are not reported as overlaps or gaps.
     pub tolerance_m2: f64,
+    /// Repair invalid grid geometries instead of rejecting them: `Some(share)`
+    /// refuses repairs that change a polygon's area by more than that share
+    /// (0.01 = 1%).
+    pub repair: Option<f64>,
 }
 
 impl Default for ImportOptions {
@@ -181,6 +185,7 @@ impl Default for ImportOptions {
             component_scheme: ComponentScheme::default(),
             classes: ClassTable::builtin(),
             tolerance_m2: 1.0,
+            repair: None,
         }
     }
 }
@@ -192,6 +197,10 @@ pub struct Imported {
     pub snapshot: Snapshot,
     /// Everything found wrong.
     pub report: Report,
+    /// Grid features read from the files (valid or not).
+    pub grids_read: usize,
+    /// Component features read from the files (valid or not).
+    pub components_read: usize,
 }
 
 struct Ctx<'a> {
@@ -216,6 +225,7 @@ impl Ctx<'_> {
             row: Some(row),
             code: code.map(str::to_string),
             location: at.map(|c| [c.x, c.y]),
+            area_m2: None,
             message,
         });
     }
@@ -251,6 +261,9 @@ pub fn import(
     // ---- grids
     let mut grids: Vec<Grid> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
+    // Codes of grids left out for errors, with why: their children say so.
+    let mut rejected: HashMap<String, String> = HashMap::new();
+    let mut grids_read = 0usize;
     for path in &options.grid_files {
         let t = transformer_for(io::declared_crs(path, &options.read)?, &options.crs)?;
         let mut raw: Vec<RawFeature> = Vec::new();
@@ -264,6 +277,7 @@ pub fn import(
         };
         for f in raw {
             progress("grids", 1);
+            grids_read += 1;
             let row = f.row;
             let Some(code) = get(&f, &fields.code).map(str::to_string) else {
                 ctx.problem(Severity::Error, ProblemKind::MissingField, row, None, None, format!(
@@ -317,13 +331,9 @@ pub fn import(
                     None,
                     "a grid needs a Polygon or MultiPolygon geometry".to_string(),
                 );
+                rejected.insert(code, "bad_geometry_type".into());
                 continue;
             };
-            if f.unclosed_rings > 0 {
-                ctx.problem(Severity::Error, ProblemKind::UnclosedRing, row, Some(&code), geometry.0.first().and_then(|p| p.exterior().0.first().copied()),
-                    format!("{} ring(s) do not end where they start: close every ring (last position = first)", f.unclosed_rings));
-                continue;
-            }
             let geometry = match transform_geometry(&t, Geometry::MultiPolygon(geometry)) {
                 Ok(Geometry::MultiPolygon(mp)) => mp,
                 Ok(_) => unreachable!("map_coords keeps the geometry type"),
@@ -336,16 +346,55 @@ pub fn import(
                         None,
                         format!("{e}: check the CRS (--crs)"),
                     );
+                    rejected.insert(code, "bad_coordinate".into());
                     continue;
                 }
             };
-            let geom_problems = validate::check_polygon(&geometry);
-            if !geom_problems.is_empty() {
-                for (kind, at, msg) in geom_problems {
-                    ctx.problem(Severity::Error, kind, row, Some(&code), at, msg);
-                }
-                continue;
+            let mut geom_problems = validate::check_polygon(&geometry);
+            if f.unclosed_rings > 0 {
+                geom_problems.insert(0, (
+                    ProblemKind::UnclosedRing,
+                    geometry.0.first().and_then(|p| p.exterior().0.first().copied()),
+                    format!("{} ring(s) do not end where they start: close every ring (last position = first), or run the import with --repair", f.unclosed_rings),
+                ));
             }
+            let geometry = if geom_problems.is_empty() {
+                geometry
+            } else {
+                match repair_grid(&geometry, &geom_problems, options.repair) {
+                    Ok(repaired) => {
+                        ctx.report.problems.push(Problem {
+                            severity: Severity::Warning,
+                            kind: ProblemKind::Repaired,
+                            file: Some(ctx.file.clone()),
+                            row: Some(row),
+                            code: Some(code.clone()),
+                            location: geom_problems[0].1.map(|c| [c.x, c.y]),
+                            area_m2: Some(repaired.area_after_m2 - repaired.area_before_m2),
+                            message: format!(
+                                "repaired ({}): area {:.1} m² → {:.1} m² ({:+.3}%)",
+                                kinds_text(&geom_problems),
+                                repaired.area_before_m2,
+                                repaired.area_after_m2,
+                                100.0 * (repaired.area_after_m2 - repaired.area_before_m2)
+                                    / repaired.area_before_m2.max(f64::MIN_POSITIVE)
+                            ),
+                        });
+                        repaired.geometry
+                    }
+                    Err(refusal) => {
+                        for (kind, at, msg) in &geom_problems {
+                            let msg = match &refusal {
+                                Some(why) => format!("{msg} (--repair refused: {why})"),
+                                None => msg.clone(),
+                            };
+                            ctx.problem(Severity::Error, *kind, row, Some(&code), *at, msg);
+                        }
+                        rejected.insert(code, kinds_text(&geom_problems));
+                        continue;
+                    }
+                }
+            };
             if !seen.insert(code.clone()) {
                 ctx.problem(
                     Severity::Error,
@@ -368,10 +417,13 @@ pub fn import(
             });
         }
     }
+    // A code rejected once and then imported from a later feature is not rejected.
+    rejected.retain(|code, _| !seen.contains(code));
     report.problems.extend(validate::check_hierarchy(
         scheme,
         &grids,
         options.tolerance_m2,
+        &rejected,
     ));
 
     // ---- components
@@ -380,12 +432,14 @@ pub fn import(
     let mut components = Components::new(cscheme.len());
     let mut seen_components: HashSet<u64> = HashSet::new();
     let mut recorded_grid: Vec<(u64, String, usize, String)> = Vec::new();
+    let mut components_read = 0usize;
     for path in &options.component_files {
         let file = path.display().to_string();
         let declared = io::declared_crs(path, &options.read)?;
         let t = transformer_for(declared, &options.crs)?;
         io::read_features(path, &options.read, |f| {
             progress("components", 1);
+            components_read += 1;
             let mut ctx = Ctx {
                 file: file.clone(),
                 report: &mut report,
@@ -515,7 +569,54 @@ pub fn import(
     };
     let snapshot = Snapshot::build(dataset, 0);
     check_component_grids(&snapshot, &recorded_grid, &mut report);
-    Ok(Imported { snapshot, report })
+    Ok(Imported {
+        snapshot,
+        report,
+        grids_read,
+        components_read,
+    })
+}
+
+/// The problem kinds of a geometry, as their machine names joined by commas.
+fn kinds_text(problems: &[(ProblemKind, Option<Coord<f64>>, String)]) -> String {
+    let mut names: Vec<String> = problems
+        .iter()
+        .filter_map(|(k, _, _)| serde_json::to_value(k).ok()?.as_str().map(str::to_string))
+        .collect();
+    names.dedup();
+    names.join(", ")
+}
+
+/// Repairs a grid geometry with problems when `max_change` (the largest
+/// area change allowed, as a share) is given. `Err(None)`: no repair was
+/// asked for; `Err(Some(why))`: the repair was refused.
+fn repair_grid(
+    geometry: &geo::MultiPolygon<f64>,
+    problems: &[(ProblemKind, Option<Coord<f64>>, String)],
+    max_change: Option<f64>,
+) -> Result<validate::Repair, Option<String>> {
+    let Some(max_change) = max_change else {
+        return Err(None);
+    };
+    if problems
+        .iter()
+        .any(|(k, _, _)| *k == ProblemKind::BadCoordinate)
+    {
+        return Err(Some("coordinates cannot be repaired; check the CRS".into()));
+    }
+    let repaired = validate::repair(geometry)
+        .ok_or_else(|| Some("no valid polygon could be made from these rings".to_string()))?;
+    let share = repaired.change_share();
+    if share > max_change {
+        return Err(Some(format!(
+            "it would change the area from {:.1} m² to {:.1} m², by {:.1}%, more than the {:.1}% allowed by --repair-max-change; redraw the polygon",
+            repaired.area_before_m2,
+            repaired.area_after_m2,
+            100.0 * share,
+            100.0 * max_change
+        )));
+    }
+    Ok(repaired)
 }
 
 /// Warns about components in no unit grid and about recorded grid codes that
@@ -539,6 +640,7 @@ fn check_component_grids(
                 row: None,
                 code: Some(c.code()),
                 location: Some([at.x, at.y]),
+                area_m2: None,
                 message: "the component lies in no grid: check its location and CRS".into(),
             });
         }
@@ -556,6 +658,7 @@ fn check_component_grids(
                 row: Some(*row),
                 code: Some(code.clone()),
                 location: Some([at.x, at.y]),
+                area_m2: None,
                 message: format!(
                     "the record says grid {given}, but the location is in {}: wangge uses the grid of the location",
                     actual.unwrap_or("no grid")

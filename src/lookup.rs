@@ -14,6 +14,14 @@
 //! false and `nearest` names the nearest grid of the finest level with its
 //! distance in metres.
 //!
+//! **Geometry decides.** The chain names, per level, the grid whose polygon
+//! contains the point; a level where no grid does (a polygon left out by
+//! `--allow-invalid`, a gap) has no entry. Where real data disagrees with
+//! itself the answer says so instead of hiding it: `overlaps` lists the
+//! grids of a level that all contain the point (their polygons overlap), and
+//! `parent_mismatches` names a grid whose code says its parent is one grid
+//! while the point lies in another (or in none) at the parent's level.
+//!
 //! ```no_run
 //! # let snapshot: wangge::index::Snapshot = unimplemented!();
 //! let answer = wangge::lookup::lookup(&snapshot, geo::Coord { x: 116.40, y: 39.91 });
@@ -31,6 +39,9 @@ use crate::model::Grid;
 /// One grid of a lookup chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GridRef<'a> {
+    /// Level index (0 = top), for writers that place codes by level.
+    #[serde(skip)]
+    pub level_index: usize,
     /// Grid code.
     pub code: &'a str,
     /// Grid name.
@@ -51,6 +62,29 @@ pub struct Nearest<'a> {
     pub distance_m: f64,
 }
 
+/// Several grids of one level contain the point: their polygons overlap.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overlap<'a> {
+    /// Level machine name.
+    pub level: &'a str,
+    /// Codes of every grid of the level whose interior contains the point,
+    /// ascending (the chain names the first, by the border rule).
+    pub codes: Vec<&'a str>,
+}
+
+/// A grid whose code names a parent that does not contain the point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParentMismatch<'a> {
+    /// Machine name of the parent's level.
+    pub level: &'a str,
+    /// The grid of the chain whose code names the parent.
+    pub grid: &'a str,
+    /// The parent its code names (the code prefix of the level above).
+    pub expected_parent: &'a str,
+    /// The grid of that level that contains the point, if any.
+    pub found: Option<&'a str>,
+}
+
 /// The answer to one lookup. Borrowed from the snapshot: cheap to build and
 /// serialize, no copies of names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,8 +99,16 @@ pub struct Answer<'a> {
     pub on_border: bool,
     /// The finest grid containing the point.
     pub grid: Option<GridRef<'a>>,
-    /// The containing grids from the top level down to `grid`.
+    /// Per level, top level first, the grid containing the point; levels
+    /// with no grid there are left out.
     pub chain: Vec<GridRef<'a>>,
+    /// Levels where more than one grid contains the point (a data error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overlaps: Vec<Overlap<'a>>,
+    /// Grids of the chain whose code-parent is not the chain's grid of the
+    /// level above (code hierarchy and geometry disagree).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parent_mismatches: Vec<ParentMismatch<'a>>,
     /// The grid worker (网格员) of `grid`.
     pub worker: Option<&'a str>,
     /// Distance from the point to the nearest boundary of `grid`, metres.
@@ -78,6 +120,7 @@ pub struct Answer<'a> {
 fn grid_ref<'a>(snap: &'a Snapshot, g: &'a Grid) -> GridRef<'a> {
     let def = &snap.data().scheme.levels[g.level];
     GridRef {
+        level_index: g.level,
         code: &g.code,
         name: &g.name,
         level: &def.name,
@@ -107,7 +150,51 @@ fn chain_of(snap: &Snapshot, index: u32) -> Vec<GridRef<'_>> {
 
 /// Looks up one WGS84 point (lon/lat degrees, already validated as finite).
 pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
-    match snap.locate(p) {
+    let scheme = &snap.data().scheme;
+    let mut chain = Vec::with_capacity(scheme.depth());
+    let mut overlaps = Vec::new();
+    let mut finest: Option<(u32, Position)> = None;
+    let in_bounds = snap.extent().is_some_and(|b| {
+        p.x >= b.min().x && p.x <= b.max().x && p.y >= b.min().y && p.y <= b.max().y
+    });
+    if in_bounds {
+        for (level, li) in snap.levels().iter().enumerate() {
+            let (pick, overlap) = li.locate_all(p);
+            let Some((g, pos)) = pick else { continue };
+            let gi = (li.first + g as usize) as u32;
+            chain.push(grid_ref(snap, snap.grid(gi)));
+            finest = Some((gi, pos));
+            if !overlap.is_empty() {
+                overlaps.push(Overlap {
+                    level: &scheme.levels[level].name,
+                    codes: overlap
+                        .iter()
+                        .map(|&k| snap.grid((li.first + k as usize) as u32).code.as_str())
+                        .collect(),
+                });
+            }
+        }
+    }
+    let mut parent_mismatches = Vec::new();
+    for (i, g) in chain.iter().enumerate() {
+        let Some(parent_level) = g.level_index.checked_sub(1) else {
+            continue;
+        };
+        let expected = &g.code[..scheme.levels[parent_level].code_len.min(g.code.len())];
+        let found = chain[..i]
+            .iter()
+            .find(|c| c.level_index == parent_level)
+            .map(|c| c.code);
+        if found != Some(expected) {
+            parent_mismatches.push(ParentMismatch {
+                level: &scheme.levels[parent_level].name,
+                grid: g.code,
+                expected_parent: expected,
+                found,
+            });
+        }
+    }
+    match finest {
         Some((gi, pos)) => {
             let g = snap.grid(gi);
             Answer {
@@ -116,7 +203,9 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                 inside: true,
                 on_border: pos == Position::Boundary,
                 grid: Some(grid_ref(snap, g)),
-                chain: chain_of(snap, gi),
+                chain,
+                overlaps,
+                parent_mismatches,
                 worker: g.worker.as_deref(),
                 border_distance_m: Some(snap.boundary_distance_m(gi, p)),
                 nearest: None,
@@ -136,13 +225,36 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                 inside: false,
                 on_border: false,
                 grid: None,
-                chain: Vec::new(),
+                chain,
+                overlaps,
+                parent_mismatches,
                 worker: None,
                 border_distance_m: None,
                 nearest,
             }
         }
     }
+}
+
+/// The answer's data warnings in one line (empty when there are none), for
+/// tabular outputs: `overlap county 440103 440104; parent_mismatch city
+/// 440105 names 4401, point in 4402`.
+pub fn warnings_text(a: &Answer<'_>) -> String {
+    let mut parts: Vec<String> = a
+        .overlaps
+        .iter()
+        .map(|o| format!("overlap {} {}", o.level, o.codes.join(" ")))
+        .collect();
+    parts.extend(a.parent_mismatches.iter().map(|m| {
+        format!(
+            "parent_mismatch {} {} names {}, point in {}",
+            m.level,
+            m.grid,
+            m.expected_parent,
+            m.found.unwrap_or("none")
+        )
+    }));
+    parts.join("; ")
 }
 
 /// Locates many WGS84 points on all cores: the finest grid (dataset index)

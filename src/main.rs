@@ -229,9 +229,11 @@ struct InputArgs {
     /// Attribute mapping, repeatable: --field code=BM --field name=MC.
     #[arg(long = "field", value_name = "FIELD=ATTR")]
     fields: Vec<String>,
-    /// JSON file with the grid scheme: {"levels":[{"name","label","code_len","legacy_lens"}], "component":{"district_len","sequence_len"}}.
+    /// The code scheme: `urban` (default: district 6, street 9, community 12,
+    /// unit 15 digits), `gbt2260` (province 2, prefecture 4, county 6 digits,
+    /// zero parts allowed), or a JSON file {"levels":[{"name","label","code_len","legacy_lens","allow_zero_sequence","minzoom"}], "component":{"district_len","sequence_len"}}.
     #[arg(long)]
-    scheme: Option<PathBuf>,
+    scheme: Option<String>,
     /// CSV of local component classes added to the national table.
     #[arg(long)]
     classes: Option<PathBuf>,
@@ -241,12 +243,15 @@ struct InputArgs {
     /// Write the full report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
-}
-
-#[derive(serde::Deserialize)]
-struct SchemeFile {
-    levels: Option<Vec<wangge::codes::LevelDef>>,
-    component: Option<ComponentScheme>,
+    /// Repair invalid grid polygons (self-intersections, spikes, rings that
+    /// cross, unclosed rings) instead of rejecting them; every repair is
+    /// reported with its area change.
+    #[arg(long)]
+    repair: bool,
+    /// Largest area change a repair may make, percent of the polygon's area;
+    /// a bigger change is refused and the polygon rejected.
+    #[arg(long, default_value_t = 1.0, requires = "repair")]
+    repair_max_change: f64,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -274,20 +279,13 @@ fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
     for f in &input.fields {
         fields.set(f).map_err(anyhow::Error::msg)?;
     }
-    let (mut scheme, mut component_scheme) = (GridScheme::default(), ComponentScheme::default());
-    if let Some(path) = &input.scheme {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let file: SchemeFile = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid scheme file", path.display()))?;
-        if let Some(levels) = file.levels {
-            scheme = GridScheme { levels };
-        }
-        if let Some(c) = file.component {
-            component_scheme = c;
-        }
+    let (scheme, component_scheme) = match &input.scheme {
+        Some(spec) => wangge::codes::load_scheme(spec)?,
+        None => (GridScheme::default(), ComponentScheme::default()),
+    };
+    if !(input.repair_max_change >= 0.0) {
+        bail!("--repair-max-change must be a percentage of 0 or more");
     }
-    scheme.check().context("invalid grid scheme")?;
     Ok(ImportOptions {
         grid_files: input.grids.clone(),
         component_files: input.components.clone(),
@@ -303,6 +301,7 @@ fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
         component_scheme,
         classes: ClassTable::load(input.classes.as_deref())?,
         tolerance_m2: input.tolerance_m2,
+        repair: input.repair.then_some(input.repair_max_change / 100.0),
     })
 }
 
@@ -313,16 +312,19 @@ fn run_import(input: &InputArgs) -> anyhow::Result<(wangge::import::Imported, bo
     let imported = wangge::import::import(&options, |_, n| pb.inc(n))?;
     pb.finish_and_clear();
     let report = &imported.report;
-    eprint!("{}", report.to_text(50));
+    let report_path = input.report.as_ref().map(|p| p.display().to_string());
+    eprint!("{}", report.listing(50, report_path.as_deref()));
     if let Some(path) = &input.report {
         std::fs::write(path, serde_json::to_string_pretty(report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let data = imported.snapshot.data();
     eprintln!(
-        "read {} grids and {} components: {} errors, {} warnings",
+        "read {} of {} grids and {} of {} components (the others have errors): {} errors, {} warnings",
         data.grids.len(),
+        imported.grids_read,
         data.components.len(),
+        imported.components_read,
         report.errors(),
         report.warnings()
     );
@@ -403,13 +405,16 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     if let Some(v) = viewer {
         state = state.with_viewer(v);
     }
-    // Build the tile indexes in the background: lookups are served at once,
-    // the first tile request waits for them.
+    // Build the tile and nearest-grid indexes in the background: lookups are
+    // served at once, the first tile request waits for them.
     let warm = state.snapshot();
     std::thread::spawn(move || {
         let t = std::time::Instant::now();
-        warm.tiles();
-        tracing::info!(seconds = t.elapsed().as_secs_f64(), "tile indexes built");
+        warm.warm();
+        tracing::info!(
+            seconds = t.elapsed().as_secs_f64(),
+            "tile and border indexes built"
+        );
     });
     if let Some(every) = o.reload_every {
         tokio::spawn(wangge::reload::watch(state.clone(), o.data.clone(), every));

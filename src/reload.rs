@@ -47,7 +47,7 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
                 // Build the tile indexes now rather than on the first tile request.
                 let warm = state.snapshot();
                 tokio::task::spawn_blocking(move || {
-                    warm.tiles();
+                    warm.warm();
                 });
                 tried = Some(now);
             }

@@ -138,7 +138,7 @@ fn library_code(snap: &Snapshot, p: Coord<f64>) -> Option<String> {
 const FAR: Coord<f64> = Coord { x: 100.0, y: 30.0 };
 
 const CSV_HEADER: &str = "id,lon,lat,inside,on_border,district_code,street_code,community_code,unit_code,\
-                          grid_name,worker,border_distance_m,nearest_code,nearest_distance_m,error";
+                          grid_name,worker,border_distance_m,nearest_code,nearest_distance_m,warnings,error";
 
 // ---- /health and unknown routes ------------------------------------------------
 

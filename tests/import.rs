@@ -445,6 +445,7 @@ fn a_three_level_scheme_of_2_4_6_digits() {
         label: name.into(),
         code_len: len,
         legacy_lens: vec![],
+        ..Default::default()
     };
     let imported = run(&[path], &[], |o| {
         o.scheme = GridScheme {

@@ -155,7 +155,8 @@ fn components_land_in_the_grid_they_were_placed_in() {
 fn generated_city_keeps_the_grid_rules() {
     let (_, snap) = city();
     let data = snap.data();
-    let problems = wangge::validate::check_hierarchy(&data.scheme, &data.grids, 1.0);
+    let problems =
+        wangge::validate::check_hierarchy(&data.scheme, &data.grids, 1.0, &Default::default());
     assert!(
         problems.is_empty(),
         "{:#?}",

@@ -609,6 +609,7 @@ fn scheme() -> impl Strategy<Value = GridScheme> {
                     label: format!("第{i}级"),
                     code_len,
                     legacy_lens,
+                    ..Default::default()
                 }
             })
             .collect();

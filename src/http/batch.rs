@@ -412,10 +412,13 @@ fn write_item(
                         a.inside.to_string(),
                         a.on_border.to_string(),
                     ];
-                    cells.extend(
-                        (0..levels)
-                            .map(|l| a.chain.get(l).map_or(String::new(), |g| g.code.to_string())),
-                    );
+                    // By level, not by position: a chain may lack a level.
+                    cells.extend((0..levels).map(|l| {
+                        a.chain
+                            .iter()
+                            .find(|g| g.level_index == l)
+                            .map_or(String::new(), |g| g.code.to_string())
+                    }));
                     cells.push(
                         a.grid
                             .as_ref()
@@ -436,6 +439,7 @@ fn write_item(
                             .as_ref()
                             .map_or(String::new(), |n| format!("{:.2}", n.distance_m)),
                     );
+                    cells.push(crate::lookup::warnings_text(a));
                     cells.push(String::new());
                     for c in &cells {
                         out.push(b',');
@@ -443,7 +447,7 @@ fn write_item(
                     }
                 }
                 (None, Err(e)) => {
-                    for _ in 0..4 + levels + 5 {
+                    for _ in 0..4 + levels + 6 {
                         out.push(b',');
                     }
                     out.push(b',');
@@ -479,6 +483,7 @@ fn csv_header(snap: &Snapshot) -> Vec<u8> {
             "border_distance_m",
             "nearest_code",
             "nearest_distance_m",
+            "warnings",
             "error",
         ]
         .map(String::from),

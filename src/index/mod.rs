@@ -5,6 +5,7 @@
 //! no polygon test. For components: an R-tree of points. All in WGS84 lon/lat
 //! degrees.
 
+mod borders;
 mod polygon;
 mod raster;
 
@@ -17,6 +18,7 @@ use rstar::{AABB, RTree};
 
 use crate::measure::{self, M_PER_DEG};
 use crate::model::{Dataset, Grid, NO_GRID};
+pub use borders::BorderIndex;
 pub use polygon::{IndexedPolygon, Position};
 pub use raster::{Cell, LocalCell, Raster};
 
@@ -94,6 +96,8 @@ pub struct LevelIndex {
     tree: RTree<BoxEntry>,
     raster: Option<Raster>,
     extent: Option<Rect<f64>>,
+    /// Border segments for nearest-grid answers, built on first use.
+    borders: std::sync::OnceLock<BorderIndex>,
 }
 
 impl LevelIndex {
@@ -123,6 +127,7 @@ impl LevelIndex {
             tree,
             raster: None,
             extent,
+            borders: std::sync::OnceLock::new(),
         };
         if let Some(extent) = extent {
             // About 256 cells per grid, at most 4 million cells (16 MB plus the
@@ -133,7 +138,7 @@ impl LevelIndex {
                 li.polys.len(),
                 target,
                 |g| li.polys[g].segments(),
-                |c| li.locate_exact(c).map(|(g, _)| g),
+                |c| li.inside_exact(c),
                 |g, c| li.position(g, c),
             );
             li.raster = Some(raster);
@@ -190,6 +195,87 @@ impl LevelIndex {
         pick(cands.into_iter(), |g| self.position(g, p))
     }
 
+    /// Every level-local grid whose interior contains `p` (R-tree candidates,
+    /// exact tests), ascending. More than one only where grids overlap.
+    fn inside_exact(&self, p: Coord<f64>) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
+            .map(|e| e.data)
+            .filter(|&g| self.position(g, p) == Position::Inside)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Like [`LevelIndex::locate`], and also lists the grids of this level
+    /// whose interiors contain `p` when there are two or more (level-local,
+    /// ascending; empty otherwise): the level's grids overlap there, a data
+    /// error kept by `--allow-invalid`. Allocates nothing and costs what
+    /// `locate` costs where there is no overlap and the raster cell is pure.
+    pub fn locate_all(&self, p: Coord<f64>) -> (Option<(u32, Position)>, Vec<u32>) {
+        let all = |cands: &mut dyn Iterator<Item = u32>| {
+            let mut first = None;
+            let mut overlap: Vec<u32> = Vec::new();
+            let mut boundary = None;
+            for g in cands {
+                match self.position(g, p) {
+                    Position::Inside => match first {
+                        None => first = Some(g),
+                        Some(f) => {
+                            if overlap.is_empty() {
+                                overlap.push(f);
+                            }
+                            overlap.push(g);
+                        }
+                    },
+                    Position::Boundary if boundary.is_none() => boundary = Some(g),
+                    _ => {}
+                }
+            }
+            let pick = match (first, boundary) {
+                (Some(g), _) => Some((g, Position::Inside)),
+                (None, Some(g)) => Some((g, Position::Boundary)),
+                (None, None) => None,
+            };
+            (pick, overlap)
+        };
+        match self.raster.as_ref().map(|r| r.cell(p)) {
+            Some(Cell::Pure(g)) => (Some((g, Position::Inside)), Vec::new()),
+            Some(Cell::Empty | Cell::Nowhere) => (None, Vec::new()),
+            Some(Cell::Local(cell)) => {
+                let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
+                let cands = cell.candidates();
+                let bits = |mask: u8| (0..cands.len()).filter(move |k| mask & (1 << k) != 0);
+                let pick = match bits(inside).next() {
+                    Some(k) => Some((cands[k], Position::Inside)),
+                    None => bits(boundary)
+                        .next()
+                        .map(|k| (cands[k], Position::Boundary)),
+                };
+                let overlap = if inside.count_ones() > 1 {
+                    bits(inside).map(|k| cands[k]).collect()
+                } else {
+                    Vec::new()
+                };
+                (pick, overlap)
+            }
+            Some(Cell::Mixed(list)) => all(&mut list.iter().copied()),
+            Some(Cell::Outside) | None => {
+                if !p.x.is_finite() || !p.y.is_finite() {
+                    return (None, Vec::new());
+                }
+                let mut cands: Vec<u32> = self
+                    .tree
+                    .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
+                    .map(|e| e.data)
+                    .collect();
+                cands.sort_unstable();
+                all(&mut cands.into_iter())
+            }
+        }
+    }
+
     /// The grid of this level that contains `p` (lon/lat degrees) under the
     /// border rule, with whether `p` is on its boundary.
     #[inline]
@@ -233,32 +319,25 @@ impl LevelIndex {
         })
     }
 
-    /// The nearest grid to `p` and the distance in metres to its boundary.
+    /// The nearest grid to `p` (lon/lat degrees) and the distance in metres
+    /// to its boundary; among grids at the same distance, the lowest index.
+    /// Searches an R-tree of border segments (built on the first call, or by
+    /// [`LevelIndex::warm_borders`]).
     pub fn nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
-        // Degrees of longitude shrink with latitude: bound metres from below by
-        // the smallest cos(lat) over the level's extent.
-        let extent = self.extent?;
-        let max_abs_lat = extent
-            .min()
-            .y
-            .abs()
-            .max(extent.max().y.abs())
-            .max(p.y.abs())
-            .min(89.9);
-        let k = M_PER_DEG * max_abs_lat.to_radians().cos();
-        let mut best: Option<(u32, f64)> = None;
-        for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&[p.x, p.y]) {
-            if let Some((_, bd)) = best
-                && d2.sqrt() * k > bd
-            {
-                break;
-            }
-            let d = self.boundary_distance_m(e.data, p);
-            if best.is_none_or(|(bg, bd)| d < bd || (d == bd && e.data < bg)) {
-                best = Some((e.data, d));
-            }
-        }
-        best
+        self.borders().nearest(p, |g| self.polys[g].segments())
+    }
+
+    /// Builds the border-segment index now, so that the first nearest-grid
+    /// answer does not wait for it.
+    pub fn warm_borders(&self) {
+        self.borders();
+    }
+
+    fn borders(&self) -> &BorderIndex {
+        self.borders.get_or_init(|| {
+            let mid_lat = self.extent.map_or(0.0, |e| (e.min().y + e.max().y) / 2.0);
+            BorderIndex::build(self.polys.len(), mid_lat, |g| self.polys[g].segments())
+        })
     }
 
     /// The lookup raster, if the level has grids.
@@ -279,6 +358,7 @@ impl LevelIndex {
             .sum::<usize>()
             + self.tree.size() * 48
             + self.raster.as_ref().map_or(0, |r| r.heap_bytes())
+            + self.borders.get().map_or(0, |b| b.heap_bytes())
     }
 }
 
@@ -553,6 +633,16 @@ impl Snapshot {
             .get_or_init(|| crate::tiles::TileIndex::build(self))
     }
 
+    /// Builds, now, the indexes otherwise built on first use: the border
+    /// segments for nearest-grid answers and the vector tile indexes. Run it
+    /// off the request threads after loading.
+    pub fn warm(&self) {
+        if let Some(finest) = self.levels.iter().rev().find(|l| !l.is_empty()) {
+            finest.warm_borders();
+        }
+        self.tiles();
+    }
+
     /// The envelope of all grids, lon/lat degrees.
     pub fn extent(&self) -> Option<Rect<f64>> {
         self.bounds
@@ -575,6 +665,7 @@ mod tests {
             label: name.into(),
             code_len: len,
             legacy_lens: vec![],
+            ..Default::default()
         };
         let mut data = Dataset::empty();
         data.scheme = GridScheme {

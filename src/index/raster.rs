@@ -104,15 +104,17 @@ impl Raster {
     /// Builds the raster over `extent` with about `target_cells` cells.
     ///
     /// `edges(i)` yields the edges of grid `i` (level-local index, `0..n`);
-    /// `classify_center(c)` answers, for a point that lies on no edge, which
-    /// grid contains it (or `None`); `position(g, c)` places a point exactly
+    /// `classify_center(c)` answers, for a point that lies on no edge, every
+    /// grid that contains it (ascending; more than one where grids overlap,
+    /// which such a cell then lists as mixed, so that an overlap is never
+    /// hidden behind a pure cell); `position(g, c)` places a point exactly
     /// relative to grid `g`.
     pub fn build<'s>(
         extent: Rect<f64>,
         n: usize,
         target_cells: usize,
         edges: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
-        classify_center: impl Fn(Coord<f64>) -> Option<u32>,
+        classify_center: impl Fn(Coord<f64>) -> Vec<u32>,
         position: impl Fn(u32, Coord<f64>) -> super::Position,
     ) -> Self {
         let (w, h) = (extent.width().max(1e-9), extent.height().max(1e-9));
@@ -168,7 +170,17 @@ impl Raster {
                         x: r.x0 + (cx as f64 + 0.5) / r.inv_w,
                         y: r.y0 + (cy as f64 + 0.5) / r.inv_h,
                     };
-                    r.cells[idx] = classify_center(center).unwrap_or(EMPTY);
+                    let inside = classify_center(center);
+                    r.cells[idx] = match inside.as_slice() {
+                        [] => EMPTY,
+                        [g] => *g,
+                        many => {
+                            let at = r.lists.len() as u32;
+                            r.lists.push(many.len() as u32);
+                            r.lists.extend(many);
+                            MIXED | at
+                        }
+                    };
                 }
             }
         }
