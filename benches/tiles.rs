@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
     let out = tempfile::tempdir().expect("tempdir");
     let options = ExportOptions {
         sources: vec![Source::Grids, Source::Components],
-        minzoom: 8,
+        minzoom: Some(8),
         maxzoom: 16,
         bbox: None,
     };

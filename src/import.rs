@@ -266,8 +266,9 @@ pub fn import(
     let mut grids_read = 0usize;
     for path in &options.grid_files {
         let t = transformer_for(io::declared_crs(path, &options.read)?, &options.crs)?;
+        let read = resolve_text(path, &options.read, &mut report)?;
         let mut raw: Vec<RawFeature> = Vec::new();
-        io::read_features(path, &options.read, |f| {
+        io::read_features(path, &read, |f| {
             raw.push(f);
             Ok(())
         })?;
@@ -437,7 +438,8 @@ pub fn import(
         let file = path.display().to_string();
         let declared = io::declared_crs(path, &options.read)?;
         let t = transformer_for(declared, &options.crs)?;
-        io::read_features(path, &options.read, |f| {
+        let read = resolve_text(path, &options.read, &mut report)?;
+        io::read_features(path, &read, |f| {
             progress("components", 1);
             components_read += 1;
             let mut ctx = Ctx {
@@ -575,6 +577,28 @@ pub fn import(
         grids_read,
         components_read,
     })
+}
+
+/// Settles a file's text encoding; a guessed one is reported as a warning.
+fn resolve_text(
+    path: &std::path::Path,
+    read: &ReadOptions,
+    report: &mut Report,
+) -> Result<ReadOptions, ImportError> {
+    let resolved = io::resolve_encoding(path, read)?;
+    if let Some(note) = resolved.note {
+        report.problems.push(Problem {
+            severity: Severity::Warning,
+            kind: ProblemKind::EncodingGuessed,
+            file: Some(path.display().to_string()),
+            row: None,
+            code: None,
+            location: None,
+            area_m2: None,
+            message: note,
+        });
+    }
+    Ok(resolved.options)
 }
 
 /// The problem kinds of a geometry, as their machine names joined by commas.

@@ -11,6 +11,7 @@
 pub mod codes;
 pub mod crs;
 pub mod encoded;
+pub mod files;
 pub mod generate;
 pub mod http;
 pub mod import;

@@ -164,7 +164,7 @@ enum Command {
     },
     /// Generate a synthetic city with a fixed seed.
     Generate {
-        /// Output data directory (replaced atomically).
+        /// Output data directory (written beside it, then renamed into place).
         #[arg(long, default_value = "data/generated")]
         out: PathBuf,
         /// Number of unit grids (about).
@@ -188,9 +188,9 @@ enum ExportCommand {
         /// Data directory.
         #[arg(long, default_value = "data/sample")]
         data: PathBuf,
-        /// First zoom.
-        #[arg(long, default_value_t = 8)]
-        minzoom: u8,
+        /// First zoom (default: the lowest zoom at which the data draws anything).
+        #[arg(long)]
+        minzoom: Option<u8>,
         /// Last zoom.
         #[arg(long, default_value_t = 16)]
         maxzoom: u8,
@@ -495,7 +495,7 @@ fn parse_bbox(s: &str) -> anyhow::Result<geo::Rect<f64>> {
     Ok(geo::Rect::new(Coord { x: a, y: b }, Coord { x: c, y: d }))
 }
 
-/// Renders every tile of a list and prints `z,x,y,bytes,micros` per tile.
+/// Renders every tile of a list and prints `z,x,y,bytes,micros,dropped` per tile.
 fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(list).with_context(|| format!("cannot read {}", list.display()))?;
@@ -505,12 +505,20 @@ fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow
         .map(parse_tile)
         .collect::<anyhow::Result<_>>()?;
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-    writeln!(w, "z,x,y,bytes,micros")?;
+    writeln!(w, "z,x,y,bytes,micros,dropped")?;
     for id in ids {
         let t = std::time::Instant::now();
-        let bytes = tiles::render(snap, sources, id);
+        let (bytes, dropped) = tiles::render_counted(snap, sources, id);
         let micros = t.elapsed().as_secs_f64() * 1e6;
-        writeln!(w, "{},{},{},{},{micros:.1}", id.z, id.x, id.y, bytes.len())?;
+        writeln!(
+            w,
+            "{},{},{},{},{micros:.1},{}",
+            id.z,
+            id.x,
+            id.y,
+            bytes.len(),
+            dropped.tiny_grids
+        )?;
     }
     w.flush()?;
     Ok(())
@@ -565,9 +573,7 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".wangge-generate-")
-        .tempdir_in(parent)?;
+    let tmp = wangge::files::temp_dir_in(parent, ".wangge-generate-")?;
     let pb = bar(components as u64, "components");
     store::write_version(
         tmp.path(),
@@ -586,9 +592,9 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
                 out.display()
             );
         }
-        std::fs::remove_dir_all(out)?;
     }
-    std::fs::rename(tmp.keep(), out)?;
+    wangge::files::replace_dir(tmp, out)
+        .with_context(|| format!("cannot put the new city at {}", out.display()))?;
     eprintln!(
         "wrote {} in {:.1} s",
         out.display(),
@@ -768,7 +774,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match (tile, list) {
                 (Some(tile), _) => {
                     let id = parse_tile(&tile)?;
-                    let bytes = tiles::render(&snap, &sources, id);
+                    let (bytes, dropped) = tiles::render_counted(&snap, &sources, id);
+                    if dropped.tiny_grids > 0 {
+                        eprintln!(
+                            "{} grid(s) smaller than a pixel at zoom {} left out",
+                            dropped.tiny_grids, id.z
+                        );
+                    }
+                    if bytes.is_empty() {
+                        bail!(
+                            "tile {tile} has no features (nothing written): the data's {} are drawn from zoom {} inside {}",
+                            Source::list_id(&sources),
+                            snap.tiles().source_minzoom(),
+                            tiles::data_bounds(&snap)
+                                .map(|b| format!(
+                                    "{:.4},{:.4},{:.4},{:.4}",
+                                    b.min().x,
+                                    b.min().y,
+                                    b.max().x,
+                                    b.max().y
+                                ))
+                                .unwrap_or_else(|| "no area (the data is empty)".into())
+                        );
+                    }
                     match out {
                         Some(path) => std::fs::write(&path, &bytes)
                             .with_context(|| format!("cannot write {}", path.display()))?,

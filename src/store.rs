@@ -273,9 +273,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Flushes a directory's entries (files created, renamed or removed in it) to the disk.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    crate::files::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// Writes one version's files into `dir` (which must exist and be empty).
@@ -491,10 +489,7 @@ pub fn publish(
     let name = format!("{version:06}");
 
     // An error or a panic while writing removes the directory (TempDir's drop).
-    let tmp = tempfile::Builder::new()
-        .prefix(INCOMING)
-        .tempdir_in(&versions)
-        .map_err(io_err(&versions))?;
+    let tmp = crate::files::temp_dir_in(&versions, INCOMING).map_err(io_err(&versions))?;
     write_version(tmp.path(), &manifest, data, components)?;
     let final_dir = versions.join(&name);
     let tmp_path = tmp.keep();

@@ -27,18 +27,32 @@ fn find_column(
     })
 }
 
+/// A record's fields as text in `enc` (the encoding was checked by
+/// [`super::text::resolve`], so nothing is replaced).
+fn decode(rec: &csv::ByteRecord, enc: &'static encoding_rs::Encoding) -> csv::StringRecord {
+    rec.iter()
+        .map(|f| enc.decode_without_bom_handling(f).0)
+        .collect()
+}
+
 pub(super) fn read(
     path: &Path,
     options: &ReadOptions,
     sink: &mut dyn FnMut(RawFeature) -> Result<()>,
 ) -> Result<()> {
+    let enc = options
+        .encoding
+        .as_deref()
+        .and_then(super::text::encoding_for_label)
+        .unwrap_or(encoding_rs::UTF_8);
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(std::io::BufReader::new(open(path)?));
-    let headers = rdr
-        .headers()
-        .map_err(|e| malformed(path, None, format!("cannot read the CSV header: {e}")))?
-        .clone();
+    let headers = decode(
+        rdr.byte_headers()
+            .map_err(|e| malformed(path, None, format!("cannot read the CSV header: {e}")))?,
+        enc,
+    );
     let xi = find_column(&headers, options.x_field.as_deref(), X_NAMES).ok_or_else(|| {
         malformed(
             path,
@@ -60,9 +74,12 @@ pub(super) fn read(
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
-    for (i, rec) in rdr.records().enumerate() {
+    for (i, rec) in rdr.byte_records().enumerate() {
         let row = i + 1;
-        let rec = rec.map_err(|e| malformed(path, Some(row), format!("malformed CSV row: {e}")))?;
+        let rec = decode(
+            &rec.map_err(|e| malformed(path, Some(row), format!("malformed CSV row: {e}")))?,
+            enc,
+        );
         let num = |idx: usize, what: &str| -> Result<f64> {
             let t = rec.get(idx).unwrap_or("").trim();
             t.parse::<f64>()

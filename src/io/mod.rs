@@ -11,6 +11,7 @@ mod csv_points;
 mod fgb;
 mod geojson_file;
 mod shp;
+mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use geo::Geometry;
 use crate::crs::Crs;
 
 pub use fgb::{read_dataset_fgb, write_components_fgb, write_grids_fgb};
+pub use text::{Resolved, encoding_for_label, resolve as resolve_encoding};
 
 /// Errors reading an input file.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,8 @@ impl RawFeature {
 pub struct ReadOptions {
     /// Format; guessed from the extension when `None`.
     pub format: Option<Format>,
-    /// Attribute encoding for Shapefiles (e.g. `GBK`); else the `.cpg`, else UTF-8.
+    /// Text encoding of Shapefile attributes and CSV files (e.g. `GBK`);
+    /// else what the file declares, else detected (see [`resolve_encoding`]).
     pub encoding: Option<String>,
     /// CSV column of x / longitude; guessed (`lon`, `lng`, `longitude`, `x`, `经度`) when `None`.
     pub x_field: Option<String>,
@@ -145,6 +148,13 @@ pub fn read_features(
     mut f: impl FnMut(RawFeature) -> std::result::Result<(), String>,
 ) -> Result<usize> {
     let format = format_of(path, options)?;
+    let resolved;
+    let options = if options.encoding.is_none() && matches!(format, Format::Shapefile | Format::Csv) {
+        resolved = resolve_encoding(path, options)?;
+        &resolved.options
+    } else {
+        options
+    };
     let mut count = 0usize;
     let mut sink = |feat: RawFeature| -> Result<()> {
         count += 1;

@@ -10,24 +10,13 @@ use shapefile::{PolygonRing, Shape};
 use super::{RawFeature, ReadError, Result, malformed, open};
 use crate::crs::Crs;
 
-/// The encoding to decode `.dbf` text with: the option, else the `.cpg`, else UTF-8.
+/// The encoding to decode `.dbf` text with: the option (settled by
+/// [`super::text::resolve`]), else UTF-8.
 fn encoding(path: &Path, requested: Option<&str>) -> Result<&'static encoding_rs::Encoding> {
-    let label = match requested {
-        Some(r) => Some(r.to_string()),
-        None => std::fs::read_to_string(path.with_extension("cpg"))
-            .ok()
-            .map(|s| s.trim().trim_start_matches('\u{feff}').to_string()),
-    };
-    let Some(label) = label.filter(|l| !l.is_empty()) else {
+    let Some(label) = requested else {
         return Ok(encoding_rs::UTF_8);
     };
-    let norm = match label.to_ascii_uppercase().as_str() {
-        "936" | "CP936" | "GB2312" | "GBK" | "ANSI 936" => "gbk".to_string(),
-        "54936" | "GB18030" => "gb18030".to_string(),
-        "65001" | "UTF8" | "UTF-8" => "utf-8".to_string(),
-        other => other.to_ascii_lowercase(),
-    };
-    encoding_rs::Encoding::for_label(norm.as_bytes()).ok_or_else(|| {
+    super::text::encoding_for_label(label).ok_or_else(|| {
         malformed(
             path,
             None,

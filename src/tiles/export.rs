@@ -47,21 +47,31 @@ pub struct ExportSummary {
 pub struct ExportOptions {
     /// Sources written into each tile.
     pub sources: Vec<Source>,
-    /// First zoom.
-    pub minzoom: u8,
+    /// First zoom; `None`: the lowest zoom at which the data draws anything
+    /// ([`super::TileIndex::source_minzoom`]).
+    pub minzoom: Option<u8>,
     /// Last zoom (at most [`MAX_ZOOM`]).
     pub maxzoom: u8,
     /// Area to cover, lon/lat degrees; the data's envelope when `None`.
     pub bbox: Option<Rect<f64>>,
 }
 
+impl ExportOptions {
+    /// The first zoom written.
+    pub fn first_zoom(&self, snap: &Snapshot) -> u8 {
+        self.minzoom
+            .unwrap_or_else(|| snap.tiles().source_minzoom())
+    }
+}
+
 /// The area an export covers (lon/lat) and its tiles, in Hilbert (PMTiles
 /// tile id) order.
 fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), ExportError> {
-    if o.minzoom > o.maxzoom || o.maxzoom > MAX_ZOOM {
+    let minzoom = o.first_zoom(snap);
+    if minzoom > o.maxzoom || o.maxzoom > MAX_ZOOM {
         return Err(ExportError::Invalid(format!(
-            "zoom range {}..{} is invalid: need minzoom ≤ maxzoom ≤ {MAX_ZOOM}",
-            o.minzoom, o.maxzoom
+            "zoom range {minzoom}..{} is invalid: need minzoom ≤ maxzoom ≤ {MAX_ZOOM}",
+            o.maxzoom
         )));
     }
     let bbox = match o.bbox.or_else(|| data_bounds(snap)) {
@@ -72,7 +82,7 @@ fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), 
             ));
         }
     };
-    let mut tiles: Vec<(u64, TileId)> = (o.minzoom..=o.maxzoom)
+    let mut tiles: Vec<(u64, TileId)> = (minzoom..=o.maxzoom)
         .flat_map(|z| tiles_covering(bbox, z))
         .map(|t| {
             let coord = TileCoord::new(t.z, t.x, t.y).expect("checked tile address");
@@ -100,7 +110,7 @@ pub fn export_pmtiles(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| werr(&e))?;
+    let tmp = crate::files::temp_file_in(dir, ".wangge-export-").map_err(|e| werr(&e))?;
     let file = std::io::BufWriter::new(tmp.as_file().try_clone().map_err(|e| werr(&e))?);
     let metadata = serde_json::json!({
         "name": format!("wangge {}", Source::list_id(&o.sources)),
@@ -111,7 +121,7 @@ pub fn export_pmtiles(
     let mut writer = PmTilesWriter::new(TileType::Mvt)
         .precompressed(Compression::Gzip)
         .internal_compression(Compression::Gzip)
-        .min_zoom(o.minzoom)
+        .min_zoom(o.first_zoom(snap))
         .max_zoom(o.maxzoom)
         .bounds(
             bounds.min().x,
@@ -120,7 +130,11 @@ pub fn export_pmtiles(
             bounds.max().y,
         )
         .center(bounds.center().x, bounds.center().y)
-        .center_zoom(o.minzoom.max(snap.tiles().source_minzoom()).min(o.maxzoom))
+        .center_zoom(
+            o.first_zoom(snap)
+                .max(snap.tiles().source_minzoom())
+                .min(o.maxzoom),
+        )
         .metadata(metadata.to_string())
         .create(file)
         .map_err(|e| werr(&e))?;

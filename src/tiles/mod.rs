@@ -46,9 +46,6 @@ pub const CLUSTER_CELLS_LOG2: u32 = 5;
 const MIN_MEDIAN_UNITS: f64 = 128.0;
 /// Labels appear from the zoom where the median grid spans this many tile units.
 const LABEL_MEDIAN_UNITS: f64 = 384.0;
-/// No grid level is drawn below this zoom (a city fits in one or two tiles
-/// of it; below, its borders would be thinner than the lattice).
-const MIN_GRID_ZOOM: u8 = 8;
 /// A single grid smaller than this (tile units, about one pixel) is not drawn.
 const MIN_GRID_UNITS: f64 = 16.0;
 /// Name of the grid label layer.
@@ -243,13 +240,21 @@ impl TileIndex {
             .iter()
             .map(|l| LevelTopology::build(&grids[l.first..l.first + l.len()]))
             .collect();
+        // Derived from the grids' sizes for any extent (a city's districts
+        // from zoom 9 or so, a country's provinces from zoom 2), unless the
+        // scheme sets a level's zoom.
         let mut minzoom: Vec<u8> = levels
             .iter()
-            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS).max(MIN_GRID_ZOOM))
+            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS))
             .collect();
         // A finer level never appears before a coarser one.
         for i in 1..minzoom.len() {
             minzoom[i] = minzoom[i].max(minzoom[i - 1]);
+        }
+        for (z, def) in minzoom.iter_mut().zip(&snap.data().scheme.levels) {
+            if let Some(set) = def.minzoom {
+                *z = set.min(MAX_ZOOM);
+            }
         }
         let label_minzoom = levels
             .iter()
@@ -297,11 +302,25 @@ impl TileIndex {
 
 /// Encodes tile `t` of `sources`. An empty vector means the tile has no features.
 pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
+    render_counted(snap, sources, t).0
+}
+
+/// What rendering a tile left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Grids in the tile smaller than about a pixel at its zoom, not drawn
+    /// (their neighbours' shared borders still are).
+    pub tiny_grids: usize,
+}
+
+/// Like [`render`], and says what was left out.
+pub fn render_counted(snap: &Snapshot, sources: &[Source], t: TileId) -> (Vec<u8>, Dropped) {
     let index = snap.tiles();
     let mut layers: Vec<Layer> = Vec::new();
+    let mut dropped = Dropped::default();
     for s in sources {
         match s {
-            Source::Grids => grid_layers(snap, index, t, &mut layers),
+            Source::Grids => grid_layers(snap, index, t, &mut layers, &mut dropped),
             Source::Components => layers.push(component_layer(snap, index, t)),
         }
     }
@@ -309,7 +328,7 @@ pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
     for l in layers.iter().filter(|l| !l.is_empty()) {
         l.write(&mut out);
     }
-    out
+    (out, dropped)
 }
 
 /// Adds one polygon (exterior first, then holes, world units) that crosses
@@ -508,7 +527,13 @@ fn code_id(code: &str) -> Option<u64> {
     code.parse().ok()
 }
 
-fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mut Vec<Layer<'a>>) {
+fn grid_layers<'a>(
+    snap: &'a Snapshot,
+    index: &TileIndex,
+    t: TileId,
+    layers: &mut Vec<Layer<'a>>,
+    dropped: &mut Dropped,
+) {
     let buffered = t.bounds(BUFFER);
     let inner = t.bounds(0);
     let rect = lonlat_rect(&buffered);
@@ -532,6 +557,7 @@ fn grid_layers<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId, layers: &mu
                 continue;
             }
             if (gb.max_x - gb.min_x).max(gb.max_y - gb.min_y) < MIN_GRID_UNITS * unit {
+                dropped.tiny_grids += 1;
                 continue;
             }
             let grid = snap.grid((li.first + g) as u32);
@@ -802,7 +828,7 @@ pub fn layers(snap: &Snapshot, source: Source) -> Vec<LayerInfo> {
 }
 
 /// The envelope of the data (grids and components), lon/lat degrees.
-pub(crate) fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
+pub fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
     match (snap.extent(), snap.components_extent()) {
         (Some(a), Some(b)) => Some(crate::index::merge_rects(a, b)),
         (a, b) => a.or(b),
