@@ -283,7 +283,7 @@ fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
         Some(spec) => wangge::codes::load_scheme(spec)?,
         None => (GridScheme::default(), ComponentScheme::default()),
     };
-    if !(input.repair_max_change >= 0.0) {
+    if input.repair_max_change.is_nan() || input.repair_max_change < 0.0 {
         bail!("--repair-max-change must be a percentage of 0 or more");
     }
     Ok(ImportOptions {
@@ -585,13 +585,11 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
         }),
     )?;
     pb.finish_and_clear();
-    if out.exists() {
-        if store::resolve(out).is_err() && std::fs::read_dir(out)?.next().is_some() {
-            bail!(
-                "{} exists and is not a wangge data directory: choose another --out",
-                out.display()
-            );
-        }
+    if out.exists() && store::resolve(out).is_err() && std::fs::read_dir(out)?.next().is_some() {
+        bail!(
+            "{} exists and is not a wangge data directory: choose another --out",
+            out.display()
+        );
     }
     wangge::files::replace_dir(tmp, out)
         .with_context(|| format!("cannot put the new city at {}", out.display()))?;

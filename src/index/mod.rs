@@ -138,7 +138,7 @@ impl LevelIndex {
                 li.polys.len(),
                 target,
                 |g| li.polys[g].segments(),
-                |c| li.inside_exact(c),
+                |c, skip| li.inside_exact(c, skip),
                 |g, c| li.position(g, c),
             );
             li.raster = Some(raster);
@@ -195,13 +195,15 @@ impl LevelIndex {
         pick(cands.into_iter(), |g| self.position(g, p))
     }
 
-    /// Every level-local grid whose interior contains `p` (R-tree candidates,
-    /// exact tests), ascending. More than one only where grids overlap.
-    fn inside_exact(&self, p: Coord<f64>) -> Vec<u32> {
+    /// Every level-local grid not in `skip` (ascending) whose interior
+    /// contains `p` (R-tree candidates, exact tests), ascending. More than
+    /// one only where grids overlap.
+    fn inside_exact(&self, p: Coord<f64>, skip: &[u32]) -> Vec<u32> {
         let mut v: Vec<u32> = self
             .tree
             .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
             .map(|e| e.data)
+            .filter(|g| skip.binary_search(g).is_err())
             .filter(|&g| self.position(g, p) == Position::Inside)
             .collect();
         v.sort_unstable();

@@ -104,17 +104,17 @@ impl Raster {
     /// Builds the raster over `extent` with about `target_cells` cells.
     ///
     /// `edges(i)` yields the edges of grid `i` (level-local index, `0..n`);
-    /// `classify_center(c)` answers, for a point that lies on no edge, every
-    /// grid that contains it (ascending; more than one where grids overlap,
-    /// which such a cell then lists as mixed, so that an overlap is never
-    /// hidden behind a pure cell); `position(g, c)` places a point exactly
-    /// relative to grid `g`.
+    /// `classify_center(c, skip)` answers, for a point that lies on no edge,
+    /// every grid not in `skip` that contains it (ascending; more than one
+    /// where grids overlap, which such a cell then lists as mixed, so that an
+    /// overlap is never hidden behind a pure cell); `position(g, c)` places a
+    /// point exactly relative to grid `g`. Uses all cores.
     pub fn build<'s>(
         extent: Rect<f64>,
         n: usize,
         target_cells: usize,
         edges: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
-        classify_center: impl Fn(Coord<f64>) -> Vec<u32>,
+        classify_center: impl Fn(Coord<f64>, &[u32]) -> Vec<u32> + Sync,
         position: impl Fn(u32, Coord<f64>) -> super::Position,
     ) -> Self {
         let (w, h) = (extent.width().max(1e-9), extent.height().max(1e-9));
@@ -141,12 +141,42 @@ impl Raster {
             }
         }
         pairs.sort_unstable();
+        // Crossed cells: (cell, first pair, end of its pairs).
+        let mut crossed: Vec<(u32, usize, usize)> = Vec::new();
         let mut i = 0;
         while i < pairs.len() {
-            let cell = pairs[i].0;
-            let end = i + pairs[i..].iter().take_while(|p| p.0 == cell).count();
+            let end = i + pairs[i..].iter().take_while(|p| p.0 == pairs[i].0).count();
+            crossed.push((pairs[i].0, i, end));
+            i = end;
+        }
+        // A grid that holds a crossed cell's centre and has no edge in the
+        // cell holds all of it: only where grids overlap, but then it must be
+        // a candidate too, or points there would not see it.
+        let center_of = |cell: u32| {
+            let (cx, cy) = (cell as usize % nx, cell as usize / nx);
+            Coord {
+                x: r.x0 + (cx as f64 + 0.5) / r.inv_w,
+                y: r.y0 + (cy as f64 + 0.5) / r.inv_h,
+            }
+        };
+        let covering: Vec<Vec<u32>> = {
+            use rayon::prelude::*;
+            crossed
+                .par_iter()
+                .map(|&(cell, i, end)| {
+                    let mut cands: Vec<u32> = pairs[i..end].iter().map(|p| p.1).collect();
+                    cands.dedup();
+                    classify_center(center_of(cell), &cands)
+                })
+                .collect()
+        };
+        for (&(cell, i, end), covering) in crossed.iter().zip(covering) {
             let mut cands: Vec<u32> = pairs[i..end].iter().map(|p| p.1).collect();
             cands.dedup();
+            if !covering.is_empty() {
+                cands.extend(covering);
+                cands.sort_unstable();
+            }
             let local = r.local_cell(cell, &cands, &pairs[i..end], &edges, &position);
             r.cells[cell as usize] = match local {
                 Some(l) => {
@@ -160,29 +190,41 @@ impl Raster {
                     MIXED | at
                 }
             };
-            i = end;
         }
-        for cy in 0..ny {
-            for cx in 0..nx {
-                let idx = cy * nx + cx;
-                if r.cells[idx] == EMPTY {
-                    let center = Coord {
-                        x: r.x0 + (cx as f64 + 0.5) / r.inv_w,
-                        y: r.y0 + (cy as f64 + 0.5) / r.inv_h,
-                    };
-                    let inside = classify_center(center);
-                    r.cells[idx] = match inside.as_slice() {
-                        [] => EMPTY,
-                        [g] => *g,
-                        many => {
-                            let at = r.lists.len() as u32;
-                            r.lists.push(many.len() as u32);
-                            r.lists.extend(many);
-                            MIXED | at
+        // Cells no edge crosses: the grids holding their centres, row by row
+        // on all cores; where two or more do (an overlap) the cell is mixed.
+        let (x0, y0, inv_w, inv_h) = (r.x0, r.y0, r.inv_w, r.inv_h);
+        let overlapping: Vec<(usize, Vec<u32>)> = {
+            use rayon::prelude::*;
+            r.cells
+                .par_chunks_mut(nx)
+                .enumerate()
+                .flat_map_iter(|(cy, row)| {
+                    let mut many = Vec::new();
+                    for (cx, cell) in row.iter_mut().enumerate() {
+                        if *cell != EMPTY {
+                            continue;
                         }
-                    };
-                }
-            }
+                        let center = Coord {
+                            x: x0 + (cx as f64 + 0.5) / inv_w,
+                            y: y0 + (cy as f64 + 0.5) / inv_h,
+                        };
+                        let inside = classify_center(center, &[]);
+                        match inside.as_slice() {
+                            [] => {}
+                            [g] => *cell = *g,
+                            _ => many.push((cy * nx + cx, inside)),
+                        }
+                    }
+                    many
+                })
+                .collect()
+        };
+        for (idx, inside) in overlapping {
+            let at = r.lists.len() as u32;
+            r.lists.push(inside.len() as u32);
+            r.lists.extend(&inside);
+            r.cells[idx] = MIXED | at;
         }
         r
     }

@@ -149,7 +149,8 @@ pub fn read_features(
 ) -> Result<usize> {
     let format = format_of(path, options)?;
     let resolved;
-    let options = if options.encoding.is_none() && matches!(format, Format::Shapefile | Format::Csv) {
+    let options = if options.encoding.is_none() && matches!(format, Format::Shapefile | Format::Csv)
+    {
         resolved = resolve_encoding(path, options)?;
         &resolved.options
     } else {

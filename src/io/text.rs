@@ -38,22 +38,23 @@ pub struct Resolved {
 pub fn resolve(path: &Path, options: &ReadOptions) -> Result<Resolved> {
     let format = super::format_of(path, options)?;
     let mut out = options.clone();
-    let scan: Box<dyn Fn(&mut dyn FnMut(&[u8]) -> bool) -> Result<()>> = match format {
-        Format::Shapefile => {
-            let dbf = path.with_extension("dbf");
-            Box::new(move |f| dbf_text(&dbf, f))
-        }
-        Format::Csv => {
-            let p = path.to_path_buf();
-            Box::new(move |f| csv_lines(&p, f))
-        }
-        _ => return Ok(Resolved { options: out, note: None }),
+    if !matches!(format, Format::Shapefile | Format::Csv) {
+        return Ok(Resolved {
+            options: out,
+            note: None,
+        });
+    }
+    let dbf = path.with_extension("dbf");
+    let scan = |f: &mut dyn FnMut(&[u8]) -> bool| match format {
+        Format::Shapefile => dbf_text(&dbf, f),
+        _ => csv_lines(path, f),
     };
     let declared = match &options.encoding {
         Some(label) => Some((label.clone(), "--encoding")),
-        None if format == Format::Shapefile => cpg_label(path)
-            .map(|l| (l, ".cpg"))
-            .or_else(|| dbf_language(&path.with_extension("dbf")).map(|l| (l.to_string(), ".dbf language driver"))),
+        None if format == Format::Shapefile => cpg_label(path).map(|l| (l, ".cpg")).or_else(|| {
+            dbf_language(&path.with_extension("dbf"))
+                .map(|l| (l.to_string(), ".dbf language driver"))
+        }),
         None => None,
     };
     if let Some((label, from)) = declared {
@@ -61,7 +62,9 @@ pub fn resolve(path: &Path, options: &ReadOptions) -> Result<Resolved> {
             malformed(
                 path,
                 None,
-                format!("unknown text encoding '{label}' (from {from}): use e.g. GBK, GB18030 or UTF-8"),
+                format!(
+                    "unknown text encoding '{label}' (from {from}): use e.g. GBK, GB18030 or UTF-8"
+                ),
             )
         })?;
         let mut bad = false;
@@ -82,7 +85,10 @@ pub fn resolve(path: &Path, options: &ReadOptions) -> Result<Resolved> {
             ));
         }
         out.encoding = Some(enc.name().to_string());
-        return Ok(Resolved { options: out, note: None });
+        return Ok(Resolved {
+            options: out,
+            note: None,
+        });
     }
     let (mut utf8, mut gb) = (true, true);
     scan(&mut |bytes| {
@@ -100,7 +106,10 @@ pub fn resolve(path: &Path, options: &ReadOptions) -> Result<Resolved> {
     })?;
     if utf8 {
         out.encoding = Some("UTF-8".into());
-        return Ok(Resolved { options: out, note: None });
+        return Ok(Resolved {
+            options: out,
+            note: None,
+        });
     }
     if !gb {
         return Err(malformed(
@@ -117,7 +126,11 @@ pub fn resolve(path: &Path, options: &ReadOptions) -> Result<Resolved> {
         note: Some(format!(
             "{} declares no text encoding{} and its text is not UTF-8: decoded as GBK (GB18030), the encoding of Chinese GIS files; if names look wrong, give --encoding",
             path.display(),
-            if format == Format::Shapefile { " (no .cpg)" } else { "" }
+            if format == Format::Shapefile {
+                " (no .cpg)"
+            } else {
+                ""
+            }
         )),
     })
 }
@@ -154,7 +167,8 @@ fn dbf_text(dbf: &Path, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
         return Err(bad("header too short"));
     }
     let mut descriptors = vec![0u8; header_len - 32];
-    r.read_exact(&mut descriptors).map_err(|_| bad("truncated header"))?;
+    r.read_exact(&mut descriptors)
+        .map_err(|_| bad("truncated header"))?;
     // (offset in the record, length) of each character field.
     let mut fields: Vec<(usize, usize)> = Vec::new();
     let mut offset = 1; // the deletion flag
@@ -192,10 +206,12 @@ fn csv_lines(path: &Path, f: &mut dyn FnMut(&[u8]) -> bool) -> Result<()> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = r.read_until(b'\n', &mut line).map_err(|source| super::ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|source| super::ReadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if n == 0 {
             return Ok(());
         }

@@ -1115,6 +1115,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--exact-borders", action="store_true",
+                    help="leave out the unshared vertices and bumps (neighbours share every border vertex), "
+                         "to tell their effect from the rest")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
     import time
@@ -1126,9 +1129,10 @@ def main():
     for level in country.features.values():
         for f in level.values():
             f["geom"] = shapely.orient_polygons(f["geom"], exterior_cw=False)
-    country.unshared_vertices("county", 0.25, 0.10, 4)
-    country.unshared_vertices("city", 0.20, 0.05, 3)
-    country.unshared_vertices("province", 0.20, 0.0, 3)
+    if not a.exact_borders:
+        country.unshared_vertices("county", 0.25, 0.10, 4)
+        country.unshared_vertices("city", 0.20, 0.05, 3)
+        country.unshared_vertices("province", 0.20, 0.0, 3)
     # Polygons that are one and the same in the source stay identical after the edits.
     for low, lv_low, high, lv_high in (("1100", "city", "11", "province"), ("8200", "city", "82", "province"),
                                        ("820000", "county", "8200", "city"), ("441900", "county", "4419", "city"),
