@@ -1,85 +1,90 @@
 //! The nearest grid to a point outside every grid: an R-tree of the grids'
-//! border segments, so that the answer costs a few tree steps and a handful
-//! of exact distances instead of a walk over whole polygons.
+//! border segments, so that the answer costs a few tree steps and one exact
+//! distance instead of a walk over whole polygons.
 //!
-//! Coordinates in the tree are `[lon · scale, lat]` degrees, with `scale` the
-//! cosine of the level's middle latitude, so tree distances are nearly
-//! metric; exact distances are metres in the query point's local frame (see
-//! [`crate::measure`]), the same as a grid's border distance.
+//! Segments are stored as chords between unit vectors on the sphere (3D),
+//! so the tree's distance is the chord distance for every query point, near
+//! the city or half a world away: the first segments the tree returns are
+//! the nearest, with no latitude-dependent bound to widen the search.
+//! Edges are drawn straight in lon/lat; one longer than [`MAX_PIECE_DEG`] is
+//! stored as pieces of at most that length, so that a chord never lies more
+//! than a few centimetres below the edge it stands for. Distances are
+//! great-circle metres on the sphere of radius [`EARTH_RADIUS_M`].
 
 use geo::Coord;
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Line};
 
-use crate::measure::{self, M_PER_DEG};
+use crate::measure::EARTH_RADIUS_M;
 
-/// A border segment, scaled, with the level-local grid it bounds and its
-/// index among that grid's segments.
-type SegmentEntry = GeomWithData<Line<[f64; 2]>, (u32, u32)>;
+/// A border segment (or a piece of one) as a 3D chord, with the
+/// level-local grid it bounds.
+type SegmentEntry = GeomWithData<Line<[f64; 3]>, u32>;
+
+/// Longest piece of an edge stored as one chord, degrees (about 1.1 km: the
+/// chord of such a piece lies at most 2.5 cm below the sphere).
+pub const MAX_PIECE_DEG: f64 = 0.01;
+
+/// The unit vector of a lon/lat point (degrees).
+fn unit(c: Coord<f64>) -> [f64; 3] {
+    let (lon, lat) = (c.x.to_radians(), c.y.to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
 
 /// Border segments of one level's grids.
 #[derive(Debug)]
 pub struct BorderIndex {
     tree: RTree<SegmentEntry>,
-    scale: f64,
 }
 
 impl BorderIndex {
     /// Indexes the segments of grids `0..n`; `segments(g)` gives grid `g`'s
-    /// edges (lon/lat degrees). `mid_lat` is the level's middle latitude.
-    pub fn build<'s>(
-        n: usize,
-        mid_lat: f64,
-        segments: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
-    ) -> Self {
-        let scale = mid_lat.to_radians().cos().max(0.01);
-        let entries: Vec<SegmentEntry> = (0..n)
-            .flat_map(|g| {
-                segments(g).iter().enumerate().map(move |(s, [a, b])| {
-                    GeomWithData::new(
-                        Line::new([a.x * scale, a.y], [b.x * scale, b.y]),
-                        (g as u32, s as u32),
-                    )
-                })
-            })
-            .collect();
+    /// edges (lon/lat degrees).
+    pub fn build<'s>(n: usize, segments: impl Fn(usize) -> &'s [[Coord<f64>; 2]]) -> Self {
+        let mut entries: Vec<SegmentEntry> = Vec::new();
+        for g in 0..n {
+            for &[a, b] in segments(g) {
+                let span = ((b.x - a.x) * a.y.to_radians().cos())
+                    .abs()
+                    .max((b.y - a.y).abs());
+                let pieces = (span / MAX_PIECE_DEG).ceil().clamp(1.0, 1e6) as usize;
+                let at = |i: usize| {
+                    let t = i as f64 / pieces as f64;
+                    Coord {
+                        x: a.x + (b.x - a.x) * t,
+                        y: a.y + (b.y - a.y) * t,
+                    }
+                };
+                let mut from = unit(a);
+                for i in 1..=pieces {
+                    let to = if i == pieces { unit(b) } else { unit(at(i)) };
+                    entries.push(GeomWithData::new(Line::new(from, to), g as u32));
+                    from = to;
+                }
+            }
+        }
         BorderIndex {
             tree: RTree::bulk_load(entries),
-            scale,
         }
     }
 
     /// The grid whose border is nearest to `p` (lon/lat degrees) and that
-    /// distance in metres; among grids at the same distance, the lowest index.
-    /// `segments` must be the function the index was built with.
-    pub fn nearest<'s>(
-        &self,
-        p: Coord<f64>,
-        segments: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
-    ) -> Option<(u32, f64)> {
+    /// distance in great-circle metres; among grids at the same distance
+    /// (a shared border), the lowest index.
+    pub fn nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
         if !p.x.is_finite() || !p.y.is_finite() {
             return None;
         }
-        // Metres ≥ k · (distance in the tree's space): longitudes shrink by
-        // cos(lat) at the point but by `scale` in the tree.
-        let k = M_PER_DEG * (p.y.to_radians().cos().abs() / self.scale).min(1.0);
         let mut best: Option<(u32, f64)> = None;
-        for (e, d2) in self
-            .tree
-            .nearest_neighbor_iter_with_distance_2(&[p.x * self.scale, p.y])
-        {
-            if let Some((_, bd)) = best
-                && d2.sqrt() * k > bd
-            {
-                break;
-            }
-            let (g, s) = e.data;
-            let d = measure::segments_distance_m(p, [segments(g as usize)[s as usize]]);
-            if best.is_none_or(|(bg, bd)| d < bd || (d == bd && g < bg)) {
-                best = Some((g, d));
+        for (e, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&unit(p)) {
+            match best {
+                Some((_, bd2)) if d2 > bd2 => break,
+                Some((bg, _)) if e.data >= bg => {}
+                _ => best = Some((e.data, d2)),
             }
         }
-        best
+        // Chord length on the unit sphere → great-circle metres.
+        best.map(|(g, d2)| (g, 2.0 * EARTH_RADIUS_M * (d2.sqrt() / 2.0).min(1.0).asin()))
     }
 
     /// Approximate heap bytes.

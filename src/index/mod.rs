@@ -321,12 +321,13 @@ impl LevelIndex {
         })
     }
 
-    /// The nearest grid to `p` (lon/lat degrees) and the distance in metres
-    /// to its boundary; among grids at the same distance, the lowest index.
+    /// The nearest grid to `p` (lon/lat degrees) and the great-circle
+    /// distance in metres to its boundary; among grids at the same distance,
+    /// the lowest index.
     /// Searches an R-tree of border segments (built on the first call, or by
     /// [`LevelIndex::warm_borders`]).
     pub fn nearest(&self, p: Coord<f64>) -> Option<(u32, f64)> {
-        self.borders().nearest(p, |g| self.polys[g].segments())
+        self.borders().nearest(p)
     }
 
     /// Builds the border-segment index now, so that the first nearest-grid
@@ -336,10 +337,8 @@ impl LevelIndex {
     }
 
     fn borders(&self) -> &BorderIndex {
-        self.borders.get_or_init(|| {
-            let mid_lat = self.extent.map_or(0.0, |e| (e.min().y + e.max().y) / 2.0);
-            BorderIndex::build(self.polys.len(), mid_lat, |g| self.polys[g].segments())
-        })
+        self.borders
+            .get_or_init(|| BorderIndex::build(self.polys.len(), |g| self.polys[g].segments()))
     }
 
     /// The lookup raster, if the level has grids.
