@@ -373,12 +373,11 @@ pub fn import(
                             location: geom_problems[0].1.map(|c| [c.x, c.y]),
                             area_m2: Some(repaired.area_after_m2 - repaired.area_before_m2),
                             message: format!(
-                                "repaired ({}): area {:.1} m² → {:.1} m² ({:+.3}%)",
+                                "repaired ({}): area {:.1} m² → {:.1} m² ({})",
                                 kinds_text(&geom_problems),
                                 repaired.area_before_m2,
                                 repaired.area_after_m2,
-                                100.0 * (repaired.area_after_m2 - repaired.area_before_m2)
-                                    / repaired.area_before_m2.max(f64::MIN_POSITIVE)
+                                percent_change(repaired.area_before_m2, repaired.area_after_m2)
                             ),
                         });
                         repaired.geometry
@@ -386,7 +385,11 @@ pub fn import(
                     Err(refusal) => {
                         for (kind, at, msg) in &geom_problems {
                             let msg = match &refusal {
-                                Some(why) => format!("{msg} (--repair refused: {why})"),
+                                // The advice to run with --repair is moot.
+                                Some(why) => format!(
+                                    "{} (--repair refused: {why})",
+                                    msg.replace(validate::GEOMETRY_ADVICE, validate::QGIS_ADVICE)
+                                ),
                                 None => msg.clone(),
                             };
                             ctx.problem(Severity::Error, *kind, row, Some(&code), *at, msg);
@@ -601,6 +604,18 @@ fn resolve_text(
     Ok(resolved.options)
 }
 
+/// An area change as a percentage with enough digits to show it (a
+/// repair of a province can change its area by a few parts per million).
+fn percent_change(before: f64, after: f64) -> String {
+    let p = 100.0 * (after - before) / before.max(f64::MIN_POSITIVE);
+    let digits = if p == 0.0 {
+        1
+    } else {
+        (2 - p.abs().log10().floor() as i32).clamp(1, 8) as usize
+    };
+    format!("{p:+.digits$}%")
+}
+
 /// The problem kinds of a geometry, as their machine names joined by commas.
 fn kinds_text(problems: &[(ProblemKind, Option<Coord<f64>>, String)]) -> String {
     let mut names: Vec<String> = problems
@@ -633,9 +648,9 @@ fn repair_grid(
     let share = repaired.change_share();
     if share > max_change {
         return Err(Some(format!(
-            "it would change the area from {:.1} m² to {:.1} m², by {:.1}%, more than the {:.1}% allowed by --repair-max-change; redraw the polygon",
-            repaired.area_before_m2,
+            "the repaired polygon would cover {:.1} m² where its rings as drawn enclose {:.1} m² (where a ring crosses itself, the signed areas of its loops cancel), a change of {:.1}%, more than the {:.1}% allowed by --repair-max-change; redraw the polygon in QGIS",
             repaired.area_after_m2,
+            repaired.area_before_m2,
             100.0 * share,
             100.0 * max_change
         )));

@@ -8,6 +8,7 @@
 //! ([`tiles`]), and over HTTP ([`http`]). All geometry is WGS84 lon/lat degrees (EPSG:4326); other
 //! coordinate systems are converted at the edge ([`crs`]).
 
+pub mod bbox;
 pub mod codes;
 pub mod crs;
 pub mod encoded;

@@ -319,12 +319,21 @@ fn run_import(input: &InputArgs) -> anyhow::Result<(wangge::import::Imported, bo
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let data = imported.snapshot.data();
+    let counted = |kept: usize, read: usize, what: &str| match read - kept {
+        0 => format!("{read} {what}"),
+        left_out => format!("{kept} of {read} {what} ({left_out} left out for errors)"),
+    };
+    let mut read = vec![counted(data.grids.len(), imported.grids_read, "grids")];
+    if imported.components_read > 0 {
+        read.push(counted(
+            data.components.len(),
+            imported.components_read,
+            "components",
+        ));
+    }
     eprintln!(
-        "read {} of {} grids and {} of {} components (the others have errors): {} errors, {} warnings",
-        data.grids.len(),
-        imported.grids_read,
-        data.components.len(),
-        imported.components_read,
+        "read {}: {} errors, {} warnings",
+        read.join(" and "),
         report.errors(),
         report.warnings()
     );
@@ -473,26 +482,7 @@ fn parse_tile(s: &str) -> anyhow::Result<TileId> {
 }
 
 fn parse_bbox(s: &str) -> anyhow::Result<geo::Rect<f64>> {
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .with_context(|| {
-            format!("--bbox `{s}` must be four numbers min_lon,min_lat,max_lon,max_lat")
-        })?;
-    let [a, b, c, d] = v[..] else {
-        bail!("--bbox `{s}` must be four numbers min_lon,min_lat,max_lon,max_lat");
-    };
-    if !(a < c
-        && b < d
-        && (-180.0..=180.0).contains(&a)
-        && (-180.0..=180.0).contains(&c)
-        && (-90.0..=90.0).contains(&b)
-        && (-90.0..=90.0).contains(&d))
-    {
-        bail!("--bbox `{s}`: need min_lon < max_lon and min_lat < max_lat, in degrees");
-    }
-    Ok(geo::Rect::new(Coord { x: a, y: b }, Coord { x: c, y: d }))
+    wangge::bbox::parse(s).with_context(|| format!("--bbox `{s}`"))
 }
 
 /// Renders every tile of a list and prints `z,x,y,bytes,micros,dropped` per tile.

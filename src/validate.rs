@@ -80,6 +80,9 @@ pub enum ProblemKind {
 pub const GEOMETRY_ADVICE: &str =
     "run the import with --repair, or fix it in QGIS (Vector ▸ Geometry Tools ▸ Fix Geometries)";
 
+/// The part of [`GEOMETRY_ADVICE`] that still applies when `--repair` was given.
+pub const QGIS_ADVICE: &str = "fix it in QGIS (Vector ▸ Geometry Tools ▸ Fix Geometries)";
+
 /// One problem found in the input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {

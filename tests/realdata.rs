@@ -947,7 +947,11 @@ fn cross_track_m(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
         [f.cos() * l.cos(), f.cos() * l.sin(), f.sin()]
     };
     let cross = |u: [f64; 3], w: [f64; 3]| {
-        [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]]
+        [
+            u[1] * w[2] - u[2] * w[1],
+            u[2] * w[0] - u[0] * w[2],
+            u[0] * w[1] - u[1] * w[0],
+        ]
     };
     let dot = |u: [f64; 3], w: [f64; 3]| u[0] * w[0] + u[1] * w[1] + u[2] * w[2];
     let norm = |u: [f64; 3]| dot(u, u).sqrt();
@@ -968,7 +972,11 @@ fn cross_track_m(p: Coord<f64>, a: Coord<f64>, b: Coord<f64>) -> f64 {
         [f[0] / l, f[1] / l, f[2] / l]
     };
     let between = dot(cross(av, foot), n) >= 0.0 && dot(cross(foot, bv), n) >= 0.0;
-    if between { dot(pv, n).abs().asin() * R } else { ends * R }
+    if between {
+        dot(pv, n).abs().asin() * R
+    } else {
+        ends * R
+    }
 }
 
 #[test]
@@ -979,16 +987,29 @@ fn the_nearest_grid_to_a_point_outside_agrees_with_brute_force() {
     // Edges are straight in lon/lat: each is cut into pieces of 0.005° or
     // less, and a piece's great-circle arc is within millimetres of it.
     let edge = |p: Coord<f64>, a: Coord<f64>, b: Coord<f64>| {
-        let n = ((b.x - a.x).abs().max((b.y - a.y).abs()) / 0.005).ceil().max(1.0) as usize;
-        let at = |i: usize| c(a.x + (b.x - a.x) * i as f64 / n as f64, a.y + (b.y - a.y) * i as f64 / n as f64);
-        (0..n).map(|i| cross_track_m(p, at(i), at(i + 1))).fold(f64::INFINITY, f64::min)
+        let n = ((b.x - a.x).abs().max((b.y - a.y).abs()) / 0.005)
+            .ceil()
+            .max(1.0) as usize;
+        let at = |i: usize| {
+            c(
+                a.x + (b.x - a.x) * i as f64 / n as f64,
+                a.y + (b.y - a.y) * i as f64 / n as f64,
+            )
+        };
+        (0..n)
+            .map(|i| cross_track_m(p, at(i), at(i + 1)))
+            .fold(f64::INFINITY, f64::min)
     };
     let distance = |p: Coord<f64>, g: &Grid| {
         g.geometry
             .0
             .iter()
             .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
-            .flat_map(|r| r.0.windows(2).map(|w| edge(p, w[0], w[1])).collect::<Vec<_>>())
+            .flat_map(|r| {
+                r.0.windows(2)
+                    .map(|w| edge(p, w[0], w[1]))
+                    .collect::<Vec<_>>()
+            })
             .fold(f64::INFINITY, f64::min)
     };
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -996,7 +1017,10 @@ fn the_nearest_grid_to_a_point_outside_agrees_with_brute_force() {
     while checked < 300 {
         // Near the country, and some half a world away.
         let p = if checked % 10 == 9 {
-            c(rng.random_range(-180.0..180.0), rng.random_range(-80.0..80.0))
+            c(
+                rng.random_range(-180.0..180.0),
+                rng.random_range(-80.0..80.0),
+            )
         } else {
             c(rng.random_range(90.0..125.0), rng.random_range(15.0..40.0))
         };
@@ -1009,8 +1033,15 @@ fn the_nearest_grid_to_a_point_outside_agrees_with_brute_force() {
         let want = all.iter().copied().fold(f64::INFINITY, f64::min);
         let (g, d) = finest.nearest(p).expect("a nearest grid");
         // The index's chords lie within centimetres of the edges.
-        assert!((d - want).abs() < 0.1 + 1e-9 * want, "{p:?}: {d} m vs {want} m");
-        assert!(all[g as usize] - want < 0.2, "{p:?}: grid {g} at {} m, nearest {want} m", all[g as usize]);
+        assert!(
+            (d - want).abs() < 0.1 + 1e-9 * want,
+            "{p:?}: {d} m vs {want} m"
+        );
+        assert!(
+            all[g as usize] - want < 0.2,
+            "{p:?}: grid {g} at {} m, nearest {want} m",
+            all[g as usize]
+        );
         let a = wangge::lookup::lookup(&snap, p);
         assert!(!a.inside);
         assert_eq!(a.nearest.unwrap().grid.code, counties[g as usize].code);

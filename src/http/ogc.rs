@@ -7,7 +7,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use geo::{Coord, Intersects, Rect};
+use geo::{Intersects, Rect};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -230,35 +230,8 @@ struct ItemsParams {
 }
 
 fn parse_bbox(v: &str) -> Result<Rect<f64>, ApiError> {
-    let bad = |m: String| ApiError::bad("bad_parameter", format!("parameter 'bbox' = '{v}': {m}"));
-    let nums: Vec<f64> = v
-        .split(',')
-        .map(|s| s.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad("write four numbers: minlon,minlat,maxlon,maxlat".into()))?;
-    if nums.len() != 4 {
-        return Err(bad(format!(
-            "has {} numbers; write four: minlon,minlat,maxlon,maxlat",
-            nums.len()
-        )));
-    }
-    if nums.iter().any(|n| !n.is_finite()) {
-        return Err(bad("numbers must be finite".into()));
-    }
-    let (x0, y0, x1, y1) = (nums[0], nums[1], nums[2], nums[3]);
-    if !(-180.0..=180.0).contains(&x0)
-        || !(-180.0..=180.0).contains(&x1)
-        || !(-90.0..=90.0).contains(&y0)
-        || !(-90.0..=90.0).contains(&y1)
-    {
-        return Err(bad(
-            "longitudes must be within -180..180 and latitudes within -90..90".into(),
-        ));
-    }
-    if x0 > x1 || y0 > y1 {
-        return Err(bad("the minimum must not exceed the maximum (boxes across the antimeridian are not supported)".into()));
-    }
-    Ok(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }))
+    crate::bbox::parse(v)
+        .map_err(|e| ApiError::bad("bad_parameter", format!("parameter 'bbox' = '{v}': {e}")))
 }
 
 fn unsupported(name: &str, collection: &str) -> ApiError {

@@ -20,6 +20,7 @@ pub mod mvt;
 pub mod points;
 pub mod prepared;
 pub mod topology;
+mod valid;
 
 use geo::{Coord, Rect};
 use serde_json::{Value as Json, json};
@@ -370,7 +371,7 @@ fn polygon_geometry(t: &TileId, poly: Vec<Vec<[f64; 2]>>, clip: &Bounds, geom: &
 
 /// Splits a snapped ring where it passes through the same vertex twice
 /// (snapping can pinch a narrow neck into one point) into simple rings.
-fn split_touching(ring: Vec<[i32; 2]>, out: &mut Vec<Vec<[i32; 2]>>) {
+pub(crate) fn split_touching(ring: Vec<[i32; 2]>, out: &mut Vec<Vec<[i32; 2]>>) {
     let mut seen: rustc_hash::FxHashMap<[i32; 2], usize> = Default::default();
     for (j, &p) in ring.iter().enumerate() {
         if let Some(&i) = seen.get(&p) {
@@ -556,7 +557,9 @@ fn grid_layers<'a>(
             if !gb.intersects(&buffered) {
                 continue;
             }
-            if (gb.max_x - gb.min_x).max(gb.max_y - gb.min_y) < MIN_GRID_UNITS * unit {
+            if (gb.max_x - gb.min_x).max(gb.max_y - gb.min_y) < MIN_GRID_UNITS * unit
+                || topo.collapsed(g, t.z)
+            {
                 dropped.tiny_grids += 1;
                 continue;
             }

@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use super::clip::Bounds;
 use super::mvt::Geometry;
 use super::topology::LevelTopology;
-use super::{EXTENT, drop_spikes, emit_polygon};
+use super::valid::snap_ring;
+use super::{EXTENT, emit_polygon};
 
 /// One level's grids prepared for one zoom.
 #[derive(Debug, Default)]
@@ -41,21 +42,11 @@ impl Prepared {
             .into_par_iter()
             .map(|g| {
                 let mut geom = Geometry::default();
+                if topo.collapsed(g, zoom) {
+                    return None;
+                }
                 for poly in topo.polygons(g, zoom, &everywhere) {
-                    let mut rings = Vec::with_capacity(poly.len());
-                    for ring in &poly {
-                        let mut r: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
-                        for p in ring {
-                            let q = [(p[0] * s).round() as i32, (p[1] * s).round() as i32];
-                            if r.last() != Some(&q) {
-                                r.push(q);
-                            }
-                        }
-                        while r.len() > 1 && r.first() == r.last() {
-                            r.pop();
-                        }
-                        rings.push(drop_spikes(r));
-                    }
+                    let rings = poly.iter().map(|r| snap_ring(r, s)).collect();
                     emit_polygon(&mut geom, rings);
                 }
                 geom.split_first()

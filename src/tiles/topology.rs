@@ -68,8 +68,14 @@ type EdgeMap = HashMap<((u64, u64), (u64, u64)), u32>;
 /// pieces, and number of vertices.
 type ChainStarts = HashMap<((u64, u64), (u64, u64)), (u32, u32, u32)>;
 
-/// Every chain simplified for one zoom; `None` where nothing was removed.
-type Simplified = Vec<Option<Box<[[f64; 2]]>>>;
+/// One zoom's geometry: every chain simplified (`None` where nothing was
+/// removed, or where the full chain is needed to keep a grid valid), and
+/// the grids that collapse on the zoom's lattice even with full chains.
+#[derive(Debug)]
+struct Simplified {
+    chains: Vec<Option<Box<[[f64; 2]]>>>,
+    collapsed: Vec<bool>,
+}
 
 /// Most edges in one stored piece of a border.
 const PIECE: usize = 32;
@@ -223,18 +229,101 @@ impl LevelTopology {
     /// zoom; none at [`MAX_ZOOM`]). All cores, once per zoom.
     fn simplified(&self, zoom: u8) -> &Simplified {
         self.simplified[zoom as usize].get_or_init(|| {
-            if zoom >= MAX_ZOOM {
-                return vec![None; self.chains.len()];
-            }
-            let tolerance = 1.0 / (super::EXTENT as f64 * (1u64 << zoom) as f64);
-            self.chains
-                .par_iter()
-                .map(|c| {
-                    let s = simplify(c, tolerance);
-                    (s.len() < c.len()).then(|| s.into_boxed_slice())
-                })
-                .collect()
+            let scale = super::EXTENT as f64 * (1u64 << zoom) as f64;
+            let chains = if zoom >= MAX_ZOOM {
+                vec![None; self.chains.len()]
+            } else {
+                let tolerance = 1.0 / scale;
+                self.chains
+                    .par_iter()
+                    .map(|c| {
+                        let s = simplify(c, tolerance);
+                        (s.len() < c.len()).then(|| s.into_boxed_slice())
+                    })
+                    .collect()
+            };
+            let mut s = Simplified {
+                chains,
+                collapsed: vec![false; self.shapes.len()],
+            };
+            self.keep_valid(scale, &mut s);
+            s
         })
+    }
+
+    /// Grid `g`'s rings with the chains of `s`, snapped to the lattice of `scale`.
+    fn snapped(&self, g: usize, s: &Simplified, scale: f64) -> Vec<Vec<Vec<[i32; 2]>>> {
+        self.assemble(g, &s.chains, None)
+            .iter()
+            .map(|poly| {
+                poly.iter()
+                    .map(|r| super::valid::snap_ring(r, scale))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Makes every grid valid on the lattice of `scale` (tile units per
+    /// world unit): the chains of a grid whose snapped polygons are not
+    /// simple go back to their full vertices (for its neighbours too, which
+    /// share them), and the grids that check changes are checked again,
+    /// for a few rounds. A grid still not simple with every chain in full
+    /// has collapsed at this zoom (a sliver narrower than a tile unit) and
+    /// is marked so, to be left out of this zoom's tiles.
+    fn keep_valid(&self, scale: f64, s: &mut Simplified) {
+        let mut users: Vec<Vec<u32>> = vec![Vec::new(); self.chains.len()];
+        for (g, shape) in self.shapes.iter().enumerate() {
+            for r in shape.polygons.iter().flatten().flatten() {
+                users[r.chain as usize].push(g as u32);
+            }
+        }
+        let mut check: Vec<u32> = (0..self.shapes.len() as u32).collect();
+        for _round in 0..4 {
+            let bad: Vec<u32> = check
+                .par_iter()
+                .copied()
+                .filter(|&g| {
+                    !self
+                        .snapped(g as usize, s, scale)
+                        .iter()
+                        .all(|poly| super::valid::is_simple(poly))
+                })
+                .collect();
+            let mut next: Vec<u32> = Vec::new();
+            for &g in &bad {
+                let mut changed = false;
+                for r in self.shapes[g as usize].polygons.iter().flatten().flatten() {
+                    if s.chains[r.chain as usize].take().is_some() {
+                        changed = true;
+                        next.extend(&users[r.chain as usize]);
+                    }
+                }
+                if !changed {
+                    s.collapsed[g as usize] = true;
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            if next.is_empty() {
+                return;
+            }
+            check = next;
+        }
+        // Rounds used up: whatever is still not simple is left out.
+        for g in check {
+            if !self
+                .snapped(g as usize, s, scale)
+                .iter()
+                .all(|poly| super::valid::is_simple(poly))
+            {
+                s.collapsed[g as usize] = true;
+            }
+        }
+    }
+
+    /// True when grid `g` collapses at `zoom` (it is left out of that zoom's tiles).
+    pub fn collapsed(&self, g: usize, zoom: u8) -> bool {
+        self.simplified(zoom).collapsed[g]
     }
 
     /// Grid `g`'s polygons for a tile of zoom `zoom` whose buffered box is
@@ -246,7 +335,17 @@ impl LevelTopology {
     /// that collapse below three vertices are dropped, and a polygon whose
     /// exterior collapsed is dropped with its holes.
     pub fn polygons(&self, g: usize, zoom: u8, window: &Bounds) -> Polygons {
-        let simplified = self.simplified(zoom);
+        self.assemble(g, &self.simplified(zoom).chains, Some(window))
+    }
+
+    /// Grid `g`'s rings from `chains` (full chains where `None`); chains
+    /// wholly outside `window`, when given, by their two ends.
+    fn assemble(
+        &self,
+        g: usize,
+        simplified: &[Option<Box<[[f64; 2]]>>],
+        window: Option<&Bounds>,
+    ) -> Polygons {
         let mut out = Vec::new();
         for poly in &self.shapes[g].polygons {
             let mut rings = Vec::with_capacity(poly.len());
@@ -255,13 +354,14 @@ impl LevelTopology {
                 for r in refs {
                     let chain = &self.chains[r.chain as usize];
                     let ends;
-                    let pts: &[[f64; 2]] =
-                        if !self.chain_bounds[r.chain as usize].intersects(window) {
-                            ends = [chain[0], chain[chain.len() - 1]];
-                            &ends
-                        } else {
-                            simplified[r.chain as usize].as_deref().unwrap_or(chain)
-                        };
+                    let pts: &[[f64; 2]] = if window
+                        .is_some_and(|w| !self.chain_bounds[r.chain as usize].intersects(w))
+                    {
+                        ends = [chain[0], chain[chain.len() - 1]];
+                        &ends
+                    } else {
+                        simplified[r.chain as usize].as_deref().unwrap_or(chain)
+                    };
                     // Each chain starts where the previous one ended: skip that vertex.
                     let skip = usize::from(!ring.is_empty());
                     if r.reversed {

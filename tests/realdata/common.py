@@ -12,10 +12,12 @@ shapely only; nothing here knows about wangge).
   latitude (the "local metric frame" distances are compared in).
 - `read_shapefile`: polygons and attributes of a .shp/.dbf pair, decoded with
   a given encoding (no GDAL).
+- `load_truth`: the generator's country.json with truth.json as "problems".
 """
 
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -88,6 +90,15 @@ def polygons_only(g):
 def valid_version(g):
     """The geometry itself when valid, else GEOS make_valid's polygons."""
     return g if g.is_valid else polygons_only(shapely.make_valid(g))
+
+
+def load_truth(out_dir):
+    """make_country.py's country.json, with truth.json's list as "problems"."""
+    with open(os.path.join(out_dir, "country.json"), encoding="utf-8") as fh:
+        truth = json.load(fh)
+    with open(os.path.join(out_dir, "truth.json"), encoding="utf-8") as fh:
+        truth["problems"] = json.load(fh)
+    return truth
 
 
 def read_geojson(path):

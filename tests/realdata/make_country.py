@@ -31,8 +31,13 @@ borders exactly. Then, as in files digitised separately and edited by hand:
 Writes provinces.shp (+ .shx .dbf .prj, attributes in GBK, no .cpg),
 cities.geojson, counties.geojson, scheme.json (the three levels as a scheme
 file for binaries without the gbt2260 preset), points.csv (200,000 points
-id,lon,lat; the id's prefix says how it was drawn), components.csv and
-truth.json. Deterministic for a seed. Needs numpy and shapely 2.1+ (GEOS
+id,lon,lat; the id's prefix says how it was drawn: land, border (0.01-30 m
+from a county border), vertex (exactly on a county vertex), island,
+enclave, overlap, gap, special (near a planted error), sea, far),
+components.csv (code,name,class,state,lon,lat), truth.json (the list of
+planted things: {kind, codes, note, geometry and area_m2 where relevant,
+...}) and country.json (seed, counts, features per file, every name by
+level and code). Deterministic for a seed. Needs numpy and shapely 2.1+ (GEOS
 3.12+); the Shapefile is written with pyshp when it is installed, else with
 ogr2ogr (GDAL).
 """
@@ -45,6 +50,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections import Counter
 
 import numpy as np
 import shapely
@@ -52,7 +59,7 @@ import shapely.ops
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box, mapping
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import M_PER_DEG, R_EARTH, area_m2  # noqa: E402
+from common import M_PER_DEG, area_m2  # noqa: E402
 
 EXTENT = (100.0, 22.0, 122.0, 42.0)
 
@@ -180,7 +187,7 @@ def sample_seeds(main, n, rng):
     area = main.area * c * M_PER_DEG**2
     r = 0.6 * math.sqrt(area / n)
     seeds = []
-    prepared = shapely.prepare(main) or main
+    shapely.prepare(main)
     tries = 0
     while len(seeds) < n:
         xs = rng.uniform(minx, maxx, 256)
@@ -194,7 +201,6 @@ def sample_seeds(main, n, rng):
         tries += 1
         if tries % 8 == 0:
             r *= 0.9
-    del prepared
     return seeds
 
 
@@ -514,9 +520,6 @@ class Country:
                         out.append((a, b, pt))
         return out
 
-    def used(self):
-        return {c for t in self.truth for c in t["codes"]}
-
     def plant(self):
         rng = self.rng
         C = self.features["county"]
@@ -558,7 +561,6 @@ class Country:
         # Gap 4: a small hole (about 0.2 km^2) at a vertex shared by three counties.
         city = next_city()
         kids = self.county_codes_of(city)
-        from collections import Counter
         cnt = Counter()
         for k in kids:
             for xy in set(C[k]["geom"].exterior.coords):
@@ -892,9 +894,12 @@ class Country:
         hole = blob(v[0], v[1], 600, rng, n=24, rough=0.05)
         C[k]["geom"] = Polygon(cs, [list(hole.exterior.coords)[::-1]])
         inside = g.intersection(hole)
-        self.note("hole_outside", [k], f"county {k}: a hole that crosses its exterior ring; a repair keeps "
-                  "the county minus the hole (a gap of the hole's inner part in its city)",
-                  inside, repairable=True, repair_area_change_m2=round(area_m2(inside), 1), city=k[:4])
+        outside = hole.difference(g)
+        self.note("hole_outside", [k], f"county {k}: a hole that crosses its exterior ring. Repaired as the county "
+                  "minus the hole, its city has a gap of the hole's inner part; repaired as GEOS make_valid (and QGIS "
+                  "Fix Geometries) do, the hole's outer part joins the county instead, overlapping its neighbour",
+                  inside, repairable=True, repair_area_change_m2=round(area_m2(inside), 1),
+                  outer_part_m2=round(area_m2(outside), 1), city=k[:4])
 
         # A repeated consecutive vertex (valid).
         k = pick_county()
@@ -1120,7 +1125,6 @@ def main():
                          "to tell their effect from the rest")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
-    import time
     t0 = time.time()
     country = Country(a.seed)
     country.build()
@@ -1178,9 +1182,10 @@ def main():
                               "counties.geojson": len(C) + 1},
         "names": {lv: {k: v["name"] for k, v in sorted(feats.items())} for lv, feats in stored_levels.items()},
         "missing_cities": sorted(country.missing_cities),
-        "problems": country.truth,
     }
     with open(os.path.join(a.out_dir, "truth.json"), "w", encoding="utf-8") as fh:
+        json.dump(country.truth, fh, ensure_ascii=False, indent=1)
+    with open(os.path.join(a.out_dir, "country.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=1)
     verts = [len(shapely.get_coordinates(f["geom"])) for f in C.values()]
     print(f"make_country: seed {a.seed}: {len(P)} provinces, {len(stored_levels['city'])} cities "

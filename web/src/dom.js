@@ -1,5 +1,10 @@
 // Small DOM helpers. Text from the server is always set as text, never as HTML.
 
+import { t } from './i18n.js';
+
+/** The page's element with this id. */
+export const $ = (id) => document.getElementById(id);
+
 /** Creates an element: el('li', {class: 'x', onclick: f}, 'text', child...). */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -35,4 +40,10 @@ export function showError(message) {
   box.hidden = false;
   clearTimeout(showError.timer);
   showError.timer = setTimeout(() => (box.hidden = true), 8000);
+}
+
+/** Reports a failed request in the alert line (network or server error); an aborted one is not. */
+export function reportFailure(e) {
+  if (e.name === 'AbortError') return;
+  showError(e.status ? t('error.server', { detail: e.message }) : t('error.network', { detail: e.message }));
 }
