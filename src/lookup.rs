@@ -12,7 +12,7 @@
 //!
 //! **Outside.** A point in no grid is an answer, not an error: `inside` is
 //! false and `nearest` names the nearest grid of the finest level with its
-//! distance in metres.
+//! great-circle distance in metres (see [`crate::index::BorderIndex`]).
 //!
 //! **Geometry decides.** The chain names, per level, the grid whose polygon
 //! contains the point; a level where no grid does (a polygon left out by
@@ -58,7 +58,7 @@ pub struct Nearest<'a> {
     /// The grid.
     #[serde(flatten)]
     pub grid: GridRef<'a>,
-    /// Distance from the point to the grid's boundary, metres.
+    /// Great-circle distance from the point to the grid's boundary, metres.
     pub distance_m: f64,
 }
 
