@@ -108,12 +108,25 @@ impl Default for FieldMap {
     }
 }
 
+/// Why a `--field` mapping cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldMapError {
+    /// Not `field=ATTR`.
+    #[error("field mapping '{0}' must look like code=BM")]
+    Malformed(String),
+    /// No such field.
+    #[error(
+        "unknown field '{0}': map one of code, name, level, parent, worker, class, department, owner, maintainer, state, initial_date, change_date, source, remarks, grid"
+    )]
+    UnknownField(String),
+}
+
 impl FieldMap {
     /// Sets one field's attribute name from `field=ATTR` (as given on the command line).
-    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+    pub fn set(&mut self, assignment: &str) -> Result<(), FieldMapError> {
         let (field, attr) = assignment
             .split_once('=')
-            .ok_or_else(|| format!("field mapping '{assignment}' must look like code=BM"))?;
+            .ok_or_else(|| FieldMapError::Malformed(assignment.into()))?;
         let slot = match field.trim() {
             "code" => &mut self.code,
             "name" => &mut self.name,
@@ -130,11 +143,7 @@ impl FieldMap {
             "source" => &mut self.source,
             "remarks" => &mut self.remarks,
             "grid" => &mut self.grid,
-            other => {
-                return Err(format!(
-                    "unknown field '{other}': map one of code, name, level, parent, worker, class, department, owner, maintainer, state, initial_date, change_date, source, remarks, grid"
-                ));
-            }
+            other => return Err(FieldMapError::UnknownField(other.into())),
         };
         *slot = vec![attr.trim().to_string()];
         Ok(())

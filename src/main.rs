@@ -132,8 +132,8 @@ enum Command {
         /// Latitude (or y in the given CRS).
         #[arg(allow_negative_numbers = true, required_unless_present = "points")]
         lat: Option<f64>,
-        /// CSV of points (columns lon/lat or x/y, optional id): answers go to --out as CSV
-        /// (id,grid_code,on_border,border_distance_m) and timing to stderr.
+        /// CSV of points (columns lon/lat or x/y, optional id): answers go to --out as CSV,
+        /// the columns of POST /lookup (text/csv), and timing to stderr.
         #[arg(long, conflicts_with_all = ["lon", "lat"])]
         points: Option<PathBuf>,
         /// Where to write the answers of --points (default: standard output).
@@ -277,7 +277,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
     let mut fields = FieldMap::default();
     for f in &input.fields {
-        fields.set(f).map_err(anyhow::Error::msg)?;
+        fields.set(f)?;
     }
     let (scheme, component_scheme) = match &input.scheme {
         Some(spec) => wangge::codes::load_scheme(spec)?,
@@ -618,14 +618,33 @@ fn lookup_file(
         },
     )?;
     let started = std::time::Instant::now();
-    let answers = lookup::locate_many(&snap, &coords);
+    let located = lookup::locate_many(&snap, &coords);
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "looked up {} points in {:.3} s: {:.0} points/s on {} threads",
+        "located {} points ({} inside a grid) in {:.3} s: {:.0} points/s on {} threads",
         coords.len(),
+        located.iter().filter(|a| a.is_some()).count(),
         secs,
         coords.len() as f64 / secs,
         rayon::current_num_threads()
+    );
+    // The answers themselves, as POST /lookup writes them, on all cores.
+    let started = std::time::Instant::now();
+    let levels = snap.data().scheme.depth();
+    let rows: Vec<Vec<u8>> = {
+        use rayon::prelude::*;
+        ids.par_iter()
+            .zip(coords.par_iter())
+            .map(|(id, &c)| {
+                let mut row = Vec::with_capacity(160);
+                lookup::table::row(&mut row, id, Ok(&lookup::lookup(&snap, c)), levels);
+                row
+            })
+            .collect()
+    };
+    eprintln!(
+        "answered them (chains, workers, border and nearest-grid distances) in {:.3} s",
+        started.elapsed().as_secs_f64()
     );
     let writer: Box<dyn Write> = match out {
         Some(p) => Box::new(
@@ -633,22 +652,10 @@ fn lookup_file(
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(writer));
-    w.write_record(["id", "grid_code", "on_border", "border_distance_m"])?;
-    for ((id, c), a) in ids.iter().zip(&coords).zip(&answers) {
-        match a {
-            Some((g, pos)) => w.write_record([
-                id.as_str(),
-                snap.grid(*g).code.as_str(),
-                if *pos == index::Position::Boundary {
-                    "true"
-                } else {
-                    "false"
-                },
-                &format!("{:.4}", snap.boundary_distance_m(*g, *c)),
-            ])?,
-            None => w.write_record([id.as_str(), "", "false", ""])?,
-        }
+    let mut w = std::io::BufWriter::new(writer);
+    w.write_all(&lookup::table::header(&snap.data().scheme))?;
+    for row in rows {
+        w.write_all(&row)?;
     }
     w.flush()?;
     Ok(())

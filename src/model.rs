@@ -251,7 +251,9 @@ impl<'a> ComponentRef<'a> {
         let [x, y] = self.store.location[self.index];
         Coord { x, y }
     }
-    /// Index of the unit grid the component lies in, or [`NO_GRID`].
+    /// Dataset index of the finest grid the component lies in — its unit
+    /// grid, or a coarser grid where no unit grid covers the location (a gap
+    /// in the finest level) — or [`NO_GRID`] when it lies in no grid.
     pub fn unit_grid(&self) -> u32 {
         self.store.unit_grid[self.index]
     }
@@ -416,7 +418,8 @@ impl Components {
         &self.location
     }
 
-    /// Sets each component's unit grid index (same order as the store).
+    /// Sets each component's finest containing grid (dataset index, or
+    /// [`NO_GRID`]; same order as the store; see [`ComponentRef::unit_grid`]).
     pub fn set_unit_grids(&mut self, grids: Vec<u32>) {
         assert_eq!(grids.len(), self.len());
         self.unit_grid = grids;

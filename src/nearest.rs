@@ -11,6 +11,20 @@ use geo::Coord;
 use crate::index::Snapshot;
 use crate::measure::LocalFrame;
 
+/// Why a class filter cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassFilterError {
+    /// A 4-digit class the table does not have.
+    #[error("class '{0}' is not in the class table (GET /classes lists them)")]
+    UnknownClass(String),
+    /// A 2-digit major class with no classes.
+    #[error("major class '{0}' has no classes in the class table (GET /classes lists them)")]
+    UnknownMajor(String),
+    /// Neither 4 nor 2 digits.
+    #[error("class '{0}' must be 4 digits (class) or 2 digits (major class)")]
+    Malformed(String),
+}
+
 /// Which classes a query keeps: a 4-digit class or a 2-digit major class.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClassFilter {
@@ -22,22 +36,18 @@ pub enum ClassFilter {
 
 impl ClassFilter {
     /// Parses `0101` (class) or `01` (major class) against the snapshot's class table.
-    pub fn parse(snap: &Snapshot, text: &str) -> Result<Self, String> {
+    pub fn parse(snap: &Snapshot, text: &str) -> Result<Self, ClassFilterError> {
         let classes = &snap.data().classes;
         match text.len() {
             4 => classes
                 .get(text)
                 .map(ClassFilter::Class)
-                .ok_or_else(|| format!("class '{text}' is not in the class table")),
+                .ok_or_else(|| ClassFilterError::UnknownClass(text.into())),
             2 if classes.all().iter().any(|c| c.major() == text) => {
                 Ok(ClassFilter::Major(text.to_string()))
             }
-            2 => Err(format!(
-                "major class '{text}' has no classes in the class table"
-            )),
-            _ => Err(format!(
-                "class '{text}' must be 4 digits (class) or 2 digits (major class)"
-            )),
+            2 => Err(ClassFilterError::UnknownMajor(text.into())),
+            _ => Err(ClassFilterError::Malformed(text.into())),
         }
     }
 

@@ -248,9 +248,30 @@ async fn cache_control_is_configurable_and_the_cache_can_be_off() {
             cache_control: "no-store".into(),
         });
         let t = centre_tile(&state, 13);
-        let r = get(&app, &format!("/tiles/grids/{}/{}/{}", t.z, t.x, t.y)).await;
+        let uri = format!("/tiles/grids/{}/{}/{}", t.z, t.x, t.y);
+        let r = get(&app, &uri).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(header(&r, header::CACHE_CONTROL), "no-store");
+        // The same tile again: identical bytes and ETag, from the cache
+        // only when there is one.
+        let again = get(&app, &uri).await;
+        assert_eq!(again.body, r.body);
+        assert_eq!(header(&again, header::ETAG), header(&r, header::ETAG));
+        let metric = |name: &str| -> u64 {
+            let text = state.metrics().render();
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        let (hits, misses) = (
+            metric("wangge_tile_cache_hits_total "),
+            metric("wangge_tile_cache_misses_total "),
+        );
+        if bytes == 0 {
+            assert_eq!((hits, misses), (0, 2), "no cache: both rendered");
+        } else {
+            assert_eq!((hits, misses), (1, 1), "the second from the cache");
+        }
     }
 }
 

@@ -84,6 +84,12 @@ async fn files_are_compressed_when_the_client_accepts_it() {
     assert_ne!(gz.headers[header::ETAG], plain.headers[header::ETAG]);
     let br = get_with(&app, "/", &[(header::ACCEPT_ENCODING, "gzip, br")]).await;
     assert_eq!(br.headers[header::CONTENT_ENCODING], "br");
+    assert!(br.body.len() < plain.body.len());
+    let mut back = Vec::new();
+    brotli::Decompressor::new(&br.body[..], 4096)
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, plain.body.to_vec(), "brotli decodes to the page");
 }
 
 #[tokio::test]

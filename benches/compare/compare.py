@@ -281,10 +281,13 @@ def main():
     wg = {}
     border = {}
     with open(out_csv) as f:
-        for row in csv.DictReader(f):
+        rows_in = csv.DictReader(f)
+        # The finest level's code column (the unit grid), as in POST /lookup's CSV.
+        finest = [c for c in rows_in.fieldnames if c.endswith("_code") and c != "nearest_code"][-1]
+        for row in rows_in:
             i = int(row["id"])
-            if row["grid_code"]:
-                wg[i] = row["grid_code"]
+            if row[finest]:
+                wg[i] = row[finest]
                 border[i] = row["on_border"] == "true" or float(row["border_distance_m"]) < BORDER_M
 
     # ---- wangge over HTTP.

@@ -27,7 +27,7 @@ use super::lookup::{parse_crs, to_wgs84};
 use super::{ApiError, AppState, parse_query};
 use crate::crs::Crs;
 use crate::index::Snapshot;
-use crate::lookup::{Answer, lookup};
+use crate::lookup::{Answer, lookup, table};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -315,26 +315,21 @@ fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
 fn csv_columns(header: &[u8]) -> Result<CsvColumns, ApiError> {
     let rec = csv_record(header)
         .map_err(|e| ApiError::bad("malformed_csv", format!("cannot read the CSV header: {e}")))?;
-    let find = |names: &[&str]| {
-        rec.iter().position(|h| {
-            names.iter().any(|n| {
-                h.trim()
-                    .trim_start_matches('\u{feff}')
-                    .eq_ignore_ascii_case(n)
-            })
-        })
-    };
-    let lon = find(&["lon", "lng", "longitude", "x"]);
-    let lat = find(&["lat", "latitude", "y"]);
+    let (lon, lat) = crate::io::lonlat_columns(rec.iter(), None, None);
+    let id = rec.iter().position(|h| {
+        h.trim()
+            .trim_start_matches('\u{feff}')
+            .eq_ignore_ascii_case("id")
+    });
     match (lon, lat) {
-        (Some(lon), Some(lat)) => Ok(CsvColumns {
-            lon,
-            lat,
-            id: find(&["id"]),
-        }),
+        (Some(lon), Some(lat)) => Ok(CsvColumns { lon, lat, id }),
         _ => Err(ApiError::bad(
             "malformed_csv",
-            "the CSV header must name a lon (or x) and a lat (or y) column, e.g. 'id,lon,lat'",
+            format!(
+                "the CSV header must name a longitude column ({}) and a latitude column ({}), e.g. 'id,lon,lat'",
+                crate::io::X_NAMES.join(", "),
+                crate::io::Y_NAMES.join(", ")
+            ),
         )),
     }
 }
@@ -364,16 +359,6 @@ fn parse_csv_item(line: &[u8], cols: &CsvColumns, crs: &Crs) -> Item {
 }
 
 /// Appends one CSV field, quoted only when it must be.
-fn csv_field(out: &mut Vec<u8>, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend(s.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend(s.as_bytes());
-    }
-}
-
 /// Serializes one answer (or error) for the output format.
 fn write_item(
     out: &mut Vec<u8>,
@@ -403,94 +388,14 @@ fn write_item(
         }
         Kind::Csv => {
             let id = item.id.as_ref().and_then(|v| v.as_str()).unwrap_or("");
-            csv_field(out, id);
             match (answer, &item.point) {
-                (Some(a), _) => {
-                    let mut cells: Vec<String> = vec![
-                        a.lon.to_string(),
-                        a.lat.to_string(),
-                        a.inside.to_string(),
-                        a.on_border.to_string(),
-                    ];
-                    // By level, not by position: a chain may lack a level.
-                    cells.extend((0..levels).map(|l| {
-                        a.chain
-                            .iter()
-                            .find(|g| g.level_index == l)
-                            .map_or(String::new(), |g| g.code.to_string())
-                    }));
-                    cells.push(
-                        a.grid
-                            .as_ref()
-                            .map_or(String::new(), |g| g.name.to_string()),
-                    );
-                    cells.push(a.worker.unwrap_or("").to_string());
-                    cells.push(
-                        a.border_distance_m
-                            .map_or(String::new(), |d| format!("{d:.2}")),
-                    );
-                    cells.push(
-                        a.nearest
-                            .as_ref()
-                            .map_or(String::new(), |n| n.grid.code.to_string()),
-                    );
-                    cells.push(
-                        a.nearest
-                            .as_ref()
-                            .map_or(String::new(), |n| format!("{:.2}", n.distance_m)),
-                    );
-                    cells.push(crate::lookup::warnings_text(a));
-                    cells.push(String::new());
-                    for c in &cells {
-                        out.push(b',');
-                        csv_field(out, c);
-                    }
-                }
-                (None, Err(e)) => {
-                    for _ in 0..4 + levels + 6 {
-                        out.push(b',');
-                    }
-                    out.push(b',');
-                    csv_field(out, &e.to_string());
-                }
+                (Some(a), _) => table::row(out, id, Ok(a), levels),
+                (None, Err(e)) => table::row(out, id, Err(&e.to_string()), levels),
                 (None, Ok(_)) => {}
             }
-            out.push(b'\n');
         }
     }
     *first = false;
-}
-
-fn csv_header(snap: &Snapshot) -> Vec<u8> {
-    let mut cols = vec![
-        "id".to_string(),
-        "lon".into(),
-        "lat".into(),
-        "inside".into(),
-        "on_border".into(),
-    ];
-    cols.extend(
-        snap.data()
-            .scheme
-            .levels
-            .iter()
-            .map(|l| format!("{}_code", l.name)),
-    );
-    cols.extend(
-        [
-            "grid_name",
-            "worker",
-            "border_distance_m",
-            "nearest_code",
-            "nearest_distance_m",
-            "warnings",
-            "error",
-        ]
-        .map(String::from),
-    );
-    let mut line = cols.join(",").into_bytes();
-    line.push(b'\n');
-    line
 }
 
 /// Looks up a block of items and serializes the answers.
@@ -781,7 +686,7 @@ fn answers(
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let opening = match kind {
         Kind::Json => Bytes::from_static(b"["),
-        Kind::Csv => Bytes::from(csv_header(&snap)),
+        Kind::Csv => Bytes::from(table::header(&snap.data().scheme)),
         Kind::Ndjson => Bytes::new(),
     };
     let state = (snap, rx, true, false, guard);

@@ -25,18 +25,25 @@ struct LookupParams {
 pub(crate) fn parse_crs(value: Option<&str>, limits: &Limits) -> Result<Crs, ApiError> {
     let crs = match value {
         None | Some("") => Crs::Wgs84,
-        Some(v) => Crs::parse_from_network(v, &limits.crs_allow)
-            .map_err(|e: CrsError| ApiError::bad("unknown_crs", e.to_string()))?,
+        Some(v) => Crs::parse_from_network(v, &limits.crs_allow)?,
     };
-    crs::with_transformer(&crs, |_| ()).map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
+    crs::with_transformer(&crs, |_| ())?;
     Ok(crs)
 }
 
 /// Transforms an input coordinate to WGS84, mapping CRS problems to 400s.
 pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError> {
-    let r = crs::with_transformer(crs, |t| t.transform(c))
-        .map_err(|e| ApiError::bad("unknown_crs", e.to_string()))?;
-    r.map_err(|e| ApiError::bad("bad_coordinate", e.to_string()))
+    Ok(crs::with_transformer(crs, |t| t.transform(c))??)
+}
+
+impl From<CrsError> for ApiError {
+    fn from(e: CrsError) -> Self {
+        let code = match e {
+            CrsError::Unknown(_) | CrsError::NotAllowed(_) | CrsError::Proj { .. } => "unknown_crs",
+            CrsError::NotFinite { .. } | CrsError::OutOfRange { .. } => "bad_coordinate",
+        };
+        ApiError::bad(code, e.to_string())
+    }
 }
 
 /// The point named by `lon`, `lat` and `crs` query parameters, in WGS84.

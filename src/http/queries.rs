@@ -44,7 +44,7 @@ pub(crate) fn parse_class(
     value
         .map(|c| {
             ClassFilter::parse(snap, c)
-                .map_err(|m| ApiError::bad("bad_parameter", format!("parameter 'class': {m}")))
+                .map_err(|e| ApiError::bad("bad_parameter", format!("parameter 'class': {e}")))
         })
         .transpose()
 }

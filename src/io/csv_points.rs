@@ -6,11 +6,15 @@ use geo::{Geometry, Point};
 
 use super::{RawFeature, ReadOptions, Result, malformed, open};
 
-const X_NAMES: &[&str] = &["lon", "lng", "longitude", "x", "经度", "jd"];
-const Y_NAMES: &[&str] = &["lat", "latitude", "y", "纬度", "wd"];
+/// Column names taken for longitude / x, in order of preference (ASCII case-insensitive).
+pub const X_NAMES: &[&str] = &["lon", "lng", "longitude", "x", "经度", "jd"];
+/// Column names taken for latitude / y.
+pub const Y_NAMES: &[&str] = &["lat", "latitude", "y", "纬度", "wd"];
 
-fn find_column(
-    headers: &csv::StringRecord,
+/// The column named `wanted`, or else the first of `guesses` present
+/// (names compared ASCII case-insensitively, spaces and a BOM trimmed).
+fn find_column<'h>(
+    headers: impl Iterator<Item = &'h str> + Clone,
     wanted: Option<&str>,
     guesses: &[&str],
 ) -> Option<usize> {
@@ -19,12 +23,26 @@ fn find_column(
         None => guesses.to_vec(),
     };
     names.iter().find_map(|n| {
-        headers.iter().position(|h| {
+        headers.clone().position(|h| {
             h.trim()
                 .trim_start_matches('\u{feff}')
                 .eq_ignore_ascii_case(n)
         })
     })
+}
+
+/// The positions of the x/longitude and y/latitude columns of a CSV header:
+/// the named ones, else the first of [`X_NAMES`] / [`Y_NAMES`] present. The
+/// one rule for files imported and batches posted to `/lookup`.
+pub fn lonlat_columns<'h>(
+    headers: impl Iterator<Item = &'h str> + Clone,
+    x_field: Option<&str>,
+    y_field: Option<&str>,
+) -> (Option<usize>, Option<usize>) {
+    (
+        find_column(headers.clone(), x_field, X_NAMES),
+        find_column(headers, y_field, Y_NAMES),
+    )
 }
 
 /// A record's fields as text in `enc` (the encoding was checked by
@@ -53,7 +71,12 @@ pub(super) fn read(
             .map_err(|e| malformed(path, None, format!("cannot read the CSV header: {e}")))?,
         enc,
     );
-    let xi = find_column(&headers, options.x_field.as_deref(), X_NAMES).ok_or_else(|| {
+    let (xi, yi) = lonlat_columns(
+        headers.iter(),
+        options.x_field.as_deref(),
+        options.y_field.as_deref(),
+    );
+    let xi = xi.ok_or_else(|| {
         malformed(
             path,
             None,
@@ -63,7 +86,7 @@ pub(super) fn read(
             ),
         )
     })?;
-    let yi = find_column(&headers, options.y_field.as_deref(), Y_NAMES).ok_or_else(|| {
+    let yi = yi.ok_or_else(|| {
         malformed(
             path,
             None,

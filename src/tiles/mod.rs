@@ -982,24 +982,32 @@ mod tests {
         split_touching(eight, &mut out);
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|r| r.len() == 4 && mvt::ring_area2(r) > 0));
-        // A loop inside: the ring touches itself and encloses a hole.
+        // A loop inside: the ring passes (10, 30) twice and encloses a hole.
+        let looped = vec![
+            [0, 0],
+            [30, 0],
+            [30, 30],
+            [10, 30],
+            [10, 20],
+            [20, 20],
+            [20, 10],
+            [10, 10],
+            [10, 30],
+            [0, 30],
+        ];
+        let mut out = Vec::new();
+        split_touching(looped.clone(), &mut out);
+        let mut areas: Vec<i64> = out.iter().map(|r| mvt::ring_area2(r)).collect();
+        areas.sort_unstable();
+        // Twice the areas: the 30 × 30 square less the loop's 10 × 10 hole
+        // (with its zero-width tail), as an exterior and a hole.
+        assert_eq!(areas, vec![-200, 1800]);
         let mut g = Geometry::default();
-        emit_polygon(
-            &mut g,
-            vec![vec![
-                [0, 0],
-                [30, 0],
-                [30, 30],
-                [10, 30],
-                [10, 20],
-                [20, 20],
-                [20, 10],
-                [10, 10],
-                [10, 30],
-                [0, 30],
-            ]],
-        );
-        assert!(!g.is_empty());
+        emit_polygon(&mut g, vec![looped]);
+        let mut both = Geometry::default();
+        both.ring(&out.iter().find(|r| mvt::ring_area2(r) > 0).unwrap().clone());
+        both.ring(&out.iter().find(|r| mvt::ring_area2(r) < 0).unwrap().clone());
+        assert_eq!(g, both, "emitted as the exterior, then the hole");
     }
 
     #[test]

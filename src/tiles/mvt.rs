@@ -61,7 +61,7 @@ fn command(id: u32, count: usize) -> u32 {
 }
 
 /// Geometry commands of one feature, built with a moving cursor.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Geometry {
     cmds: Vec<u32>,
     cursor: [i32; 2],

@@ -22,13 +22,41 @@
 //! `parent_mismatches` names a grid whose code says its parent is one grid
 //! while the point lies in another (or in none) at the parent's level.
 //!
-//! ```no_run
-//! # let snapshot: wangge::index::Snapshot = unimplemented!();
-//! let answer = wangge::lookup::lookup(&snapshot, geo::Coord { x: 116.40, y: 39.91 });
-//! if let Some(unit) = &answer.grid {
-//!     println!("{} {} ({:.1} m from its border)", unit.code, unit.name, answer.border_distance_m.unwrap());
-//! }
 //! ```
+//! use geo::{Coord, MultiPolygon};
+//! use wangge::codes::GridScheme;
+//! use wangge::model::{Dataset, Grid};
+//! use wangge::validate::rect_polygon;
+//!
+//! // Two districts of the GB/T 2260 scheme's county level, side by side.
+//! let mut data = Dataset::empty();
+//! data.scheme = GridScheme::preset("gbt2260").unwrap();
+//! let county = |code: &str, x0: f64| Grid {
+//!     code: code.into(),
+//!     name: format!("区{code}"),
+//!     level: 2,
+//!     worker: Some("张三".into()),
+//!     geometry: MultiPolygon(vec![rect_polygon(x0, 39.9, x0 + 0.01, 39.91)]),
+//! };
+//! data.grids = vec![county("110101", 116.40), county("110102", 116.41)];
+//! let snapshot = wangge::index::Snapshot::build(data, 1);
+//!
+//! let answer = wangge::lookup::lookup(&snapshot, Coord { x: 116.402, y: 39.905 });
+//! let grid = answer.grid.as_ref().unwrap();
+//! assert_eq!((grid.code, answer.worker), ("110101", Some("张三")));
+//! // 0.002° of longitude at 39.9° N from the western border: about 171 m.
+//! assert!((answer.border_distance_m.unwrap() - 170.6).abs() < 1.0);
+//! // The counties' city (1101) and province (11) are not in the data: the
+//! // answer says so instead of inventing them.
+//! assert_eq!(answer.parent_mismatches[0].expected_parent, "1101");
+//!
+//! // A point beside the city gets the nearest grid and its distance.
+//! let outside = wangge::lookup::lookup(&snapshot, Coord { x: 116.44, y: 39.905 });
+//! assert!(!outside.inside);
+//! assert_eq!(outside.nearest.unwrap().grid.code, "110102");
+//! ```
+
+pub mod table;
 
 use geo::Coord;
 use serde::Serialize;
