@@ -14,8 +14,8 @@ use rayon::prelude::*;
 
 use super::clip::Bounds;
 use super::mvt::Geometry;
+use super::rings::snap_ring;
 use super::topology::LevelTopology;
-use super::valid::snap_ring;
 use super::{EXTENT, emit_polygon};
 
 /// One level's grids prepared for one zoom.

@@ -3,7 +3,7 @@
 //!
 //! Every ring is cut into *chains* at the vertices where the grid on the
 //! other side changes (a junction), and long chains into pieces of at most
-//! [`PIECE`] edges. A chain between grids A and B is stored
+//! `PIECE` (32) edges. A chain between grids A and B is stored
 //! once and referenced by both rings (by B in reverse), so simplifying the
 //! chain once simplifies the common border identically for both grids. Rings
 //! with no junction (a grid enclosed by one neighbour, or an island) start
@@ -257,7 +257,7 @@ impl LevelTopology {
             .iter()
             .map(|poly| {
                 poly.iter()
-                    .map(|r| super::valid::snap_ring(r, scale))
+                    .map(|r| super::rings::snap_ring(r, scale))
                     .collect()
             })
             .collect()

@@ -5,29 +5,10 @@
 //! borders of the same grid: at low zooms a simplified border can cut
 //! across a neighbouring one, and snapping to the integer lattice can make
 //! a ring touch itself. A tile decoder then gets a self-intersecting
-//! polygon. [`SnappedRings`] snaps a grid's rings the one way every tile
-//! path does, and [`is_simple`] tells whether the result is a valid polygon
+//! polygon. [`is_simple`] tells whether the result is a valid polygon
 //! (rings that pinch at a vertex are fine: they are split before encoding).
 
-use super::{drop_spikes, split_touching};
-
-/// A ring of world-unit vertices snapped to the world lattice of scale `s`
-/// (tile units per world unit: 4096 × 2^zoom): rounded, consecutive
-/// duplicates and the closing vertex removed, zero-width spikes dropped.
-/// Prepared grids and the validity check both snap with this, so they agree.
-pub(crate) fn snap_ring(ring: &[[f64; 2]], s: f64) -> Vec<[i32; 2]> {
-    let mut r: Vec<[i32; 2]> = Vec::with_capacity(ring.len());
-    for p in ring {
-        let q = [(p[0] * s).round() as i32, (p[1] * s).round() as i32];
-        if r.last() != Some(&q) {
-            r.push(q);
-        }
-    }
-    while r.len() > 1 && r.first() == r.last() {
-        r.pop();
-    }
-    drop_spikes(r)
-}
+use super::rings::split_touching;
 
 fn orient(a: [i32; 2], b: [i32; 2], c: [i32; 2]) -> i64 {
     let (ax, ay) = (a[0] as i64, a[1] as i64);
