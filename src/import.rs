@@ -264,10 +264,38 @@ pub fn import(
     }
     options.scheme.check()?;
     let mut report = Report::default();
+    let (grids, grids_read) = read_grids(options, &mut report, &mut progress)?;
+    let (components, recorded_grid, components_read) =
+        read_components(options, &mut report, &mut progress)?;
+    let classes = &options.classes;
+    let cscheme = &options.component_scheme;
+    let dataset = Dataset {
+        scheme: options.scheme.clone(),
+        component_scheme: *cscheme,
+        classes: classes.clone(),
+        grids,
+        components,
+    };
+    let snapshot = Snapshot::build(dataset, 0);
+    check_component_grids(&snapshot, &recorded_grid, &mut report);
+    Ok(Imported {
+        snapshot,
+        report,
+        grids_read,
+        components_read,
+    })
+}
+
+/// Reads, maps, transforms and checks every grid file; returns the valid
+/// grids (repaired where `--repair` allows) and how many features were read,
+/// with the hierarchy checked over them.
+fn read_grids(
+    options: &ImportOptions,
+    report: &mut Report,
+    progress: &mut impl FnMut(&str, u64),
+) -> Result<(Vec<Grid>, usize), ImportError> {
     let fields = &options.fields;
     let scheme = &options.scheme;
-
-    // ---- grids
     let mut grids: Vec<Grid> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     // Codes of grids left out for errors, with why: their children say so.
@@ -275,7 +303,7 @@ pub fn import(
     let mut grids_read = 0usize;
     for path in &options.grid_files {
         let t = transformer_for(io::declared_crs(path, &options.read)?, &options.crs)?;
-        let read = resolve_text(path, &options.read, &mut report)?;
+        let read = resolve_text(path, &options.read, report)?;
         let mut raw: Vec<RawFeature> = Vec::new();
         io::read_features(path, &read, |f| {
             raw.push(f);
@@ -283,7 +311,7 @@ pub fn import(
         })?;
         let mut ctx = Ctx {
             file: path.display().to_string(),
-            report: &mut report,
+            report,
         };
         for f in raw {
             progress("grids", 1);
@@ -439,24 +467,37 @@ pub fn import(
         &rejected,
     ));
 
-    // ---- components
+    Ok((grids, grids_read))
+}
+
+/// A component's unit grid code as its file recorded it: (numeric code,
+/// recorded grid, row, file), checked after indexing.
+type RecordedGrid = (u64, String, usize, String);
+
+/// Reads, maps, transforms and checks every component file.
+fn read_components(
+    options: &ImportOptions,
+    report: &mut Report,
+    progress: &mut impl FnMut(&str, u64),
+) -> Result<(Components, Vec<RecordedGrid>, usize), ImportError> {
+    let fields = &options.fields;
     let classes = &options.classes;
     let cscheme = &options.component_scheme;
     let mut components = Components::new(cscheme.len());
     let mut seen_components: HashSet<u64> = HashSet::new();
-    let mut recorded_grid: Vec<(u64, String, usize, String)> = Vec::new();
+    let mut recorded_grid: Vec<RecordedGrid> = Vec::new();
     let mut components_read = 0usize;
     for path in &options.component_files {
         let file = path.display().to_string();
         let declared = io::declared_crs(path, &options.read)?;
         let t = transformer_for(declared, &options.crs)?;
-        let read = resolve_text(path, &options.read, &mut report)?;
+        let read = resolve_text(path, &options.read, report)?;
         io::read_features(path, &read, |f| {
             progress("components", 1);
             components_read += 1;
             let mut ctx = Ctx {
                 file: file.clone(),
-                report: &mut report,
+                report,
             };
             let row = f.row;
             let Some(code) = get(&f, &fields.code) else {
@@ -574,21 +615,7 @@ pub fn import(
         })?;
     }
 
-    let dataset = Dataset {
-        scheme: options.scheme.clone(),
-        component_scheme: *cscheme,
-        classes: classes.clone(),
-        grids,
-        components,
-    };
-    let snapshot = Snapshot::build(dataset, 0);
-    check_component_grids(&snapshot, &recorded_grid, &mut report);
-    Ok(Imported {
-        snapshot,
-        report,
-        grids_read,
-        components_read,
-    })
+    Ok((components, recorded_grid, components_read))
 }
 
 /// Settles a file's text encoding; a guessed one is reported as a warning.
@@ -669,11 +696,7 @@ fn repair_grid(
 
 /// Warns about components in no unit grid and about recorded grid codes that
 /// disagree with the grid the location is in.
-fn check_component_grids(
-    snap: &Snapshot,
-    recorded: &[(u64, String, usize, String)],
-    report: &mut Report,
-) {
+fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mut Report) {
     let comps = &snap.data().components;
     if snap.data().grids.is_empty() {
         return;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::index::Snapshot;
-use crate::model::NO_GRID;
+use crate::model::{ComponentRef, NO_GRID};
 
 fn geojson_response(value: serde_json::Value) -> Response {
     (
@@ -44,12 +44,17 @@ pub fn grid_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
 
 /// A component as a GeoJSON Feature (id = code).
 pub fn component_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
+    Some(component_json(snap, snap.data().components.find(code)?))
+}
+
+/// The one GeoJSON form of a component (a Feature, id = code, WGS84
+/// lon/lat), for `/components/{code}`, OGC items and nearest answers.
+pub fn component_json(snap: &Snapshot, c: ComponentRef<'_>) -> serde_json::Value {
     let data = snap.data();
-    let c = data.components.find(code)?;
     let r = c.record(&data.classes);
     let class = data.classes.def(c.class());
     let grid = (c.unit_grid() != NO_GRID).then(|| snap.grid(c.unit_grid()));
-    Some(json!({
+    json!({
         "type": "Feature",
         "id": r.code,
         "geometry": { "type": "Point", "coordinates": [r.location.x, r.location.y] },
@@ -72,7 +77,7 @@ pub fn component_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Valu
             "grid": grid.map(|g| &g.code),
             "grid_name": grid.map(|g| &g.name),
         }
-    }))
+    })
 }
 
 pub(super) async fn get_grid(

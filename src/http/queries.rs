@@ -88,26 +88,12 @@ pub(super) async fn get_nearest(
     let snap = state.snapshot();
     let class = parse_class(&snap, p.class.as_deref())?;
     let found = nearest(&snap, point, k, class.as_ref(), max_m);
-    let data = snap.data();
     let features: Vec<Value> = found
         .iter()
         .map(|&(i, d)| {
-            let c = data.components.get(i);
-            let loc = c.location();
-            let def = data.classes.def(c.class());
-            json!({
-                "type": "Feature",
-                "id": c.code(),
-                "geometry": {"type": "Point", "coordinates": [loc.x, loc.y]},
-                "properties": {
-                    "code": c.code(),
-                    "name": c.name(),
-                    "class": def.code,
-                    "class_name": def.minor_name,
-                    "state": c.state().chinese(),
-                    "distance_m": (d * 100.0).round() / 100.0,
-                }
-            })
+            let mut f = super::features::component_json(&snap, snap.data().components.get(i));
+            f["properties"]["distance_m"] = json!((d * 100.0).round() / 100.0);
+            f
         })
         .collect();
     Ok(Json(json!({
