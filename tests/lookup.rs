@@ -72,6 +72,8 @@ fn lookups_equal_brute_force_on_100k_random_points() {
     let (w, h) = (ext.width(), ext.height());
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut outside = 0;
+    // Points answered by pure, empty, nowhere, local, mixed and outside cells.
+    let mut kinds = [0usize; 6];
     for _ in 0..100_000 {
         let p = Coord {
             x: ext.min().x - 0.05 * w + rng.random::<f64>() * 1.1 * w,
@@ -82,9 +84,78 @@ fn lookups_equal_brute_force_on_100k_random_points() {
             outside += 1;
         }
         assert_eq!(located(snap, p), expected, "point {p:?}");
+        // Every level's raster against its exact path, by the cell kind that answered.
+        for (level, li) in snap.levels().iter().enumerate() {
+            use wangge::index::Cell;
+            let kind = match li.raster().map(|r| r.cell(p)) {
+                Some(Cell::Pure(_)) => 0,
+                Some(Cell::Empty) => 1,
+                Some(Cell::Nowhere) => 2,
+                Some(Cell::Local(_)) => 3,
+                Some(Cell::Mixed(_)) => 4,
+                Some(Cell::Outside) | None => 5,
+            };
+            kinds[kind] += 1;
+            let fast = li.locate(p).map(|(g, _)| g);
+            let exact = li.locate_exact(p).map(|(g, _)| g);
+            // A Nowhere cell may answer None where a coarser level is empty
+            // too; the exact path of this level then finds nothing either.
+            assert_eq!(fast, exact, "level {level} cell kind {kind} at {p:?}");
+        }
     }
-    // The sample must exercise both answers.
+    // The sample must exercise both answers and every kind of raster cell.
     assert!(outside > 5_000 && outside < 60_000, "outside: {outside}");
+    // (Mixed cells, with more grids than a cell answers locally, do not
+    // occur in generated cities; `many_grids_meeting_in_one_cell_...` has them.)
+    for (k, n) in kinds.iter().enumerate().filter(|(k, _)| *k != 4) {
+        assert!(*n > 50, "cell kind {k} answered only {n} points: {kinds:?}");
+    }
+}
+
+/// Twenty-four wedges meeting at one point: the cells there hold more grids
+/// than a cell answers from its own edges, so they list the grids to test
+/// whole ("mixed" cells). Their answers equal the exact ring test's.
+#[test]
+fn many_grids_meeting_in_one_cell_are_answered_like_the_exact_test() {
+    use wangge::index::Cell;
+    let n = 24;
+    let centre = Coord { x: 100.0, y: 30.0 };
+    let at = |k: usize, r: f64| {
+        let a = k as f64 / n as f64 * std::f64::consts::TAU;
+        Coord {
+            x: centre.x + r * a.cos(),
+            y: centre.y + r * a.sin(),
+        }
+    };
+    let mut data = wangge::model::Dataset::empty();
+    data.scheme = wangge::codes::GridScheme::preset("gbt2260").unwrap();
+    data.grids = (0..n)
+        .map(|k| Grid {
+            code: format!("{}", 11 + k),
+            name: String::new(),
+            level: 0,
+            worker: None,
+            geometry: geo::MultiPolygon(vec![geo::Polygon::new(
+                geo::LineString(vec![centre, at(k, 1.0), at(k + 1, 1.0), centre]),
+                vec![],
+            )]),
+        })
+        .collect();
+    let snap = wangge::index::Snapshot::build(data, 1);
+    let li = snap.level(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let mut mixed = 0;
+    for _ in 0..20_000 {
+        let p = Coord {
+            x: centre.x + rng.random_range(-0.02..0.02),
+            y: centre.y + rng.random_range(-0.02..0.02),
+        };
+        if matches!(li.raster().map(|r| r.cell(p)), Some(Cell::Mixed(_))) {
+            mixed += 1;
+        }
+        assert_eq!(li.locate(p), li.locate_exact(p), "{p:?}");
+    }
+    assert!(mixed > 100, "mixed cells answered {mixed} points");
 }
 
 #[test]
