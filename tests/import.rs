@@ -4,6 +4,9 @@
 //! killed imports removed, concurrent publishes taking turns, retention of
 //! three versions, and the real binary killed with SIGKILL at random moments.
 
+mod common;
+
+use common::{collection, grid_feature};
 use std::path::{Path, PathBuf};
 
 use geo::Coord;
@@ -29,26 +32,6 @@ fn run(grids: &[PathBuf], components: &[PathBuf], f: impl FnOnce(&mut ImportOpti
 
 fn kinds(i: &Imported) -> Vec<ProblemKind> {
     i.report.problems.iter().map(|p| p.kind).collect()
-}
-
-fn ring_json(ring: &[Coord<f64>]) -> String {
-    let pts: Vec<String> = ring.iter().map(|c| format!("[{},{}]", c.x, c.y)).collect();
-    format!("[{}]", pts.join(","))
-}
-
-fn grid_feature(code: &str, name: &str, rings: &[Vec<Coord<f64>>]) -> String {
-    let rings: Vec<String> = rings.iter().map(|r| ring_json(r)).collect();
-    format!(
-        r#"{{"type":"Feature","properties":{{"code":"{code}","name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
-        rings.join(",")
-    )
-}
-
-fn collection(features: &[String]) -> String {
-    format!(
-        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-        features.join(",")
-    )
 }
 
 fn sq(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<Coord<f64>> {

@@ -475,25 +475,14 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 fn feature(code: &str, name: &str, rings: &[&[(f64, f64)]]) -> String {
-    let rings: Vec<String> = rings
+    let rings: Vec<Vec<Coord<f64>>> = rings
         .iter()
-        .map(|r| {
-            let pts: Vec<String> = r.iter().map(|(x, y)| format!("[{x},{y}]")).collect();
-            format!("[{}]", pts.join(","))
-        })
+        .map(|r| r.iter().map(|&(x, y)| c(x, y)).collect())
         .collect();
-    format!(
-        r#"{{"type":"Feature","properties":{{"code":"{code}","name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
-        rings.join(",")
-    )
+    common::grid_feature(code, name, &rings)
 }
 
-fn collection(features: &[String]) -> String {
-    format!(
-        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
-        features.join(",")
-    )
-}
+use common::collection;
 
 fn import(files: &[std::path::PathBuf], f: impl FnOnce(&mut ImportOptions)) -> Imported {
     let mut o = ImportOptions {

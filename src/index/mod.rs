@@ -186,13 +186,18 @@ impl LevelIndex {
     /// The R-tree path: candidates by bounding box, then exact tests.
     /// Slower than [`LevelIndex::locate`]; same answer.
     pub fn locate_exact(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+        pick(self.candidates(p).into_iter(), |g| self.position(g, p))
+    }
+
+    /// Level-local grids whose bounding boxes hold `p`, ascending.
+    fn candidates(&self, p: Coord<f64>) -> Vec<u32> {
         let mut cands: Vec<u32> = self
             .tree
             .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
             .map(|e| e.data)
             .collect();
         cands.sort_unstable();
-        pick(cands.into_iter(), |g| self.position(g, p))
+        cands
     }
 
     /// Every level-local grid not in `skip` (ascending) whose interior
@@ -267,13 +272,7 @@ impl LevelIndex {
                 if !p.x.is_finite() || !p.y.is_finite() {
                     return (None, Vec::new());
                 }
-                let mut cands: Vec<u32> = self
-                    .tree
-                    .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
-                    .map(|e| e.data)
-                    .collect();
-                cands.sort_unstable();
-                all(&mut cands.into_iter())
+                all(&mut self.candidates(p).into_iter())
             }
         }
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
+use geo::Coord;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -113,4 +114,27 @@ pub async fn get_with(
         r = r.header(k, *v);
     }
     send(app, r.body(Body::empty()).unwrap()).await
+}
+
+/// A ring as GeoJSON coordinates.
+pub fn ring_json(ring: &[Coord<f64>]) -> String {
+    let pts: Vec<String> = ring.iter().map(|c| format!("[{},{}]", c.x, c.y)).collect();
+    format!("[{}]", pts.join(","))
+}
+
+/// A grid as a GeoJSON Feature with `code` and `name`.
+pub fn grid_feature(code: &str, name: &str, rings: &[Vec<Coord<f64>>]) -> String {
+    let rings: Vec<String> = rings.iter().map(|r| ring_json(r)).collect();
+    format!(
+        r#"{{"type":"Feature","properties":{{"code":"{code}","name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[{}]}}}}"#,
+        rings.join(",")
+    )
+}
+
+/// Features as a GeoJSON FeatureCollection.
+pub fn collection(features: &[String]) -> String {
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
 }

@@ -195,6 +195,11 @@ def dist_to_segments_m(px, py, segs):
     ay = (segs[:, 1] - py) * M_PER_DEG
     bx = (segs[:, 2] - px) * kx
     by = (segs[:, 3] - py) * M_PER_DEG
+    return _nearest_to_origin(ax, ay, bx, by)
+
+
+def _nearest_to_origin(ax, ay, bx, by):
+    """Metres from the origin to the nearest of the segments a-b (arrays, metres)."""
     dx, dy = bx - ax, by - ay
     len2 = dx * dx + dy * dy
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -227,12 +232,7 @@ def gc_dist_to_segments_m(px, py, segs):
         return math.inf
     ax, ay = _aeqd(px, py, segs[:, 0], segs[:, 1])
     bx, by = _aeqd(px, py, segs[:, 2], segs[:, 3])
-    dx, dy = bx - ax, by - ay
-    len2 = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(len2 > 0, np.clip(-(ax * dx + ay * dy) / len2, 0.0, 1.0), 0.0)
-    qx, qy = ax + t * dx, ay + t * dy
-    return float(np.sqrt(np.min(qx * qx + qy * qy)))
+    return _nearest_to_origin(ax, ay, bx, by)
 
 
 class Level:
