@@ -361,6 +361,9 @@ fn morton_tile_counts_match_a_brute_force_count() {
     }
 }
 
+/// A vertex of a decoded tile, tile units.
+type TilePoint = (i64, i64);
+
 /// Decoded by `mvt-reader` (a decoder we did not write): at every zoom from
 /// 12 to 17, in the city's centre tile, (1) the polygons of each grid level
 /// meet exactly: no directed edge appears twice (an overlap) and an edge
@@ -428,7 +431,7 @@ async fn decoded_tiles_share_borders_exactly_and_clusters_count_every_component(
                 continue;
             }
             // Directed edges of every ring of every polygon, in tile units.
-            let mut edges: HashMap<((i64, i64), (i64, i64)), u32> = HashMap::new();
+            let mut edges: HashMap<(TilePoint, TilePoint), u32> = HashMap::new();
             for f in &features {
                 let polys = match &f.geometry {
                     geo::Geometry::Polygon(p) => vec![p.clone()],
