@@ -14,9 +14,7 @@ use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::crs::{Crs, CrsError, Transformer};
 use crate::index::Snapshot;
 use crate::io::{self, RawFeature, ReadOptions};
-use crate::model::{
-    ComponentRecord, ComponentState, Components, Dataset, Grid, NO_GRID, parse_date,
-};
+use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid, parse_date};
 use crate::validate::{self, Problem, ProblemKind, Report, Severity};
 
 /// Errors that stop an import (as opposed to problems in the data, which go
@@ -702,7 +700,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
         return;
     }
     for c in comps.iter() {
-        if c.unit_grid() == NO_GRID {
+        if c.unit_grid().is_none() {
             let at = c.location();
             report.problems.push(Problem {
                 severity: Severity::Warning,
@@ -719,7 +717,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
     for (numeric, given, row, file) in recorded {
         let code = format!("{:0w$}", numeric, w = snap.data().component_scheme.len());
         let Some(c) = comps.find(&code) else { continue };
-        let actual = (c.unit_grid() != NO_GRID).then(|| snap.grid(c.unit_grid()).code.as_str());
+        let actual = c.unit_grid().map(|g| snap.grid(g).code.as_str());
         if actual != Some(given.as_str()) {
             let at = c.location();
             report.problems.push(Problem {

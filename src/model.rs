@@ -253,9 +253,9 @@ impl<'a> ComponentRef<'a> {
     }
     /// Dataset index of the finest grid the component lies in — its unit
     /// grid, or a coarser grid where no unit grid covers the location (a gap
-    /// in the finest level) — or [`NO_GRID`] when it lies in no grid.
-    pub fn unit_grid(&self) -> u32 {
-        self.store.unit_grid[self.index]
+    /// in the finest level) — or `None` when it lies in no grid.
+    pub fn unit_grid(&self) -> Option<u32> {
+        Some(self.store.unit_grid[self.index]).filter(|&g| g != NO_GRID)
     }
     /// Owner (权属单位).
     pub fn owner(&self) -> &'a str {

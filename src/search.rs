@@ -88,7 +88,7 @@ pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
     }
     if q.bytes().all(|b| b.is_ascii_digit()) {
         for level in snap.levels() {
-            let grids = &data.grids[level.first..level.first + level.len()];
+            let grids = &data.grids[level.dataset_range()];
             let start = grids.partition_point(|g| g.code.as_str() < q);
             for g in grids[start..]
                 .iter()

@@ -85,10 +85,9 @@ impl Stats {
             if cls < n_classes {
                 class_totals[cls] += 1;
             }
-            let g = c.unit_grid();
-            if g == NO_GRID {
+            let Some(g) = c.unit_grid() else {
                 continue;
-            }
+            };
             let gc = &mut per_grid[g as usize];
             gc.total += 1;
             gc.by_state[c.state() as usize] += 1;

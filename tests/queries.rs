@@ -15,7 +15,6 @@ use tower::ServiceExt;
 use wangge::http::{AppState, Limits, router};
 use wangge::index::Snapshot;
 use wangge::measure::LocalFrame;
-use wangge::model::NO_GRID;
 
 fn setup() -> (axum::Router, Arc<Snapshot>) {
     let (_, snap) = wangge::store::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();
@@ -174,7 +173,8 @@ async fn stats_equal_brute_force_counts() {
             .components
             .iter()
             .filter(|c| {
-                c.unit_grid() != NO_GRID && snap.grid(c.unit_grid()).code.starts_with(&g.code)
+                c.unit_grid()
+                    .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
             })
             .collect();
         let (status, _, v) = get(&app, &format!("/grids/{}/stats", g.code)).await;
@@ -437,8 +437,8 @@ async fn ogc_api_features_core() {
         .components
         .iter()
         .filter(|c| {
-            c.unit_grid() != NO_GRID
-                && snap.grid(c.unit_grid()).code.starts_with(&community.code)
+            c.unit_grid()
+                .is_some_and(|u| snap.grid(u).code.starts_with(&community.code))
                 && data.classes.def(c.class()).major() == "04"
                 && c.state() == wangge::model::ComponentState::Intact
         })
@@ -499,8 +499,8 @@ async fn ogc_api_features_core() {
         .components
         .iter()
         .filter(|c| {
-            c.unit_grid() != NO_GRID
-                && snap.grid(c.unit_grid()).code.starts_with(&community.code)
+            c.unit_grid()
+                .is_some_and(|u| snap.grid(u).code.starts_with(&community.code))
                 && half.intersects(&c.location())
         })
         .count();

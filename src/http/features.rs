@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::index::Snapshot;
-use crate::model::{ComponentRef, NO_GRID};
+use crate::model::ComponentRef;
 
 fn geojson_response(value: serde_json::Value) -> Response {
     (
@@ -53,7 +53,7 @@ pub fn component_json(snap: &Snapshot, c: ComponentRef<'_>) -> serde_json::Value
     let data = snap.data();
     let r = c.record(&data.classes);
     let class = data.classes.def(c.class());
-    let grid = (c.unit_grid() != NO_GRID).then(|| snap.grid(c.unit_grid()));
+    let grid = c.unit_grid().map(|g| snap.grid(g));
     json!({
         "type": "Feature",
         "id": r.code,

@@ -15,7 +15,7 @@ use super::features::{component_feature, grid_feature};
 use super::queries::parse_class;
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::index::{Snapshot, intersect_rects};
-use crate::model::{ComponentState, NO_GRID};
+use crate::model::ComponentState;
 
 /// The collection id of the components.
 const COMPONENTS: &str = "components";
@@ -311,7 +311,7 @@ pub(super) async fn items(
                 None => (0..li.len() as u32).collect(),
             };
             for g in candidates {
-                let grid = snap.grid((li.first + g as usize) as u32);
+                let grid = snap.grid(li.dataset_index(g));
                 let ok = parent.is_none_or(|pc| grid.code.starts_with(pc) && grid.code != pc)
                     && bbox.is_none_or(|r| grid.geometry.intersects(&r));
                 take(ok, &|| grid_feature(&snap, &grid.code));
@@ -367,8 +367,8 @@ pub(super) async fn items(
                     .is_none_or(|f| f.accepts(&snap, comp.class()))
                     && state_filter.is_none_or(|s| comp.state() == s)
                     && grid.is_none_or(|g| {
-                        comp.unit_grid() != NO_GRID
-                            && snap.grid(comp.unit_grid()).code.starts_with(&g.code)
+                        comp.unit_grid()
+                            .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
                     })
                     && owner.is_none_or(|o| comp.owner() == o);
                 take(ok, &|| component_feature(&snap, &comp.code()));

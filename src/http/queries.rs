@@ -213,7 +213,7 @@ pub(super) async fn get_level_stats(
     let classes = &snap.data().classes;
     let grids = (0..li.len())
         .map(|i| {
-            let index = (li.first + i) as u32;
+            let index = li.dataset_index(i as u32);
             let g = snap.grid(index);
             let c = snap.stats().grid(index);
             let [intact, damaged, lost, occupied] = c.by_state;

@@ -146,6 +146,18 @@ impl LevelIndex {
         li
     }
 
+    /// The dataset index of level-local grid `g` (the two numberings are
+    /// both `u32`; this is the one place that converts).
+    #[inline]
+    pub fn dataset_index(&self, g: u32) -> u32 {
+        (self.first + g as usize) as u32
+    }
+
+    /// The dataset indexes of this level's grids.
+    pub fn dataset_range(&self) -> std::ops::Range<usize> {
+        self.first..self.first + self.len()
+    }
+
     /// Number of grids at this level.
     pub fn len(&self) -> usize {
         self.polys.len()
@@ -513,7 +525,7 @@ impl Snapshot {
         let Some(level) = self.levels.get(g.level + 1) else {
             return &[];
         };
-        let grids = &self.data.grids[level.first..level.first + level.len()];
+        let grids = &self.data.grids[level.dataset_range()];
         let start = grids.partition_point(|c| c.code.as_str() < g.code.as_str());
         let len = grids[start..]
             .iter()
@@ -550,7 +562,7 @@ impl Snapshot {
         }
         for l in self.levels.iter().rev() {
             match l.probe(p) {
-                Probe::Found(g, pos) => return Some(((l.first + g as usize) as u32, pos)),
+                Probe::Found(g, pos) => return Some((l.dataset_index(g), pos)),
                 Probe::Nowhere => return None,
                 Probe::Empty => {}
             }

@@ -189,7 +189,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
         for (level, li) in snap.levels().iter().enumerate() {
             let (pick, overlap) = li.locate_all(p);
             let Some((g, pos)) = pick else { continue };
-            let gi = (li.first + g as usize) as u32;
+            let gi = li.dataset_index(g);
             chain.push(grid_ref(snap, snap.grid(gi)));
             finest = Some((gi, pos));
             if !overlap.is_empty() {
@@ -197,7 +197,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                     level: &scheme.levels[level].name,
                     codes: overlap
                         .iter()
-                        .map(|&k| snap.grid((li.first + k as usize) as u32).code.as_str())
+                        .map(|&k| snap.grid(li.dataset_index(k)).code.as_str())
                         .collect(),
                 });
             }
@@ -243,7 +243,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
             let finest = snap.levels().iter().rev().find(|l| !l.is_empty());
             let nearest = finest.and_then(|l| {
                 l.nearest(p).map(|(g, d)| Nearest {
-                    grid: grid_ref(snap, snap.grid((l.first + g as usize) as u32)),
+                    grid: grid_ref(snap, snap.grid(l.dataset_index(g))),
                     distance_m: d,
                 })
             });

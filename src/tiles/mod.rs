@@ -85,7 +85,7 @@ impl TileIndex {
         let levels: Vec<LevelTopology> = snap
             .levels()
             .iter()
-            .map(|l| LevelTopology::build(&grids[l.first..l.first + l.len()]))
+            .map(|l| LevelTopology::build(&grids[l.dataset_range()]))
             .collect();
         // Derived from the grids' sizes for any extent (a city's districts
         // from zoom 9 or so, a country's provinces from zoom 2), unless the

@@ -124,7 +124,7 @@ pub(super) fn grid_layers<'a>(
                 dropped.tiny_grids += 1;
                 continue;
             }
-            let grid = snap.grid((li.first + g) as u32);
+            let grid = snap.grid(li.dataset_index(g as u32));
             let props = [
                 ("code", Value::Str(grid.code.as_str().into())),
                 ("name", Value::Str(grid.name.as_str().into())),
@@ -153,7 +153,7 @@ pub(super) fn grid_layers<'a>(
                 {
                     continue;
                 }
-                let grid = snap.grid((li.first + g as usize) as u32);
+                let grid = snap.grid(li.dataset_index(g));
                 let mut geom = Geometry::default();
                 geom.points(&[t.tile_units(p)]);
                 labels.add(
