@@ -344,4 +344,73 @@ mod tests {
         let s = Side::MinX;
         assert_eq!(s.crossing(&UNIT, a, b), s.crossing(&UNIT, b, a));
     }
+
+    /// Against geo's boolean operations (i_overlay), on seeded random
+    /// star-shaped polygons with a hole and random boxes: the clipped area
+    /// equals the area of the intersection, and every vertex lies in the box.
+    #[test]
+    fn clipped_areas_equal_geo_s_intersection_on_random_polygons() {
+        use geo::{Area, BooleanOps};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let star = |rng: &mut rand_chacha::ChaCha8Rng, cx: f64, cy: f64, r: f64, n: usize| {
+            (0..n)
+                .map(|i| {
+                    let a = i as f64 / n as f64 * std::f64::consts::TAU;
+                    let rr = r * rng.random_range(0.3..1.0);
+                    [cx + rr * a.cos(), cy + rr * a.sin()]
+                })
+                .collect::<Vec<[f64; 2]>>()
+        };
+        let ring = |pts: &[[f64; 2]]| {
+            let mut v: Vec<geo::Coord<f64>> = pts
+                .iter()
+                .map(|p| geo::Coord { x: p[0], y: p[1] })
+                .collect();
+            v.push(v[0]);
+            geo::LineString(v)
+        };
+        for case in 0..300 {
+            let n = rng.random_range(5..60);
+            let exterior = star(&mut rng, 0.5, 0.5, 0.6, n);
+            // A hole around the centre, well inside the exterior's smallest radius.
+            let mut hole = star(&mut rng, 0.5, 0.5, 0.1, 12);
+            hole.reverse();
+            let (x0, y0) = (rng.random_range(-0.2..0.8), rng.random_range(-0.2..0.8));
+            let (w, h) = (rng.random_range(0.05..0.8), rng.random_range(0.05..0.8));
+            let b = Bounds {
+                min_x: x0,
+                min_y: y0,
+                max_x: x0 + w,
+                max_y: y0 + h,
+            };
+            let clipped = clip_rings(vec![exterior.clone(), hole.clone()], &b);
+            let ours: f64 = clipped.iter().map(|r| area2(r)).sum::<f64>() / 2.0;
+            for p in clipped.iter().flatten() {
+                assert!(
+                    p[0] >= b.min_x - 1e-12
+                        && p[0] <= b.max_x + 1e-12
+                        && p[1] >= b.min_y - 1e-12
+                        && p[1] <= b.max_y + 1e-12,
+                    "case {case}: vertex {p:?} outside the box"
+                );
+            }
+            let poly = geo::Polygon::new(ring(&exterior), vec![ring(&hole)]);
+            let rect = geo::Rect::new(
+                geo::Coord {
+                    x: b.min_x,
+                    y: b.min_y,
+                },
+                geo::Coord {
+                    x: b.max_x,
+                    y: b.max_y,
+                },
+            );
+            let theirs = poly.intersection(&rect.to_polygon()).unsigned_area();
+            assert!(
+                (ours - theirs).abs() <= 1e-9 + 1e-9 * theirs,
+                "case {case}: clipped area {ours} vs geo {theirs}"
+            );
+        }
+    }
 }
