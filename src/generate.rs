@@ -306,6 +306,117 @@ fn person_name(rng: &mut ChaCha8Rng) -> String {
     )
 }
 
+/// The jittered lattice vertices of an `nx` × `ny` cell grid of
+/// [`CELL_M`]-metre cells centred on `center` (lon/lat degrees).
+fn lattice(rng: &mut ChaCha8Rng, nx: usize, ny: usize, center: Coord<f64>) -> Vec<Coord<f64>> {
+    let frame = LocalFrame::new(center);
+    (0..=ny)
+        .flat_map(|y| (0..=nx).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let jx = rng.random_range(-0.2..0.2);
+            let jy = rng.random_range(-0.2..0.2);
+            let m = Coord {
+                x: (x as f64 + jx - nx as f64 / 2.0) * CELL_M,
+                y: (y as f64 + jy - ny as f64 / 2.0) * CELL_M,
+            };
+            frame.to_deg(m)
+        })
+        .collect()
+}
+
+/// The city's cells: a wobbly ellipse in the lattice, its largest
+/// 4-connected piece so the city is one piece.
+fn outline(rng: &mut ChaCha8Rng, nx: usize, ny: usize) -> Vec<u32> {
+    let phases: Vec<f64> = (0..4)
+        .map(|_| rng.random_range(0.0..std::f64::consts::TAU))
+        .collect();
+    let mut city_cells = Vec::new();
+    for y in 0..ny {
+        for x in 0..nx {
+            let u = (x as f64 + 0.5) / nx as f64 * 2.0 - 1.0;
+            let v = (y as f64 + 0.5) / ny as f64 * 2.0 - 1.0;
+            let a = v.atan2(u);
+            let wobble = 1.0
+                + 0.08 * (2.0 * a + phases[0]).sin()
+                + 0.05 * (3.0 * a + phases[1]).sin()
+                + 0.03 * (5.0 * a + phases[2]).sin();
+            if (u * u + v * v).sqrt() < 0.94 * wobble {
+                city_cells.push((y * nx + x) as u32);
+            }
+        }
+    }
+    largest_component(&city_cells, nx, ny)
+}
+
+/// The order in which a parent's children are numbered: north→south in
+/// rows, west→east within a row (DB11/T 2157). `members[r]` are child `r`'s cells.
+fn numbering_order(members: &[Vec<u32>], parent_cells: usize, nx: usize) -> Vec<usize> {
+    let row_h = ((parent_cells as f64 / members.len() as f64).sqrt()).max(1.0);
+    let mut order: Vec<(i64, f64, usize)> = members
+        .iter()
+        .enumerate()
+        .map(|(r, m)| {
+            let (sx, sy) = m.iter().fold((0.0, 0.0), |(ax, ay), &c| {
+                (ax + (c as usize % nx) as f64, ay + (c as usize / nx) as f64)
+            });
+            let (cx, cy) = (sx / m.len() as f64, sy / m.len() as f64);
+            (-((cy / row_h).floor() as i64), cx, r)
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    order.into_iter().map(|(_, _, r)| r).collect()
+}
+
+/// The polygons of the region labelled `id` (its `cells`), lon/lat degrees.
+fn region_geometry(
+    cells: &[u32],
+    label: &[u32],
+    id: u32,
+    nx: usize,
+    ny: usize,
+    vertices: &[Coord<f64>],
+) -> MultiPolygon<f64> {
+    MultiPolygon(
+        trace(cells, label, id, nx, ny)
+            .into_iter()
+            .map(|rings| {
+                let mut rings = rings.into_iter().map(|ring| {
+                    LineString(ring.into_iter().map(|v| vertices[v as usize]).collect())
+                });
+                let ext = rings.next().expect("a polygon has an exterior");
+                Polygon::new(ext, rings.collect())
+            })
+            .collect(),
+    )
+}
+
+/// The name (and, for a unit grid, the worker) of the `seq`-th child at
+/// `level` of the default four-level scheme.
+fn grid_name(
+    level: usize,
+    seq: usize,
+    parent_name: &str,
+    rng: &mut ChaCha8Rng,
+) -> (String, Option<String>) {
+    match level {
+        0 => (
+            format!(
+                "{}区",
+                DISTRICT_NAMES
+                    .get(seq)
+                    .map_or_else(|| place_name(rng), |s| s.to_string())
+            ),
+            None,
+        ),
+        1 => (format!("{}街道", place_name(rng)), None),
+        2 => (format!("{}社区", place_name(rng)), None),
+        _ => (
+            format!("{parent_name}第{}网格", seq + 1),
+            Some(person_name(rng)),
+        ),
+    }
+}
+
 fn district_code(i: usize) -> String {
     format!("32{:02}{:02}", 1 + i / 20, 2 + i % 20)
 }
@@ -320,41 +431,9 @@ impl City {
         // The city is a blob inside an nx × ny lattice (blob ≈ 69% of it).
         let nx = ((target_cells as f64 / 0.69 * 1.25).sqrt().ceil() as usize).max(4);
         let ny = ((target_cells as f64 / 0.69 / nx as f64).ceil() as usize).max(4);
-        let frame = LocalFrame::new(options.center);
-        let vertices: Vec<Coord<f64>> = (0..=ny)
-            .flat_map(|y| (0..=nx).map(move |x| (x, y)))
-            .map(|(x, y)| {
-                let jx = rng.random_range(-0.2..0.2);
-                let jy = rng.random_range(-0.2..0.2);
-                let m = Coord {
-                    x: (x as f64 + jx - nx as f64 / 2.0) * CELL_M,
-                    y: (y as f64 + jy - ny as f64 / 2.0) * CELL_M,
-                };
-                frame.to_deg(m)
-            })
-            .collect();
-        // City outline: a wobbly ellipse.
-        let phases: Vec<f64> = (0..4)
-            .map(|_| rng.random_range(0.0..std::f64::consts::TAU))
-            .collect();
+        let vertices = lattice(&mut rng, nx, ny, options.center);
+        let city_cells = outline(&mut rng, nx, ny);
         let mut label = vec![OUTSIDE; nx * ny];
-        let mut city_cells = Vec::new();
-        for y in 0..ny {
-            for x in 0..nx {
-                let u = (x as f64 + 0.5) / nx as f64 * 2.0 - 1.0;
-                let v = (y as f64 + 0.5) / ny as f64 * 2.0 - 1.0;
-                let a = v.atan2(u);
-                let wobble = 1.0
-                    + 0.08 * (2.0 * a + phases[0]).sin()
-                    + 0.05 * (3.0 * a + phases[1]).sin()
-                    + 0.03 * (5.0 * a + phases[2]).sin();
-                if (u * u + v * v).sqrt() < 0.94 * wobble {
-                    city_cells.push((y * nx + x) as u32);
-                }
-            }
-        }
-        // Keep the largest 4-connected piece so the city is one piece.
-        city_cells = largest_component(&city_cells, nx, ny);
 
         let n_units = (city_cells.len() / CELLS_PER_UNIT).max(1);
         let n_comm = (n_units / FANOUT[2]).max(1);
@@ -390,21 +469,8 @@ impl City {
                 for &c in cells {
                     members[(label[c as usize] - base) as usize].push(c);
                 }
-                // Number children north→south in rows, west→east within a row.
-                let row_h = ((cells.len() as f64 / k as f64).sqrt()).max(1.0);
-                let mut order: Vec<(i64, f64, usize)> = members
-                    .iter()
-                    .enumerate()
-                    .map(|(r, m)| {
-                        let (sx, sy) = m.iter().fold((0.0, 0.0), |(ax, ay), &c| {
-                            (ax + (c as usize % nx) as f64, ay + (c as usize / nx) as f64)
-                        });
-                        let (cx, cy) = (sx / m.len() as f64, sy / m.len() as f64);
-                        (-((cy / row_h).floor() as i64), cx, r)
-                    })
-                    .collect();
-                order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-                for (seq, &(_, _, r)) in order.iter().enumerate() {
+                let order = numbering_order(&members, cells.len(), nx);
+                for (seq, &r) in order.iter().enumerate() {
                     let code = if level == 0 {
                         district_code(pi * k + seq)
                     } else {
@@ -412,41 +478,10 @@ impl City {
                             scheme.levels[level].code_len - scheme.levels[level - 1].code_len;
                         format!("{parent_code}{:0width$}", seq + 1)
                     };
-                    let polys = trace(&members[r], &label, base + r as u32, nx, ny);
-                    let geometry = MultiPolygon(
-                        polys
-                            .into_iter()
-                            .map(|rings| {
-                                let mut rings = rings.into_iter().map(|ring| {
-                                    LineString(
-                                        ring.into_iter().map(|v| vertices[v as usize]).collect(),
-                                    )
-                                });
-                                let ext = rings.next().expect("a polygon has an exterior");
-                                Polygon::new(ext, rings.collect())
-                            })
-                            .collect(),
-                    );
-                    let (name, worker) = match level {
-                        0 => (
-                            format!(
-                                "{}区",
-                                DISTRICT_NAMES
-                                    .get(seq)
-                                    .map_or_else(|| place_name(&mut rng), |s| s.to_string())
-                            ),
-                            None,
-                        ),
-                        1 => (format!("{}街道", place_name(&mut rng)), None),
-                        2 => (format!("{}社区", place_name(&mut rng)), None),
-                        _ => {
-                            let parent_name = names.get(parent_code).map_or("", |n| n.as_str());
-                            (
-                                format!("{parent_name}第{}网格", seq + 1),
-                                Some(person_name(&mut rng)),
-                            )
-                        }
-                    };
+                    let geometry =
+                        region_geometry(&members[r], &label, base + r as u32, nx, ny, &vertices);
+                    let parent_name = names.get(parent_code).map_or("", |n| n.as_str());
+                    let (name, worker) = grid_name(level, seq, parent_name, &mut rng);
                     if level == 3 {
                         for &c in &members[r] {
                             cell_unit[c as usize] = unit_codes.len() as u32;
