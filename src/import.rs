@@ -314,126 +314,16 @@ fn read_grids(
         for f in raw {
             progress("grids", 1);
             grids_read += 1;
+            let (code, level, geometry) = match read_grid(&f, &mut ctx, options, &t) {
+                Ok(g) => g,
+                Err(why) => {
+                    if let Some((code, why)) = why {
+                        rejected.insert(code, why);
+                    }
+                    continue;
+                }
+            };
             let row = f.row;
-            let Some(code) = get(&f, &fields.code).map(str::to_string) else {
-                ctx.problem(Severity::Error, ProblemKind::MissingField, row, None, None, format!(
-                    "no grid code: expected an attribute named one of {:?} (map yours with --field code=NAME)", fields.code));
-                continue;
-            };
-            let declared_level = match get(&f, &fields.level) {
-                None => None,
-                Some(l) => match scheme
-                    .level_index(l)
-                    .or_else(|| l.parse::<usize>().ok().filter(|&i| i < scheme.depth()))
-                {
-                    Some(i) => Some(i),
-                    None => {
-                        ctx.problem(
-                            Severity::Error,
-                            ProblemKind::BadValue,
-                            row,
-                            Some(&code),
-                            None,
-                            format!(
-                                "level '{l}' is not one of {:?} (or 0..{})",
-                                scheme.levels.iter().map(|l| &l.name).collect::<Vec<_>>(),
-                                scheme.depth() - 1
-                            ),
-                        );
-                        continue;
-                    }
-                },
-            };
-            let level = match scheme.validate(&code, declared_level, get(&f, &fields.parent)) {
-                Ok(l) => l,
-                Err(e) => {
-                    ctx.problem(
-                        Severity::Error,
-                        ProblemKind::InvalidCode,
-                        row,
-                        Some(&code),
-                        None,
-                        e.to_string(),
-                    );
-                    continue;
-                }
-            };
-            let Some(geometry) = f.geometry.clone().and_then(validate::as_multipolygon) else {
-                ctx.problem(
-                    Severity::Error,
-                    ProblemKind::BadGeometryType,
-                    row,
-                    Some(&code),
-                    None,
-                    "a grid needs a Polygon or MultiPolygon geometry".to_string(),
-                );
-                rejected.insert(code, "bad_geometry_type".into());
-                continue;
-            };
-            let geometry = match transform_geometry(&t, Geometry::MultiPolygon(geometry)) {
-                Ok(Geometry::MultiPolygon(mp)) => mp,
-                Ok(_) => unreachable!("map_coords keeps the geometry type"),
-                Err(e) => {
-                    ctx.problem(
-                        Severity::Error,
-                        ProblemKind::BadCoordinate,
-                        row,
-                        Some(&code),
-                        None,
-                        format!("{e}: check the CRS (--crs)"),
-                    );
-                    rejected.insert(code, "bad_coordinate".into());
-                    continue;
-                }
-            };
-            let mut geom_problems = validate::check_polygon(&geometry);
-            if f.unclosed_rings > 0 {
-                geom_problems.insert(0, (
-                    ProblemKind::UnclosedRing,
-                    geometry.0.first().and_then(|p| p.exterior().0.first().copied()),
-                    format!("{} ring(s) do not end where they start: close every ring (last position = first), or run the import with --repair", f.unclosed_rings),
-                ));
-            }
-            let geometry = if geom_problems.is_empty() {
-                geometry
-            } else {
-                match repair_grid(&geometry, &geom_problems, options.repair) {
-                    Ok(repaired) => {
-                        ctx.report.problems.push(Problem {
-                            severity: Severity::Warning,
-                            kind: ProblemKind::Repaired,
-                            file: Some(ctx.file.clone()),
-                            row: Some(row),
-                            code: Some(code.clone()),
-                            location: geom_problems[0].1.map(|c| [c.x, c.y]),
-                            area_m2: Some(repaired.area_after_m2 - repaired.area_before_m2),
-                            message: format!(
-                                "repaired ({}): area {:.1} m² → {:.1} m² ({})",
-                                kinds_text(&geom_problems),
-                                repaired.area_before_m2,
-                                repaired.area_after_m2,
-                                percent_change(repaired.area_before_m2, repaired.area_after_m2)
-                            ),
-                        });
-                        repaired.geometry
-                    }
-                    Err(refusal) => {
-                        for (kind, at, msg) in &geom_problems {
-                            let msg = match &refusal {
-                                // The advice to run with --repair is moot.
-                                Some(why) => format!(
-                                    "{} (--repair refused: {why})",
-                                    msg.replace(validate::GEOMETRY_ADVICE, validate::QGIS_ADVICE)
-                                ),
-                                None => msg.clone(),
-                            };
-                            ctx.problem(Severity::Error, *kind, row, Some(&code), *at, msg);
-                        }
-                        rejected.insert(code, kinds_text(&geom_problems));
-                        continue;
-                    }
-                }
-            };
             if !seen.insert(code.clone()) {
                 ctx.problem(
                     Severity::Error,
@@ -466,6 +356,143 @@ fn read_grids(
     ));
 
     Ok((grids, grids_read))
+}
+
+/// A grid read from a feature: code, level index, geometry (WGS84).
+type ReadGrid = (String, usize, geo::MultiPolygon<f64>);
+
+/// A grid's code left out for errors, and why (the problem kinds).
+type Rejected = (String, String);
+
+/// One grid feature mapped, transformed to WGS84 and checked (repaired when
+/// `--repair` allows): its code, level and geometry, or the problems in the
+/// report and, when the feature had a code, that code with why it was left
+/// out (its children's messages name it).
+fn read_grid(
+    f: &RawFeature,
+    ctx: &mut Ctx<'_>,
+    options: &ImportOptions,
+    t: &Transformer,
+) -> Result<ReadGrid, Option<Rejected>> {
+    let (fields, scheme) = (&options.fields, &options.scheme);
+    let row = f.row;
+    let Some(code) = get(f, &fields.code).map(str::to_string) else {
+        ctx.problem(Severity::Error, ProblemKind::MissingField, row, None, None, format!(
+            "no grid code: expected an attribute named one of {:?} (map yours with --field code=NAME)", fields.code));
+        return Err(None);
+    };
+    let declared_level = match get(f, &fields.level) {
+        None => None,
+        Some(l) => match scheme
+            .level_index(l)
+            .or_else(|| l.parse::<usize>().ok().filter(|&i| i < scheme.depth()))
+        {
+            Some(i) => Some(i),
+            None => {
+                ctx.problem(
+                    Severity::Error,
+                    ProblemKind::BadValue,
+                    row,
+                    Some(&code),
+                    None,
+                    format!(
+                        "level '{l}' is not one of {:?} (or 0..{})",
+                        scheme.levels.iter().map(|l| &l.name).collect::<Vec<_>>(),
+                        scheme.depth() - 1
+                    ),
+                );
+                return Err(None);
+            }
+        },
+    };
+    let level = match scheme.validate(&code, declared_level, get(f, &fields.parent)) {
+        Ok(l) => l,
+        Err(e) => {
+            ctx.problem(
+                Severity::Error,
+                ProblemKind::InvalidCode,
+                row,
+                Some(&code),
+                None,
+                e.to_string(),
+            );
+            return Err(None);
+        }
+    };
+    let Some(geometry) = f.geometry.clone().and_then(validate::as_multipolygon) else {
+        ctx.problem(
+            Severity::Error,
+            ProblemKind::BadGeometryType,
+            row,
+            Some(&code),
+            None,
+            "a grid needs a Polygon or MultiPolygon geometry".to_string(),
+        );
+        return Err(Some((code, "bad_geometry_type".into())));
+    };
+    let geometry = match transform_geometry(t, Geometry::MultiPolygon(geometry)) {
+        Ok(Geometry::MultiPolygon(mp)) => mp,
+        Ok(_) => unreachable!("map_coords keeps the geometry type"),
+        Err(e) => {
+            ctx.problem(
+                Severity::Error,
+                ProblemKind::BadCoordinate,
+                row,
+                Some(&code),
+                None,
+                format!("{e}: check the CRS (--crs)"),
+            );
+            return Err(Some((code, "bad_coordinate".into())));
+        }
+    };
+    let mut geom_problems = validate::check_polygon(&geometry);
+    if f.unclosed_rings > 0 {
+        geom_problems.insert(0, (
+            ProblemKind::UnclosedRing,
+            geometry.0.first().and_then(|p| p.exterior().0.first().copied()),
+            format!("{} ring(s) do not end where they start: close every ring (last position = first), or run the import with --repair", f.unclosed_rings),
+        ));
+    }
+    let geometry = if geom_problems.is_empty() {
+        geometry
+    } else {
+        match repair_grid(&geometry, &geom_problems, options.repair) {
+            Ok(repaired) => {
+                ctx.report.problems.push(Problem {
+                    severity: Severity::Warning,
+                    kind: ProblemKind::Repaired,
+                    file: Some(ctx.file.clone()),
+                    row: Some(row),
+                    code: Some(code.clone()),
+                    location: geom_problems[0].1.map(|c| [c.x, c.y]),
+                    area_m2: Some(repaired.area_after_m2 - repaired.area_before_m2),
+                    message: format!(
+                        "repaired ({}): area {:.1} m² → {:.1} m² ({})",
+                        kinds_text(&geom_problems),
+                        repaired.area_before_m2,
+                        repaired.area_after_m2,
+                        percent_change(repaired.area_before_m2, repaired.area_after_m2)
+                    ),
+                });
+                repaired.geometry
+            }
+            Err(refusal) => {
+                for (kind, at, msg) in &geom_problems {
+                    let msg = match &refusal {
+                        // The advice to run with --repair is moot.
+                        Some(why) => format!(
+                            "{} (--repair refused: {why})",
+                            msg.replace(validate::GEOMETRY_ADVICE, validate::QGIS_ADVICE)
+                        ),
+                        None => msg.clone(),
+                    };
+                    ctx.problem(Severity::Error, *kind, row, Some(&code), *at, msg);
+                }
+                return Err(Some((code, kinds_text(&geom_problems))));
+            }
+        }
+    };
+    Ok((code, level, geometry))
 }
 
 /// A component's unit grid code as its file recorded it: (numeric code,

@@ -85,9 +85,7 @@ pub(super) async fn get_grid(
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let snap = state.snapshot();
-    if let Err(e) = snap.data().scheme.level_of(&code) {
-        return Err(ApiError::bad("invalid_code", e.to_string()));
-    }
+    snap.data().scheme.level_of(&code)?;
     grid_feature(&snap, &code)
         .map(geojson_response)
         .ok_or_else(|| ApiError::NotFound(format!("no grid has code {code}")))

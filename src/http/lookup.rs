@@ -36,6 +36,13 @@ pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError>
     Ok(crs::with_transformer(crs, |t| t.transform(c))??)
 }
 
+/// A grid code that breaks the scheme, named in a path: 400 `invalid_code`.
+impl From<crate::codes::CodeError> for ApiError {
+    fn from(e: crate::codes::CodeError) -> Self {
+        ApiError::bad("invalid_code", e.to_string())
+    }
+}
+
 impl From<CrsError> for ApiError {
     fn from(e: CrsError) -> Self {
         let code = match e {

@@ -125,9 +125,7 @@ pub(super) async fn get_grid_stats(
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let snap = state.snapshot();
-    if let Err(e) = snap.data().scheme.level_of(&code) {
-        return Err(ApiError::bad("invalid_code", e.to_string()));
-    }
+    snap.data().scheme.level_of(&code)?;
     let index = snap
         .grid_index(&code)
         .ok_or_else(|| ApiError::NotFound(format!("no grid has code {code}")))?;

@@ -111,10 +111,22 @@ pub(super) struct CsvColumns {
     pub(super) id: Option<usize>,
 }
 
-pub(super) fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
+/// Why a CSV row cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RowError {
+    /// Bytes that are not UTF-8.
+    #[error("the row is not UTF-8: send CSV in UTF-8")]
+    NotUtf8,
+    /// Quoting the CSV reader could not parse.
+    #[error("{0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// One CSV line as fields (quoted fields allowed).
+pub(super) fn csv_record(line: &[u8]) -> Result<csv::StringRecord, RowError> {
     // Fast path: no quoting, split on commas.
     if !line.contains(&b'"') {
-        let text = std::str::from_utf8(line).map_err(|_| "the row is not UTF-8".to_string())?;
+        let text = std::str::from_utf8(line).map_err(|_| RowError::NotUtf8)?;
         return Ok(text
             .trim_end_matches('\r')
             .split(',')
@@ -126,7 +138,7 @@ pub(super) fn csv_record(line: &[u8]) -> Result<csv::StringRecord, String> {
         .from_reader(line);
     match rdr.records().next() {
         Some(Ok(r)) => Ok(r),
-        Some(Err(e)) => Err(e.to_string()),
+        Some(Err(e)) => Err(e.into()),
         None => Ok(csv::StringRecord::new()),
     }
 }
