@@ -212,19 +212,34 @@ impl LevelIndex {
         cands
     }
 
+    /// A local cell's answer for `p` under the border rule, and the mask of
+    /// its candidates whose interiors hold `p`.
+    #[inline]
+    fn local_pick(&self, cell: &LocalCell, p: Coord<f64>) -> (Option<(u32, Position)>, u8) {
+        let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
+        let cands = cell.candidates();
+        let answer = pick(0..cands.len() as u32, |k| {
+            if inside & (1 << k) != 0 {
+                Position::Inside
+            } else if boundary & (1 << k) != 0 {
+                Position::Boundary
+            } else {
+                Position::Outside
+            }
+        })
+        .map(|(k, pos)| (cands[k as usize], pos));
+        (answer, inside)
+    }
+
     /// Every level-local grid not in `skip` (ascending) whose interior
     /// contains `p` (R-tree candidates, exact tests), ascending. More than
     /// one only where grids overlap.
     fn inside_exact(&self, p: Coord<f64>, skip: &[u32]) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .tree
-            .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
-            .map(|e| e.data)
+        self.candidates(p)
+            .into_iter()
             .filter(|g| skip.binary_search(g).is_err())
             .filter(|&g| self.position(g, p) == Position::Inside)
-            .collect();
-        v.sort_unstable();
-        v
+            .collect()
     }
 
     /// Like [`LevelIndex::locate`], and also lists the grids of this level
@@ -263,17 +278,13 @@ impl LevelIndex {
             Some(Cell::Pure(g)) => (Some((g, Position::Inside)), Vec::new()),
             Some(Cell::Empty | Cell::Nowhere) => (None, Vec::new()),
             Some(Cell::Local(cell)) => {
-                let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
+                let (pick, inside) = self.local_pick(cell, p);
                 let cands = cell.candidates();
-                let bits = |mask: u8| (0..cands.len()).filter(move |k| mask & (1 << k) != 0);
-                let pick = match bits(inside).next() {
-                    Some(k) => Some((cands[k], Position::Inside)),
-                    None => bits(boundary)
-                        .next()
-                        .map(|k| (cands[k], Position::Boundary)),
-                };
                 let overlap = if inside.count_ones() > 1 {
-                    bits(inside).map(|k| cands[k]).collect()
+                    (0..cands.len())
+                        .filter(|k| inside & (1 << k) != 0)
+                        .map(|k| cands[k])
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -308,20 +319,7 @@ impl LevelIndex {
             Some(Cell::Pure(g)) => Some((g, Position::Inside)),
             Some(Cell::Empty) => None,
             Some(Cell::Nowhere) => return Probe::Nowhere,
-            Some(Cell::Local(cell)) => {
-                let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
-                let cands = cell.candidates();
-                pick(0..cands.len() as u32, |k| {
-                    if inside & (1 << k) != 0 {
-                        Position::Inside
-                    } else if boundary & (1 << k) != 0 {
-                        Position::Boundary
-                    } else {
-                        Position::Outside
-                    }
-                })
-                .map(|(k, pos)| (cands[k as usize], pos))
-            }
+            Some(Cell::Local(cell)) => self.local_pick(cell, p).0,
             Some(Cell::Mixed(list)) => pick(list.iter().copied(), |g| self.position(g, p)),
             Some(Cell::Outside) | None => {
                 if !p.x.is_finite() || !p.y.is_finite() {
