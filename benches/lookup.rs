@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use std::hint::black_box;
 
 use wangge::generate::{City, GenerateOptions};
-use wangge::index::Snapshot;
 use wangge::model::Dataset;
+use wangge::snapshot::Snapshot;
 
 fn city() -> Snapshot {
     let city = City::generate(&GenerateOptions {
@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut d = 0.0;
             for p in &pts[..n] {
-                d += wangge::lookup::lookup(&snap, *p)
+                d += wangge::query::lookup::lookup(&snap, *p)
                     .border_distance_m
                     .unwrap_or(0.0);
             }
@@ -113,7 +113,8 @@ fn bench(c: &mut Criterion) {
                                     .iter()
                                     .map(|p| match what {
                                         "locate" => snap.locate(*p).is_some() as u64,
-                                        _ => wangge::lookup::lookup(&snap, *p).chain.len() as u64,
+                                        _ => wangge::query::lookup::lookup(&snap, *p).chain.len()
+                                            as u64,
                                     })
                                     .sum::<u64>()
                             })

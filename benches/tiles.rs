@@ -39,8 +39,9 @@ fn bench(c: &mut Criterion) {
     let dir = common::data_dir(units, components);
     let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
     let bounds = snap.extent().expect("grids");
+    let set = wangge::tiles::TileSet::new(std::sync::Arc::new(snap));
     let t0 = Instant::now();
-    snap.tiles();
+    set.index();
     eprintln!("tile indexes built in {:.2} s", t0.elapsed().as_secs_f64());
 
     let mut g = c.benchmark_group("cold");
@@ -51,12 +52,12 @@ fn bench(c: &mut Criterion) {
         for z in 8..=tiles::MAX_ZOOM {
             let list = sample(bounds, z, 64);
             // First use of a zoom simplifies its borders: not part of a tile's cost.
-            tiles::render(&snap, &[source], list[0]);
+            tiles::render(&set, &[source], list[0]);
             let mut i = 0;
             g.bench_function(format!("{}/z{z}", source.id()), |b| {
                 b.iter(|| {
                     i = (i + 1) % list.len();
-                    tiles::render(&snap, &[source], list[i]).len()
+                    tiles::render(&set, &[source], list[i]).len()
                 })
             });
         }
@@ -101,14 +102,9 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function("pmtiles_z8_16", |b| {
         b.iter(|| {
-            export_pmtiles(
-                &snap,
-                &options,
-                &out.path().join("city.pmtiles"),
-                &|_, _| {},
-            )
-            .expect("export")
-            .bytes
+            export_pmtiles(&set, &options, &out.path().join("city.pmtiles"), &|_, _| {})
+                .expect("export")
+                .bytes
         })
     });
     g.finish();

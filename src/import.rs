@@ -12,9 +12,9 @@ use geo::{Coord, Geometry, MapCoords};
 
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::crs::{Crs, CrsError, Transformer};
-use crate::index::Snapshot;
 use crate::io::{self, RawFeature, ReadOptions};
 use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid, parse_date};
+use crate::snapshot::Snapshot;
 use crate::validate::{self, Problem, ProblemKind, Report, Severity};
 
 /// Errors that stop an import (as opposed to problems in the data, which go

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -15,10 +16,12 @@ use wangge::generate::{City, GenerateOptions};
 use wangge::http::{AppState, Cors, Limits, PublicUrl, TileConfig};
 use wangge::import::{FieldMap, ImportOptions};
 use wangge::io::{Format, ReadOptions};
+use wangge::query::lookup;
 use wangge::server::ServerConfig;
+use wangge::snapshot::Snapshot;
+use wangge::store;
 use wangge::tiles::export::ExportOptions;
-use wangge::tiles::{self, Source, TileId};
-use wangge::{index, lookup, store};
+use wangge::tiles::{self, Source, TileId, TileSet};
 
 /// wangge (网格): grid and city-component service for urban grid management.
 #[derive(Parser)]
@@ -341,7 +344,7 @@ fn run_import(input: &InputArgs) -> anyhow::Result<(wangge::import::Imported, bo
     Ok((imported, has_errors))
 }
 
-fn open(data: &Path) -> anyhow::Result<index::Snapshot> {
+fn open(data: &Path) -> anyhow::Result<Snapshot> {
     let pb = bar(0, "loading");
     let (_, snap) = store::open_snapshot(data, |n| pb.inc(n))?;
     pb.finish_and_clear();
@@ -409,14 +412,14 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .with_cors(o.cors);
     state
         .metrics()
-        .snapshot(state.snapshot().version(), load_seconds);
+        .snapshot(state.snapshot().revision(), load_seconds);
     let has_viewer = viewer.is_some();
     if let Some(v) = viewer {
         state = state.with_viewer(v);
     }
     // Build the tile and nearest-grid indexes in the background: lookups are
     // served at once, the first tile request waits for them.
-    let warm = state.snapshot();
+    let warm = state.clone();
     std::thread::spawn(move || {
         let t = std::time::Instant::now();
         warm.warm();
@@ -486,7 +489,7 @@ fn parse_bbox(s: &str) -> anyhow::Result<geo::Rect<f64>> {
 }
 
 /// Renders every tile of a list and prints `z,x,y,bytes,micros,dropped` per tile.
-fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow::Result<()> {
+fn time_tiles(set: &TileSet, sources: &[Source], list: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(list).with_context(|| format!("cannot read {}", list.display()))?;
     let ids: Vec<TileId> = text
@@ -498,7 +501,7 @@ fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow
     writeln!(w, "z,x,y,bytes,micros,dropped")?;
     for id in ids {
         let t = std::time::Instant::now();
-        let (bytes, dropped) = tiles::render_counted(snap, sources, id);
+        let (bytes, dropped) = tiles::render_counted(set, sources, id);
         let micros = t.elapsed().as_secs_f64() * 1e6;
         writeln!(
             w,
@@ -515,10 +518,10 @@ fn time_tiles(snap: &index::Snapshot, sources: &[Source], list: &Path) -> anyhow
 }
 
 fn export_pmtiles(out: &Path, data: &Path, options: &ExportOptions) -> anyhow::Result<()> {
-    let snap = open(data)?;
+    let set = TileSet::new(Arc::new(open(data)?));
     let started = std::time::Instant::now();
     let pb = bar(0, "tiles");
-    let summary = tiles::export::export_pmtiles(&snap, options, out, &|done, total| {
+    let summary = tiles::export::export_pmtiles(&set, options, out, &|done, total| {
         pb.set_length(total);
         pb.set_position(done);
     })?;
@@ -637,7 +640,7 @@ fn lookup_file(
             .zip(coords.par_iter())
             .map(|(id, &c)| {
                 let mut row = Vec::with_capacity(160);
-                lookup::table::row(&mut row, id, Ok(&lookup::lookup(&snap, c)), levels);
+                wangge::query::table::row(&mut row, id, Ok(&lookup::lookup(&snap, c)), levels);
                 row
             })
             .collect()
@@ -653,7 +656,7 @@ fn lookup_file(
         None => Box::new(std::io::stdout().lock()),
     };
     let mut w = std::io::BufWriter::new(writer);
-    w.write_all(&lookup::table::header(&snap.data().scheme))?;
+    w.write_all(&wangge::query::table::header(&snap.data().scheme))?;
     for row in rows {
         w.write_all(&row)?;
     }
@@ -762,14 +765,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data,
         } => {
             let sources = Source::parse_list(&sources)?;
-            let snap = open(&data)?;
+            let set = TileSet::new(Arc::new(open(&data)?));
             let t = std::time::Instant::now();
-            snap.tiles();
+            set.index();
             eprintln!("tile indexes built in {:.2} s", t.elapsed().as_secs_f64());
             match (tile, list) {
                 (Some(tile), _) => {
                     let id = parse_tile(&tile)?;
-                    let (bytes, dropped) = tiles::render_counted(&snap, &sources, id);
+                    let (bytes, dropped) = tiles::render_counted(&set, &sources, id);
                     if dropped.tiny_grids > 0 {
                         eprintln!(
                             "{} grid(s) smaller than a pixel at zoom {} left out",
@@ -780,8 +783,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         bail!(
                             "tile {tile} has no features (nothing written): the data's {} are drawn from zoom {} inside {}",
                             Source::list_id(&sources),
-                            snap.tiles().source_minzoom(),
-                            tiles::data_bounds(&snap)
+                            set.index().source_minzoom(),
+                            tiles::data_bounds(set.snapshot())
                                 .map(|b| format!(
                                     "{:.4},{:.4},{:.4},{:.4}",
                                     b.min().x,
@@ -798,7 +801,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         None => std::io::stdout().write_all(&bytes)?,
                     }
                 }
-                (None, Some(list)) => time_tiles(&snap, &sources, &list)?,
+                (None, Some(list)) => time_tiles(&set, &sources, &list)?,
                 (None, None) => bail!("give a tile z/x/y or --list FILE"),
             }
         }

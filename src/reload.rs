@@ -26,7 +26,7 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
             }
         };
         let version = store::read_manifest(&now).ok().map(|m| m.version);
-        if tried.as_ref() == Some(&now) || version == Some(state.snapshot().version()) {
+        if tried.as_ref() == Some(&now) || version == Some(state.snapshot().revision()) {
             continue;
         }
         let started = Instant::now();
@@ -45,10 +45,8 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
                 );
                 state.publish(snap, seconds);
                 // Build the tile indexes now rather than on the first tile request.
-                let warm = state.snapshot();
-                tokio::task::spawn_blocking(move || {
-                    warm.warm();
-                });
+                let warm = state.clone();
+                tokio::task::spawn_blocking(move || warm.warm());
                 tried = Some(now);
             }
             Ok(Err(e)) => {

@@ -243,10 +243,10 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
 pub fn open_snapshot(
     dir: &Path,
     progress: impl FnMut(u64),
-) -> Result<(Manifest, crate::index::Snapshot)> {
+) -> Result<(Manifest, crate::snapshot::Snapshot)> {
     let (manifest, data) = load(dir, progress)?;
     let version = manifest.version;
-    Ok((manifest, crate::index::Snapshot::build(data, version)))
+    Ok((manifest, crate::snapshot::Snapshot::build(data, version)))
 }
 
 fn classes_csv(classes: &ClassTable) -> String {

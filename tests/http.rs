@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use wangge::http::{AppState, Limits, router};
-use wangge::index::Snapshot;
+use wangge::snapshot::Snapshot;
 
 mod common;
 
@@ -96,7 +96,7 @@ fn unit_points(snap: &Snapshot, n: usize, margin_m: f64) -> Vec<(String, Coord<f
             .interior_point()
             .expect("grid has an interior point")
             .0;
-        let a = wangge::lookup::lookup(snap, p);
+        let a = wangge::query::lookup::lookup(snap, p);
         assert_eq!(
             a.grid.as_ref().map(|r| r.code),
             Some(g.code.as_str()),
@@ -129,7 +129,7 @@ fn answer_code(v: &Value) -> Option<&str> {
 }
 
 fn library_code(snap: &Snapshot, p: Coord<f64>) -> Option<String> {
-    wangge::lookup::lookup(snap, p)
+    wangge::query::lookup::lookup(snap, p)
         .grid
         .map(|g| g.code.to_string())
 }
@@ -820,7 +820,7 @@ async fn batch_of_5000_matches_single_lookups() {
     assert_eq!(rows.len(), 5000);
     for (i, (row, p)) in rows.iter().zip(&points).enumerate() {
         assert_eq!(&row[0], i.to_string());
-        let expected = wangge::lookup::lookup(&snap, *p)
+        let expected = wangge::query::lookup::lookup(&snap, *p)
             .chain
             .get(3)
             .map(|g| g.code.to_string());

@@ -442,7 +442,7 @@ fn a_three_level_scheme_of_2_4_6_digits() {
         imported.report.to_text(10)
     );
     // A point on the shared border x + D goes to the smaller code, 110101.
-    let a = wangge::lookup::lookup(
+    let a = wangge::query::lookup::lookup(
         &imported.snapshot,
         Coord {
             x: x + D,

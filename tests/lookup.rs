@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 
 use wangge::codes::ClassTable;
 use wangge::generate::{City, GenerateOptions};
-use wangge::index::{Position, Snapshot};
+use wangge::index::Position;
 use wangge::model::{Dataset, Grid};
+use wangge::snapshot::Snapshot;
 
 const COMPONENTS: usize = 20_000;
 
@@ -141,7 +142,7 @@ fn many_grids_meeting_in_one_cell_are_answered_like_the_exact_test() {
             )]),
         })
         .collect();
-    let snap = wangge::index::Snapshot::build(data, 1);
+    let snap = wangge::snapshot::Snapshot::build(data, 1);
     let li = snap.level(0);
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let mut mixed = 0;
@@ -297,7 +298,7 @@ fn outside_points_get_the_nearest_grid() {
         x: ext.max().x + 0.01,
         y: (ext.min().y + ext.max().y) / 2.0,
     };
-    let a = wangge::lookup::lookup(snap, p);
+    let a = wangge::query::lookup::lookup(snap, p);
     assert!(!a.inside);
     let n = a.nearest.expect("nearest grid");
     // Brute force: the smallest boundary distance over all unit grids.

@@ -920,9 +920,9 @@ fn search_queries_and_class_filters_never_panic() {
             1 => any::<String>(),
         ];
         check(1500, (q, 0usize..40), |(q, limit)| {
-            let hits = wangge::search::search(&snap, &q, limit);
+            let hits = wangge::query::search::search(&snap, &q, limit);
             prop_assert!(hits.len() <= limit);
-            let _ = wangge::nearest::ClassFilter::parse(&snap, &q);
+            let _ = wangge::query::nearest::ClassFilter::parse(&snap, &q);
             let _ = snap.names().containing(&q);
             Ok(())
         });

@@ -13,8 +13,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use wangge::http::{AppState, Limits, router};
-use wangge::index::Snapshot;
 use wangge::measure::LocalFrame;
+use wangge::snapshot::Snapshot;
 
 fn setup() -> (axum::Router, Arc<Snapshot>) {
     let (_, snap) = wangge::store::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();

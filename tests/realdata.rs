@@ -19,8 +19,8 @@ use rand_chacha::ChaCha8Rng;
 
 use wangge::codes::GridScheme;
 use wangge::import::{ImportOptions, Imported};
-use wangge::index::Snapshot;
 use wangge::model::{Dataset, Grid};
+use wangge::snapshot::Snapshot;
 use wangge::validate::{self, Problem, ProblemKind, Severity};
 
 /// Metres per degree of latitude on the mean sphere (an independent constant).
@@ -294,7 +294,7 @@ fn overlapping_grids_are_reported_with_their_area_and_named_by_lookups() {
     let mut seen = 0;
     for _ in 0..2000 {
         let p = c(rng.random_range(x0..x1), rng.random_range(y0..y1));
-        let a = wangge::lookup::lookup(&snap, p);
+        let a = wangge::query::lookup::lookup(&snap, p);
         let want: Vec<&str> = grids[1..]
             .iter()
             .filter(|g| g.geometry.contains(&Point(p)))
@@ -352,7 +352,7 @@ fn a_chain_names_only_grids_that_contain_the_point_and_says_where_codes_disagree
             rng.random_range(112.88..113.12),
             rng.random_range(22.88..23.12),
         );
-        let a = wangge::lookup::lookup(&snap, p);
+        let a = wangge::query::lookup::lookup(&snap, p);
         // Oracle: per level, the kept grids whose closed polygon holds p.
         for level in 0..3 {
             let holding: Vec<&str> = kept
@@ -381,7 +381,7 @@ fn a_chain_names_only_grids_that_contain_the_point_and_says_where_codes_disagree
             }
         }
     }
-    let at = |x, y| wangge::lookup::lookup(&snap, c(x, y));
+    let at = |x, y| wangge::query::lookup::lookup(&snap, c(x, y));
     // 440301 lies in 4402 although its code names 4403.
     let a = at(112.98, 23.025);
     let codes: Vec<&str> = a.chain.iter().map(|g| g.code).collect();
@@ -885,8 +885,8 @@ fn country() -> Snapshot {
 #[test]
 fn a_country_wide_dataset_is_drawn_from_low_zooms() {
     use wangge::tiles::{self, Source, TileId};
-    let snap = country();
-    let index = snap.tiles();
+    let set = tiles::TileSet::new(std::sync::Arc::new(country()));
+    let (snap, index) = (set.snapshot(), set.index());
     assert!(
         index.level_minzoom(0) <= 4,
         "provinces from zoom {}",
@@ -901,7 +901,7 @@ fn a_country_wide_dataset_is_drawn_from_low_zooms() {
     let bounds = snap.extent().unwrap();
     let mut drawn = 0;
     for t in tiles::tiles_covering(bounds, 4) {
-        let bytes = tiles::render(&snap, &[Source::Grids], t);
+        let bytes = tiles::render(&set, &[Source::Grids], t);
         assert!(
             bytes.len() < 500 * 1024,
             "tile {t:?} is {} bytes",
@@ -914,7 +914,7 @@ fn a_country_wide_dataset_is_drawn_from_low_zooms() {
     assert!(drawn >= 2, "zoom 4 draws {drawn} tiles");
     let t = TileId::new(4, 12, 6).unwrap();
     assert!(
-        !tiles::render(&snap, &[Source::Grids], t).is_empty(),
+        !tiles::render(&set, &[Source::Grids], t).is_empty(),
         "tile 4/12/6 is empty"
     );
     // A deployment can set a level's zoom.
@@ -922,8 +922,8 @@ fn a_country_wide_dataset_is_drawn_from_low_zooms() {
     data.scheme = gbt2260();
     data.scheme.levels[0].minzoom = Some(6);
     data.grids = snap.data().grids.clone();
-    let snap = Snapshot::build(data, 1);
-    assert_eq!(snap.tiles().level_minzoom(0), 6);
+    let set = tiles::TileSet::new(std::sync::Arc::new(Snapshot::build(data, 1)));
+    assert_eq!(set.index().level_minzoom(0), 6);
 }
 
 /// Great-circle distance in metres from `p` to the great-circle segment
@@ -1031,7 +1031,7 @@ fn the_nearest_grid_to_a_point_outside_agrees_with_brute_force() {
             "{p:?}: grid {g} at {} m, nearest {want} m",
             all[g as usize]
         );
-        let a = wangge::lookup::lookup(&snap, p);
+        let a = wangge::query::lookup::lookup(&snap, p);
         assert!(!a.inside);
         assert_eq!(a.nearest.unwrap().grid.code, counties[g as usize].code);
     }
@@ -1050,7 +1050,7 @@ fn exported_tile_archives_respect_the_umask() {
         })
         .expect("the umask from /proc")
         .unwrap();
-    let snap = country();
+    let set = wangge::tiles::TileSet::new(std::sync::Arc::new(country()));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("country.pmtiles");
     let options = wangge::tiles::export::ExportOptions {
@@ -1059,7 +1059,7 @@ fn exported_tile_archives_respect_the_umask() {
         maxzoom: 5,
         bbox: None,
     };
-    let summary = wangge::tiles::export::export_pmtiles(&snap, &options, &out, &|_, _| {}).unwrap();
+    let summary = wangge::tiles::export::export_pmtiles(&set, &options, &out, &|_, _| {}).unwrap();
     assert!(summary.stored > 0, "tiles with features at zooms up to 5");
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o666 & !umask, "mode {mode:o} with umask {umask:o}");

@@ -286,9 +286,9 @@ async fn a_new_data_version_is_never_served_from_the_cache() {
     // Publish the same city without its unit grids, as a new version.
     let (_, snap) = load();
     let mut data = snap.data().clone();
-    let version = snap.version() + 1;
+    let version = snap.revision() + 1;
     data.grids.retain(|g| g.level < 3);
-    state.publish(wangge::index::Snapshot::build(data, version), 0.0);
+    state.publish(wangge::snapshot::Snapshot::build(data, version), 0.0);
     let after = get(&app, &uri).await;
     assert_eq!(after.status, StatusCode::OK);
     assert!(after.body.len() < before.body.len());
@@ -340,6 +340,8 @@ async fn styles_point_at_the_serving_host() {
 fn morton_tile_counts_match_a_brute_force_count() {
     let (_, snap) = load();
     let locations = snap.data().components.locations().to_vec();
+    let set = tiles::TileSet::new(std::sync::Arc::new(snap));
+    let snap = set.snapshot();
     for z in 8..=18u8 {
         let extent = snap.components_extent().unwrap();
         for t in tiles::tiles_covering(extent, z)
@@ -356,7 +358,7 @@ fn morton_tile_counts_match_a_brute_force_count() {
                         && (w[1] * n as f64).floor() as u32 == t.y
                 })
                 .count();
-            assert_eq!(snap.tiles().components_in_tile(t), brute, "tile {t:?}");
+            assert_eq!(set.index().components_in_tile(t), brute, "tile {t:?}");
         }
     }
 }

@@ -7,7 +7,7 @@ use geo::Coord;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, Limits, parse_number, parse_query};
-use crate::crs::{self, Crs, CrsError};
+use crate::crs::{self, Crs};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,23 +36,6 @@ pub(crate) fn to_wgs84(crs: &Crs, c: Coord<f64>) -> Result<Coord<f64>, ApiError>
     Ok(crs::with_transformer(crs, |t| t.transform(c))??)
 }
 
-/// A grid code that breaks the scheme, named in a path: 400 `invalid_code`.
-impl From<crate::codes::CodeError> for ApiError {
-    fn from(e: crate::codes::CodeError) -> Self {
-        ApiError::bad("invalid_code", e.to_string())
-    }
-}
-
-impl From<CrsError> for ApiError {
-    fn from(e: CrsError) -> Self {
-        let code = match e {
-            CrsError::Unknown(_) | CrsError::NotAllowed(_) | CrsError::Proj { .. } => "unknown_crs",
-            CrsError::NotFinite { .. } | CrsError::OutOfRange { .. } => "bad_coordinate",
-        };
-        ApiError::bad(code, e.to_string())
-    }
-}
-
 /// The point named by `lon`, `lat` and `crs` query parameters, in WGS84.
 pub(crate) fn point_param(
     lon: Option<&str>,
@@ -78,6 +61,6 @@ pub(super) async fn get_lookup(
         &state.limits,
     )?;
     let snap = state.snapshot();
-    let answer = crate::lookup::lookup(&snap, point);
+    let answer = crate::query::lookup::lookup(&snap, point);
     Ok(Json(answer).into_response())
 }

@@ -7,6 +7,7 @@
 
 mod batch;
 mod edge;
+mod error;
 mod features;
 mod lookup;
 mod ogc;
@@ -24,11 +25,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
+pub use error::ApiError;
 pub use origin::{BaseUrl, PublicUrl};
 
 use crate::encoded::{Encoded, Encoding};
-use crate::index::Snapshot;
 use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+use crate::tiles::TileSet;
 use crate::web::Viewer;
 
 /// Limits on requests.
@@ -150,11 +153,18 @@ impl Default for TileConfig {
     }
 }
 
-/// The tile cache and the tile settings.
+/// How many revisions' tile indexes the tile service keeps (the current one
+/// and the last few asked for by their own URLs).
+const TILE_SETS: usize = 4;
+
+/// The tile cache, the tile settings, and the tile indexes of the revisions
+/// served.
 #[derive(Debug)]
 struct TileService {
     cache: crate::tiles::cache::TileCache,
     config: TileConfig,
+    /// Most recently used last.
+    sets: std::sync::Mutex<Vec<Arc<TileSet>>>,
 }
 
 impl TileService {
@@ -162,7 +172,22 @@ impl TileService {
         TileService {
             cache: crate::tiles::cache::TileCache::new(config.cache_bytes),
             config,
+            sets: Default::default(),
         }
+    }
+
+    /// The tiles of `snap`'s revision (its indexes are built on first use).
+    fn set(&self, snap: &Arc<Snapshot>) -> Arc<TileSet> {
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        let set = match sets.iter().position(|s| s.revision() == snap.revision()) {
+            Some(i) => sets.remove(i),
+            None => Arc::new(TileSet::new(snap.clone())),
+        };
+        sets.push(set.clone());
+        if sets.len() > TILE_SETS {
+            sets.remove(0);
+        }
+        set
     }
 }
 
@@ -178,7 +203,7 @@ impl AppState {
     /// State serving `snapshot` with `limits`.
     pub fn new(snapshot: Snapshot, limits: Limits) -> Self {
         let metrics = Arc::new(Metrics::new());
-        metrics.snapshot(snapshot.version(), 0.0);
+        metrics.snapshot(snapshot.revision(), 0.0);
         AppState(Arc::new(Shared {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             batches: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_batches)),
@@ -230,133 +255,27 @@ impl AppState {
         self.snapshot.load_full()
     }
 
+    /// The tiles of the snapshot readers see now.
+    pub fn tiles(&self) -> Arc<TileSet> {
+        self.tiles.set(&self.snapshot())
+    }
+
+    /// Builds, now, the current revision's indexes otherwise built on first
+    /// use (border segments, tile indexes). Blocks: run it off the request
+    /// threads.
+    pub fn warm(&self) {
+        self.snapshot().warm();
+        self.tiles().index();
+    }
+
     /// Publishes a new snapshot; requests in flight finish on the old one.
     /// `build_seconds` is how long loading and indexing it took (for metrics).
     pub fn publish(&self, snapshot: Snapshot, build_seconds: f64) {
-        self.metrics.snapshot(snapshot.version(), build_seconds);
+        self.metrics.snapshot(snapshot.revision(), build_seconds);
         self.snapshot.store(Arc::new(snapshot));
     }
 }
 
-/// Errors a request can end in.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// A parameter is missing or malformed.
-    #[error("{message}")]
-    BadRequest {
-        /// Machine-readable code.
-        code: &'static str,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// No such grid, component or route.
-    #[error("{0}")]
-    NotFound(String),
-    /// The route exists but not for this HTTP method.
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    /// The body is larger than allowed.
-    #[error("{0}")]
-    TooLarge(String),
-    /// The request line and headers are too large.
-    #[error("{0}")]
-    HeadersTooLarge(String),
-    /// The client may not see this.
-    #[error("{0}")]
-    Forbidden(String),
-    /// The server is at a limit; the client should retry later.
-    #[error("{message}")]
-    Unavailable {
-        /// Machine-readable code.
-        code: &'static str,
-        /// What limit was reached and when to retry.
-        message: String,
-    },
-    /// The client accepts no media type this endpoint serves.
-    #[error("{0}")]
-    NotAcceptable(String),
-    /// The body's media type is not supported.
-    #[error("{0}")]
-    UnsupportedMedia(String),
-    /// Something failed on our side; details go to the log, not the client.
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl ApiError {
-    /// A 400 with a machine code and a message.
-    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            ApiError::BadRequest { code, message } => {
-                (StatusCode::BAD_REQUEST, code, message.clone())
-            }
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            ApiError::MethodNotAllowed(m) => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                m.clone(),
-            ),
-            ApiError::NotAcceptable(m) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable", m.clone()),
-            ApiError::TooLarge(m) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                m.clone(),
-            ),
-            ApiError::HeadersTooLarge(m) => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "headers_too_large",
-                m.clone(),
-            ),
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
-            ApiError::Unavailable { code, message } => {
-                (StatusCode::SERVICE_UNAVAILABLE, code, message.clone())
-            }
-            ApiError::UnsupportedMedia(m) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                m.clone(),
-            ),
-            ApiError::Internal(detail) => {
-                tracing::error!(detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the server failed to answer; the error is logged".to_string(),
-                )
-            }
-        }
-    }
-
-    /// The JSON body of this error (an error entry in a batch answer).
-    pub fn body(&self) -> serde_json::Value {
-        let (_, code, message) = self.parts();
-        serde_json::json!({ "error": code, "message": message })
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = self.parts();
-        let retry = matches!(self, ApiError::Unavailable { .. });
-        let mut response = (status, axum::Json(edge::error_json(code, &message))).into_response();
-        if retry {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
-        }
-        response
-    }
-}
-
-/// The content encoding to answer with, from `Accept-Encoding`.
 pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Encoding {
     Encoding::negotiate(
         headers
@@ -429,7 +348,7 @@ async fn health(
     let snap = state.snapshot();
     axum::Json(serde_json::json!({
         "status": "ok",
-        "version": snap.version(),
+        "version": snap.revision(),
         "grids": snap.data().grids.len(),
         "components": snap.data().components.len(),
     }))

@@ -7,15 +7,14 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use geo::{Intersects, Rect};
+use geo::Rect;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::features::{component_feature, grid_feature};
-use super::queries::parse_class;
 use super::{ApiError, AppState, BaseUrl, parse_query};
-use crate::index::{Snapshot, intersect_rects};
-use crate::model::ComponentState;
+use crate::query::features::{component_feature, grid_feature};
+use crate::query::items::{self, ComponentFilter, GridFilter, Page};
+use crate::snapshot::Snapshot;
 
 /// The collection id of the components.
 const COMPONENTS: &str = "components";
@@ -241,31 +240,6 @@ fn unsupported(name: &str, collection: &str) -> ApiError {
     )
 }
 
-/// One page of matching features: those from `offset`, at most `limit`,
-/// and how many matched in all (OGC `numberMatched`).
-struct Page {
-    offset: usize,
-    limit: usize,
-    matched: usize,
-    features: Vec<Value>,
-}
-
-impl Page {
-    /// Counts a candidate; builds its feature only when it matches and falls on the page.
-    fn take(&mut self, matches: bool, feature: impl FnOnce() -> Option<Value>) {
-        if !matches {
-            return;
-        }
-        if self.matched >= self.offset
-            && self.features.len() < self.limit
-            && let Some(f) = feature()
-        {
-            self.features.push(f);
-        }
-        self.matched += 1;
-    }
-}
-
 pub(super) async fn items(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -294,16 +268,37 @@ pub(super) async fn items(
         })?,
     };
     let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
-    let mut page = Page {
-        offset,
-        limit,
-        matched: 0,
-        features: Vec::new(),
+    let page = Page::new(offset, limit);
+    let page = match c {
+        Collection::Level(level) => {
+            for (name, given) in [
+                ("class", p.class.is_some()),
+                ("grid", p.grid.is_some()),
+                ("state", p.state.is_some()),
+                ("owner", p.owner.is_some()),
+            ] {
+                if given {
+                    return Err(unsupported(name, &id));
+                }
+            }
+            let filter = GridFilter::new(p.parent.as_deref(), bbox)?;
+            items::grid_items(&snap, level, &filter, page)
+        }
+        Collection::Components => {
+            if p.parent.is_some() {
+                return Err(unsupported("parent", &id));
+            }
+            let filter = ComponentFilter::parse(
+                &snap,
+                p.class.as_deref(),
+                p.state.as_deref(),
+                p.grid.as_deref(),
+                p.owner.as_deref(),
+                bbox,
+            )?;
+            items::component_items(&snap, &filter, page)
+        }
     };
-    match c {
-        Collection::Level(level) => level_items(&snap, level, &p, bbox, &id, &mut page)?,
-        Collection::Components => component_items(&snap, &p, bbox, &id, &mut page)?,
-    }
     let links = page_links(&b, &id, q.as_deref(), &page);
     Ok(json_response(
         "application/geo+json",
@@ -315,113 +310,6 @@ pub(super) async fn items(
             "features": page.features,
         }),
     ))
-}
-
-/// The grids of `level` that match (`parent` code prefix, `bbox`), onto `page`.
-fn level_items(
-    snap: &Snapshot,
-    level: usize,
-    p: &ItemsParams,
-    bbox: Option<Rect<f64>>,
-    id: &str,
-    page: &mut Page,
-) -> Result<(), ApiError> {
-    for (name, given) in [
-        ("class", p.class.is_some()),
-        ("grid", p.grid.is_some()),
-        ("state", p.state.is_some()),
-        ("owner", p.owner.is_some()),
-    ] {
-        if given {
-            return Err(unsupported(name, id));
-        }
-    }
-    let parent = p.parent.as_deref();
-    if let Some(pc) = parent
-        && (pc.is_empty() || !pc.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(ApiError::bad(
-            "bad_parameter",
-            format!("parameter 'parent' = '{pc}' must be a code prefix of digits"),
-        ));
-    }
-    let li = snap.level(level);
-    let candidates: Vec<u32> = match bbox {
-        Some(r) => li.grids_in_box(r),
-        None => (0..li.len() as u32).collect(),
-    };
-    for g in candidates {
-        let grid = snap.grid(li.dataset_index(g));
-        let ok = parent.is_none_or(|pc| grid.code.starts_with(pc) && grid.code != pc)
-            && bbox.is_none_or(|r| grid.geometry.intersects(&r));
-        page.take(ok, || grid_feature(snap, &grid.code));
-    }
-    Ok(())
-}
-
-/// The components that match (`class`, `state`, `grid`, `owner`, `bbox`), onto `page`.
-fn component_items(
-    snap: &Snapshot,
-    p: &ItemsParams,
-    bbox: Option<Rect<f64>>,
-    id: &str,
-    page: &mut Page,
-) -> Result<(), ApiError> {
-    if p.parent.is_some() {
-        return Err(unsupported("parent", id));
-    }
-    let data = snap.data();
-    let class = parse_class(snap, p.class.as_deref())?;
-    let state_filter = p
-        .state
-        .as_deref()
-        .map(|s| {
-            ComponentState::parse(s).filter(|_| !s.trim().is_empty()).ok_or_else(|| {
-                ApiError::bad("bad_parameter", format!("parameter 'state' = '{s}' is not one of intact, damaged, lost, occupied (完好, 破损, 丢失, 占用)"))
-            })
-        })
-        .transpose()?;
-    let grid = match p.grid.as_deref() {
-        None => None,
-        Some(code) => {
-            data.scheme
-                .level_of(code)
-                .map_err(|e| ApiError::bad("bad_parameter", format!("parameter 'grid': {e}")))?;
-            Some(snap.grid_by_code(code).ok_or_else(|| {
-                ApiError::bad(
-                    "bad_parameter",
-                    format!("parameter 'grid': no grid has code {code}"),
-                )
-            })?)
-        }
-    };
-    let owner = p.owner.as_deref();
-    // Candidates from the R-tree when a box (or a grid's box) narrows them.
-    let boxes: Vec<Rect<f64>> = bbox
-        .into_iter()
-        .chain(grid.and_then(|g| geo::BoundingRect::bounding_rect(&g.geometry)))
-        .collect();
-    let window = boxes
-        .into_iter()
-        .map(Some)
-        .reduce(|a, b| a.zip(b).and_then(|(a, b)| intersect_rects(a, b)));
-    let candidates: Box<dyn Iterator<Item = usize>> = match window {
-        Some(Some(r)) => Box::new(snap.components_in_box(r).into_iter()),
-        Some(_) => Box::new(std::iter::empty()),
-        None => Box::new(0..data.components.len()),
-    };
-    for i in candidates {
-        let comp = data.components.get(i);
-        let ok = class.as_ref().is_none_or(|f| f.accepts(snap, comp.class()))
-            && state_filter.is_none_or(|s| comp.state() == s)
-            && grid.is_none_or(|g| {
-                comp.unit_grid()
-                    .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
-            })
-            && owner.is_none_or(|o| comp.owner() == o);
-        page.take(ok, || component_feature(snap, &comp.code()));
-    }
-    Ok(())
 }
 
 /// `self`, `next` and `prev` links of a page, keeping the request's other parameters.
@@ -443,7 +331,7 @@ fn page_links(base: &str, id: &str, query: Option<&str>, page: &Page) -> Vec<Val
         })
     };
     let mut links = vec![link("self", page.offset)];
-    if page.offset + page.features.len() < page.matched {
+    if page.has_next() {
         links.push(link("next", page.offset + page.features.len()));
     }
     if page.offset > 0 {

@@ -4,14 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::lookup::point_param;
 use super::{ApiError, AppState, parse_number, parse_query};
-use crate::index::Snapshot;
-use crate::nearest::{ClassFilter, nearest};
-use crate::stats::{GridCounts, state_names};
+use crate::query::nearest::{class_param, nearest};
+use crate::query::{features, stats};
 
 /// Largest `k` of a nearest query.
 pub const MAX_K: usize = 1000;
@@ -35,18 +34,6 @@ pub(crate) fn parse_count(
             )),
         },
     }
-}
-
-pub(crate) fn parse_class(
-    snap: &Snapshot,
-    value: Option<&str>,
-) -> Result<Option<ClassFilter>, ApiError> {
-    value
-        .map(|c| {
-            ClassFilter::parse(snap, c)
-                .map_err(|e| ApiError::bad("bad_parameter", format!("parameter 'class': {e}")))
-        })
-        .transpose()
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,12 +73,12 @@ pub(super) async fn get_nearest(
         }
     };
     let snap = state.snapshot();
-    let class = parse_class(&snap, p.class.as_deref())?;
+    let class = class_param(&snap, p.class.as_deref())?;
     let found = nearest(&snap, point, k, class.as_ref(), max_m);
     let features: Vec<Value> = found
         .iter()
         .map(|&(i, d)| {
-            let mut f = super::features::component_json(&snap, snap.data().components.get(i));
+            let mut f = features::component_json(&snap, snap.data().components.get(i));
             f["properties"]["distance_m"] = json!((d * 100.0).round() / 100.0);
             f
         })
@@ -105,38 +92,11 @@ pub(super) async fn get_nearest(
     })))
 }
 
-fn counts_json(snap: &Snapshot, c: &GridCounts) -> Value {
-    let classes = &snap.data().classes;
-    let by_class: serde_json::Map<String, Value> = c
-        .by_class
-        .iter()
-        .map(|&(k, n)| (classes.def(k).code.clone(), json!(n)))
-        .collect();
-    let by_state: serde_json::Map<String, Value> = state_names()
-        .iter()
-        .zip(c.by_state)
-        .map(|(s, n)| (s.to_string(), json!(n)))
-        .collect();
-    json!({ "total": c.total, "by_class": by_class, "by_state": by_state })
-}
-
 pub(super) async fn get_grid_stats(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = state.snapshot();
-    snap.data().scheme.level_of(&code)?;
-    let index = snap
-        .grid_index(&code)
-        .ok_or_else(|| ApiError::NotFound(format!("no grid has code {code}")))?;
-    let g = snap.grid(index);
-    let mut v = counts_json(&snap, snap.stats().grid(index));
-    v["code"] = json!(g.code);
-    v["name"] = json!(g.name);
-    v["level"] = json!(snap.data().scheme.levels[g.level].name);
-    v["area_m2"] = json!((crate::measure::area_m2(&g.geometry) * 10.0).round() / 10.0);
-    v["children"] = json!(snap.children(g).len());
-    Ok(Json(v))
+    Ok(Json(stats::grid_stats(&state.snapshot(), &code)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,57 +107,12 @@ struct LevelStatsParams {
     by_class: Option<String>,
 }
 
-/// Counts by state, named.
-#[derive(Debug, Serialize)]
-struct StateCounts {
-    intact: u64,
-    damaged: u64,
-    lost: u64,
-    occupied: u64,
-}
-
-/// One grid of a level's statistics.
-#[derive(Debug, Serialize)]
-struct LevelGrid<'a> {
-    code: &'a str,
-    name: &'a str,
-    total: u64,
-    by_state: StateCounts,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    class_count: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    by_class: Option<std::collections::BTreeMap<&'a str, u64>>,
-}
-
-#[derive(Debug, Serialize)]
-struct LevelStats<'a> {
-    level: &'a str,
-    class: Option<&'a str>,
-    grids: Vec<LevelGrid<'a>>,
-}
-
 pub(super) async fn get_level_stats(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: LevelStatsParams = parse_query(q.as_deref())?;
-    let snap = state.snapshot();
-    let scheme = &snap.data().scheme;
-    let names: Vec<&str> = scheme.levels.iter().map(|l| l.name.as_str()).collect();
-    let level = match p.level.as_deref() {
-        None => scheme.finest(),
-        Some(l) => scheme.level_index(l).ok_or_else(|| {
-            ApiError::bad(
-                "bad_parameter",
-                format!(
-                    "parameter 'level' = '{l}' is not one of {}",
-                    names.join(", ")
-                ),
-            )
-        })?,
-    };
-    let class = parse_class(&snap, p.class.as_deref())?;
-    let with_classes = match p.by_class.as_deref() {
+    let by_class = match p.by_class.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
@@ -207,45 +122,8 @@ pub(super) async fn get_level_stats(
             ));
         }
     };
-    let li = snap.level(level);
-    let classes = &snap.data().classes;
-    let grids = (0..li.len())
-        .map(|i| {
-            let index = li.dataset_index(i as u32);
-            let g = snap.grid(index);
-            let c = snap.stats().grid(index);
-            let [intact, damaged, lost, occupied] = c.by_state;
-            LevelGrid {
-                code: &g.code,
-                name: &g.name,
-                total: c.total,
-                by_state: StateCounts {
-                    intact,
-                    damaged,
-                    lost,
-                    occupied,
-                },
-                class_count: class.as_ref().map(|f| {
-                    c.by_class
-                        .iter()
-                        .filter(|&&(k, _)| f.accepts(&snap, k))
-                        .map(|&(_, n)| n)
-                        .sum()
-                }),
-                by_class: with_classes.then(|| {
-                    c.by_class
-                        .iter()
-                        .map(|&(k, n)| (classes.def(k).code.as_str(), n))
-                        .collect()
-                }),
-            }
-        })
-        .collect();
-    let body = LevelStats {
-        level: names[level],
-        class: p.class.as_deref(),
-        grids,
-    };
+    let snap = state.snapshot();
+    let body = stats::level_stats(&snap, p.level.as_deref(), p.class.as_deref(), by_class)?;
     Ok(Json(body).into_response())
 }
 
@@ -276,7 +154,7 @@ pub(super) async fn get_search(
     }
     let limit = parse_count("limit", p.limit.as_deref(), 20, MAX_SEARCH)?;
     let snap = state.snapshot();
-    let hits = crate::search::search(&snap, text, limit);
+    let hits = crate::query::search::search(&snap, text, limit);
     Ok(Json(
         json!({ "q": text, "numberReturned": hits.len(), "hits": hits }),
     ))

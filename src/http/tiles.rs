@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{ApiError, AppState, BaseUrl, accept_encoding, encoded_response};
 use crate::encoded::Encoded;
-use crate::tiles::{self, Source, TileError, TileId};
+use crate::tiles::{self, Source, TileId};
 
 /// Media type of a Mapbox Vector Tile.
 pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
@@ -18,25 +18,16 @@ pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// The bundled MapLibre styles; `{origin}` stands for the serving host.
 const STYLES: &[(&str, &str)] = &[("wangge", include_str!("../../styles/wangge.json"))];
 
-impl From<TileError> for ApiError {
-    fn from(e: TileError) -> Self {
-        match e {
-            TileError::BadSource(m) => ApiError::bad("bad_source", m),
-            TileError::OutOfRange(m) => ApiError::bad("bad_tile", m),
-        }
-    }
-}
-
 /// `GET /catalog`: the tile sources and styles.
 pub async fn catalog(
     State(state): State<AppState>,
     BaseUrl(b): BaseUrl,
 ) -> axum::Json<serde_json::Value> {
-    let snap = state.snapshot();
+    let set = state.tiles();
     let sources: serde_json::Map<String, serde_json::Value> = Source::ALL
         .iter()
         .map(|&s| {
-            let layers: Vec<String> = tiles::layers(&snap, s).into_iter().map(|l| l.id).collect();
+            let layers: Vec<String> = tiles::layers(&set, s).into_iter().map(|l| l.id).collect();
             (
                 s.id().to_string(),
                 json!({
@@ -71,8 +62,11 @@ pub async fn tilejson(
     BaseUrl(origin): BaseUrl,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let sources = Source::parse_list(&source)?;
-    let snap = state.snapshot();
-    Ok(axum::Json(tiles::tilejson(&snap, &sources, &origin)))
+    Ok(axum::Json(tiles::tilejson(
+        &state.tiles(),
+        &sources,
+        &origin,
+    )))
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{y}`: one vector tile.
@@ -83,14 +77,14 @@ pub async fn tile(
 ) -> Result<Response, ApiError> {
     let sources = Source::parse_list(&source)?;
     let t = TileId::parse(&z, &x, &y)?;
-    let snap = state.snapshot();
+    let set = state.tiles();
     let enc = accept_encoding(&headers);
     // A cached tile in a ready encoding is answered here; rendering and
     // compressing happen on the blocking pool.
     let ready = state
         .tiles
         .cache
-        .cached(&snap, &sources, t)
+        .cached(set.revision(), &sources, t)
         .filter(|e| e.has(enc));
     let entry: Arc<Encoded> = match ready {
         Some(e) => {
@@ -100,7 +94,7 @@ pub async fn tile(
         None => {
             let service = state.tiles.clone();
             let (e, hit) = tokio::task::spawn_blocking(move || {
-                let (e, hit) = service.cache.get(&snap, &sources, t);
+                let (e, hit) = service.cache.get(&set, &sources, t);
                 e.encoded(enc);
                 (e, hit)
             })

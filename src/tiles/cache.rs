@@ -1,21 +1,21 @@
 //! The in-memory tile cache (moka, bounded by bytes) of encoded tiles
 //! ([`Encoded`]).
 //!
-//! The cache key holds the snapshot version, so once new data is published
+//! The cache key holds the revision, so once new data is published
 //! no request can be answered from a tile of the old data; old entries age
 //! out of the byte budget.
 
 use std::sync::Arc;
 
-use super::{Source, TileId};
+use super::{Source, TileId, TileSet};
 use crate::encoded::Encoded;
-use crate::index::Snapshot;
+use crate::snapshot::Revision;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     sources: Vec<Source>,
     tile: TileId,
-    version: u64,
+    revision: Revision,
 }
 
 /// The server's tile cache; a zero byte budget turns it off.
@@ -47,8 +47,8 @@ impl TileCache {
     /// The tile from the cache, or rendered (and cached) now, and whether it
     /// came from the cache. Concurrent requests for a missing tile render it
     /// once.
-    pub fn get(&self, snap: &Snapshot, sources: &[Source], tile: TileId) -> (Arc<Encoded>, bool) {
-        let render = || Arc::new(Encoded::new(super::render(snap, sources, tile)));
+    pub fn get(&self, set: &TileSet, sources: &[Source], tile: TileId) -> (Arc<Encoded>, bool) {
+        let render = || Arc::new(Encoded::new(super::render(set, sources, tile)));
         match &self.inner {
             None => (render(), false),
             Some(c) => {
@@ -56,7 +56,7 @@ impl TileCache {
                     .entry(Key {
                         sources: sources.to_vec(),
                         tile,
-                        version: snap.version(),
+                        revision: set.revision(),
                     })
                     .or_insert_with(render);
                 let hit = !entry.is_fresh();
@@ -74,14 +74,14 @@ impl TileCache {
     /// from an async task).
     pub fn cached(
         &self,
-        snap: &Snapshot,
+        revision: Revision,
         sources: &[Source],
         tile: TileId,
     ) -> Option<Arc<Encoded>> {
         self.inner.as_ref()?.get(&Key {
             sources: sources.to_vec(),
             tile,
-            version: snap.version(),
+            revision,
         })
     }
 }

@@ -11,9 +11,8 @@ use geo::Rect;
 use pmtiles::{Compression, PmTilesWriter, TileCoord, TileType};
 use rayon::prelude::*;
 
-use super::{MAX_ZOOM, Source, TileId, data_bounds, render, tiles_covering};
+use super::{MAX_ZOOM, Source, TileId, TileSet, data_bounds, render, tiles_covering};
 use crate::encoded::gzip;
-use crate::index::Snapshot;
 
 /// Errors of an export.
 #[derive(Debug, thiserror::Error)]
@@ -58,16 +57,16 @@ pub struct ExportOptions {
 
 impl ExportOptions {
     /// The first zoom written.
-    pub fn first_zoom(&self, snap: &Snapshot) -> u8 {
-        self.minzoom
-            .unwrap_or_else(|| snap.tiles().source_minzoom())
+    pub fn first_zoom(&self, set: &TileSet) -> u8 {
+        self.minzoom.unwrap_or_else(|| set.index().source_minzoom())
     }
 }
 
 /// The area an export covers (lon/lat) and its tiles, in Hilbert (PMTiles
 /// tile id) order.
-fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), ExportError> {
-    let minzoom = o.first_zoom(snap);
+fn plan(set: &TileSet, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), ExportError> {
+    let snap = set.snapshot();
+    let minzoom = o.first_zoom(set);
     if minzoom > o.maxzoom || o.maxzoom > MAX_ZOOM {
         return Err(ExportError::Invalid(format!(
             "zoom range {minzoom}..{} is invalid: need minzoom ≤ maxzoom ≤ {MAX_ZOOM}",
@@ -96,12 +95,12 @@ fn plan(snap: &Snapshot, o: &ExportOptions) -> Result<(Rect<f64>, Vec<TileId>), 
 /// Writes the archive. `progress` is called with the number of tiles done
 /// so far and the number in all.
 pub fn export_pmtiles(
-    snap: &Snapshot,
+    set: &TileSet,
     o: &ExportOptions,
     out: &Path,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<ExportSummary, ExportError> {
-    let (bounds, tiles) = plan(snap, o)?;
+    let (bounds, tiles) = plan(set, o)?;
     let werr = |e: &dyn std::fmt::Display| ExportError::Write {
         path: out.display().to_string(),
         message: e.to_string(),
@@ -115,13 +114,13 @@ pub fn export_pmtiles(
     let metadata = serde_json::json!({
         "name": format!("wangge {}", Source::list_id(&o.sources)),
         "format": "pbf",
-        "version": snap.version().to_string(),
-        "vector_layers": super::tilejson(snap, &o.sources, "")["vector_layers"],
+        "version": set.revision().to_string(),
+        "vector_layers": super::tilejson(set, &o.sources, "")["vector_layers"],
     });
     let mut writer = PmTilesWriter::new(TileType::Mvt)
         .precompressed(Compression::Gzip)
         .internal_compression(Compression::Gzip)
-        .min_zoom(o.first_zoom(snap))
+        .min_zoom(o.first_zoom(set))
         .max_zoom(o.maxzoom)
         .bounds(
             bounds.min().x,
@@ -131,8 +130,8 @@ pub fn export_pmtiles(
         )
         .center(bounds.center().x, bounds.center().y)
         .center_zoom(
-            o.first_zoom(snap)
-                .max(snap.tiles().source_minzoom())
+            o.first_zoom(set)
+                .max(set.index().source_minzoom())
                 .min(o.maxzoom),
         )
         .metadata(metadata.to_string())
@@ -144,7 +143,7 @@ pub fn export_pmtiles(
         let encoded: Vec<Option<Vec<u8>>> = batch
             .par_iter()
             .map(|&t| {
-                let raw = render(snap, &o.sources, t);
+                let raw = render(set, &o.sources, t);
                 (!raw.is_empty()).then(|| gzip(&raw))
             })
             .collect();

@@ -21,16 +21,18 @@ pub mod points;
 pub mod prepared;
 mod render;
 mod rings;
+mod set;
 mod tile;
 mod tilejson;
 pub mod topology;
 mod valid;
 
-use crate::index::Snapshot;
+use crate::snapshot::Snapshot;
 use topology::LevelTopology;
 
 pub use render::{Dropped, render, render_counted};
 pub(crate) use rings::emit_polygon;
+pub use set::TileSet;
 pub use tile::{Source, TileError, TileId, lonlat, lonlat_rect, tiles_covering, world};
 pub use tilejson::{LayerInfo, data_bounds, layers, tilejson};
 
@@ -60,7 +62,7 @@ pub const COMPONENT_LAYER: &str = "components";
 const MAX_LAT: f64 = 85.051_128_779_806_59;
 
 /// Tile-side indexes of a snapshot: border topology per level and the
-/// components in Morton order. Built on first use (see [`Snapshot::tiles`]).
+/// components in Morton order. Built on first use (see [`TileSet::index`]).
 #[derive(Debug)]
 pub struct TileIndex {
     levels: Vec<LevelTopology>,

@@ -7,14 +7,14 @@ use super::mvt::{GeomType, Geometry, Layer, Value};
 use super::rings::{drop_buffer_spikes, drop_spikes, emit_polygon, snap_clipped_ring};
 use super::{
     BUFFER, CLUSTER_CELLS_LOG2, COMPONENT_LAYER, EXTENT, LABEL_LAYER, MIN_GRID_UNITS,
-    RAW_MAX_POINTS, RAW_MIN_ZOOM, Source, TileId, TileIndex, lonlat_rect, points, world,
+    RAW_MAX_POINTS, RAW_MIN_ZOOM, Source, TileId, TileIndex, TileSet, lonlat_rect, points, world,
 };
-use crate::index::Snapshot;
 use crate::model::ComponentRef;
+use crate::snapshot::Snapshot;
 
 /// Encodes tile `t` of `sources`. An empty vector means the tile has no features.
-pub fn render(snap: &Snapshot, sources: &[Source], t: TileId) -> Vec<u8> {
-    render_counted(snap, sources, t).0
+pub fn render(set: &TileSet, sources: &[Source], t: TileId) -> Vec<u8> {
+    render_counted(set, sources, t).0
 }
 
 /// What rendering a tile left out.
@@ -26,8 +26,8 @@ pub struct Dropped {
 }
 
 /// Like [`render`], and says what was left out.
-pub fn render_counted(snap: &Snapshot, sources: &[Source], t: TileId) -> (Vec<u8>, Dropped) {
-    let index = snap.tiles();
+pub fn render_counted(set: &TileSet, sources: &[Source], t: TileId) -> (Vec<u8>, Dropped) {
+    let (snap, index) = (set.snapshot(), set.index());
     let mut layers: Vec<Layer> = Vec::new();
     let mut dropped = Dropped::default();
     for s in sources {

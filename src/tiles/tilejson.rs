@@ -4,8 +4,10 @@
 use geo::{Coord, Rect};
 use serde_json::{Value as Json, json};
 
-use super::{COMPONENT_LAYER, LABEL_LAYER, MAX_ZOOM, RAW_MAX_POINTS, RAW_MIN_ZOOM, Source};
-use crate::index::Snapshot;
+use super::{
+    COMPONENT_LAYER, LABEL_LAYER, MAX_ZOOM, RAW_MAX_POINTS, RAW_MIN_ZOOM, Source, TileSet,
+};
+use crate::snapshot::Snapshot;
 
 /// One vector layer of a source, as TileJSON describes it.
 #[derive(Debug, Clone)]
@@ -21,8 +23,8 @@ pub struct LayerInfo {
 }
 
 /// The layers a source writes, in tile order.
-pub fn layers(snap: &Snapshot, source: Source) -> Vec<LayerInfo> {
-    let index = snap.tiles();
+pub fn layers(set: &TileSet, source: Source) -> Vec<LayerInfo> {
+    let (snap, index) = (set.snapshot(), set.index());
     let grid_fields = vec![
         ("code", "String: grid code"),
         ("name", "String: grid name"),
@@ -95,8 +97,8 @@ pub fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
 }
 
 /// TileJSON 3.0.0 for `sources`, with tile URLs under `base` (scheme and host).
-pub fn tilejson(snap: &Snapshot, sources: &[Source], base: &str) -> Json {
-    let index = snap.tiles();
+pub fn tilejson(set: &TileSet, sources: &[Source], base: &str) -> Json {
+    let (snap, index) = (set.snapshot(), set.index());
     let id = Source::list_id(sources);
     let bounds = data_bounds(snap).unwrap_or(Rect::new(
         Coord {
@@ -109,7 +111,7 @@ pub fn tilejson(snap: &Snapshot, sources: &[Source], base: &str) -> Json {
     let center_zoom = (minzoom + 2).min(MAX_ZOOM);
     let layers: Vec<Json> = sources
         .iter()
-        .flat_map(|&s| layers(snap, s))
+        .flat_map(|&s| layers(set, s))
         .map(|l| {
             let fields: serde_json::Map<String, Json> = l
                 .fields
@@ -129,7 +131,7 @@ pub fn tilejson(snap: &Snapshot, sources: &[Source], base: &str) -> Json {
         "tilejson": "3.0.0",
         "name": format!("wangge {id}"),
         "description": format!("wangge vector tiles: {id}"),
-        "version": format!("{}", snap.version()),
+        "version": format!("{}", snap.revision()),
         "scheme": "xyz",
         "tiles": [format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}")],
         "minzoom": minzoom,

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use wangge::index::Snapshot;
+use wangge::snapshot::Snapshot;
 use wangge::store::{Manifest, open_snapshot};
 
 /// The bundled sample city.

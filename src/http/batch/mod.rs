@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 
 use super::lookup::parse_crs;
 use super::{ApiError, AppState, parse_query};
-use crate::index::Snapshot;
-use crate::lookup::table;
+use crate::query::table;
+use crate::snapshot::Snapshot;
 
 mod output;
 mod points;

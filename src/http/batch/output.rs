@@ -1,13 +1,14 @@
 //! Answers written as they are found: JSON array, NDJSON lines or CSV rows
-//! (the columns of [`crate::lookup::table`]), a block of points at a time on
+//! (the columns of [`crate::query::table`]), a block of points at a time on
 //! all cores.
 
 use axum::body::Bytes;
 
 use super::points::Item;
 use super::records::Kind;
-use crate::index::Snapshot;
-use crate::lookup::{Answer, lookup, table};
+use crate::query::lookup::{Answer, lookup};
+use crate::query::table;
+use crate::snapshot::Snapshot;
 
 /// Appends one CSV field, quoted only when it must be.
 /// Serializes one answer (or error) for the output format.

@@ -8,8 +8,8 @@
 
 use geo::Coord;
 
-use crate::index::Snapshot;
 use crate::measure::LocalFrame;
+use crate::snapshot::Snapshot;
 
 /// Why a class filter cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,4 +97,14 @@ pub fn nearest(
         }
     }
     best
+}
+
+/// The `class` parameter of a query (a class or major class), if given.
+pub fn class_param(snap: &Snapshot, value: Option<&str>) -> super::Result<Option<ClassFilter>> {
+    value
+        .map(|c| {
+            ClassFilter::parse(snap, c)
+                .map_err(|e| super::QueryError::bad("class", c, e.to_string()))
+        })
+        .transpose()
 }

@@ -39,9 +39,9 @@
 //!     geometry: MultiPolygon(vec![rect_polygon(x0, 39.9, x0 + 0.01, 39.91)]),
 //! };
 //! data.grids = vec![county("110101", 116.40), county("110102", 116.41)];
-//! let snapshot = wangge::index::Snapshot::build(data, 1);
+//! let snapshot = wangge::snapshot::Snapshot::build(data, 1);
 //!
-//! let answer = wangge::lookup::lookup(&snapshot, Coord { x: 116.402, y: 39.905 });
+//! let answer = wangge::query::lookup::lookup(&snapshot, Coord { x: 116.402, y: 39.905 });
 //! let grid = answer.grid.as_ref().unwrap();
 //! assert_eq!((grid.code, answer.worker), ("110101", Some("张三")));
 //! // 0.002° of longitude at 39.9° N from the western border: about 171 m.
@@ -51,18 +51,17 @@
 //! assert_eq!(answer.parent_mismatches[0].expected_parent, "1101");
 //!
 //! // A point beside the city gets the nearest grid and its distance.
-//! let outside = wangge::lookup::lookup(&snapshot, Coord { x: 116.44, y: 39.905 });
+//! let outside = wangge::query::lookup::lookup(&snapshot, Coord { x: 116.44, y: 39.905 });
 //! assert!(!outside.inside);
 //! assert_eq!(outside.nearest.unwrap().grid.code, "110102");
 //! ```
 
-pub mod table;
-
 use geo::Coord;
 use serde::Serialize;
 
-use crate::index::{Position, Snapshot};
+use crate::index::Position;
 use crate::model::Grid;
+use crate::snapshot::Snapshot;
 
 /// One grid of a lookup chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]

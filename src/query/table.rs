@@ -7,8 +7,8 @@
 //! border_distance_m, nearest_code, nearest_distance_m, warnings, error`.
 //! A point that could not be read has only `id` and `error`.
 
-use super::{Answer, warnings_text};
 use crate::codes::GridScheme;
+use crate::query::lookup::{Answer, warnings_text};
 
 /// Columns after the level codes, before `error`.
 const TAIL: [&str; 6] = [

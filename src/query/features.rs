@@ -1,0 +1,86 @@
+//! The one GeoJSON form of a grid and of a component (RFC 7946 Features,
+//! WGS84 lon/lat), for `/grids/{code}`, `/components/{code}`, OGC items and
+//! nearest answers.
+
+use serde_json::json;
+
+use super::{QueryError, Result};
+use crate::model::ComponentRef;
+use crate::snapshot::Snapshot;
+
+/// A grid as a GeoJSON Feature (id = code).
+pub fn grid_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
+    let g = snap.grid_by_code(code)?;
+    let level = &snap.data().scheme.levels[g.level];
+    let chain = crate::query::lookup::chain(snap, g);
+    let parent = chain.len().checked_sub(2).map(|i| chain[i].code);
+    let children = snap.children(g).len();
+    Some(json!({
+        "type": "Feature",
+        "id": g.code,
+        "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
+        "properties": {
+            "code": g.code,
+            "name": g.name,
+            "level": level.name,
+            "level_label": level.label,
+            "parent": parent,
+            "worker": g.worker,
+            "area_m2": (crate::measure::area_m2(&g.geometry) * 10.0).round() / 10.0,
+            "children": children,
+            "chain": chain,
+        }
+    }))
+}
+
+/// A component as a GeoJSON Feature (id = code).
+pub fn component_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
+    Some(component_json(snap, snap.data().components.find(code)?))
+}
+
+/// The one GeoJSON form of a component (a Feature, id = code, WGS84
+/// lon/lat), for `/components/{code}`, OGC items and nearest answers.
+pub fn component_json(snap: &Snapshot, c: ComponentRef<'_>) -> serde_json::Value {
+    let data = snap.data();
+    let r = c.record(&data.classes);
+    let class = data.classes.def(c.class());
+    let grid = c.unit_grid().map(|g| snap.grid(g));
+    json!({
+        "type": "Feature",
+        "id": r.code,
+        "geometry": { "type": "Point", "coordinates": [r.location.x, r.location.y] },
+        "properties": {
+            "code": r.code,
+            "name": r.name,
+            "class": class.code,
+            "class_name": class.minor_name,
+            "major_class": class.major(),
+            "major_name": class.major_name,
+            "department": r.department,
+            "owner": r.owner,
+            "maintainer": r.maintainer,
+            "state": r.state.chinese(),
+            "state_en": r.state.english(),
+            "initial_date": r.initial_date,
+            "change_date": r.change_date,
+            "source": r.source,
+            "remarks": r.remarks,
+            "grid": grid.map(|g| &g.code),
+            "grid_name": grid.map(|g| &g.name),
+        }
+    })
+}
+
+/// The grid with `code` as a Feature; the code must fit the scheme.
+pub fn grid(snap: &Snapshot, code: &str) -> Result<serde_json::Value> {
+    snap.data().scheme.level_of(code)?;
+    grid_feature(snap, code).ok_or_else(|| QueryError::NotFound(format!("no grid has code {code}")))
+}
+
+/// The component with `code` as a Feature; the code must fit the scheme.
+pub fn component(snap: &Snapshot, code: &str) -> Result<serde_json::Value> {
+    let data = snap.data();
+    data.component_scheme.parse(code, &data.classes)?;
+    component_feature(snap, code)
+        .ok_or_else(|| QueryError::NotFound(format!("no component has code {code}")))
+}

@@ -1,0 +1,309 @@
+//! The immutable read model of one revision: a city's grids and components
+//! with every index readers need, shared behind an `Arc`.
+//!
+//! A [`Snapshot`] is built from a [`Dataset`] (what the store holds for one
+//! revision) and never changes; publishing a revision builds the next one off
+//! the request threads and swaps it in. It sits above [`crate::index`] (pure
+//! spatial structures) and below [`crate::query`] (what readers ask of it).
+
+mod stats;
+
+use std::collections::HashMap;
+
+use geo::{Coord, Rect};
+use rayon::prelude::*;
+
+use crate::index::{LevelIndex, NameIndex, PointIndex, Position, Probe, merge_rects};
+use crate::model::{Dataset, Grid, NO_GRID};
+pub use stats::{GridCounts, Stats, state_names};
+
+/// A store-issued revision number: revisions are numbered 1, 2, 3... in the
+/// order they were recorded.
+pub type Revision = u64;
+
+/// An immutable, indexed city: what every reader shares behind an `Arc`.
+#[derive(Debug)]
+pub struct Snapshot {
+    data: Dataset,
+    levels: Vec<LevelIndex>,
+    by_code: HashMap<String, u32>,
+    /// Dataset index of each grid's parent (the code prefix of the level above), or [`NO_GRID`].
+    parents: Vec<u32>,
+    points: PointIndex,
+    stats: Stats,
+    names: NameIndex,
+    /// The envelope of every level's grids.
+    bounds: Option<Rect<f64>>,
+    revision: Revision,
+}
+
+impl Snapshot {
+    /// Indexes a dataset: sorts grids by level and code, builds the level
+    /// indexes, assigns every component its unit grid from its location, and
+    /// builds the component R-tree. Uses all cores.
+    pub fn build(mut data: Dataset, revision: Revision) -> Self {
+        data.grids
+            .sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
+        let by_code = data
+            .grids
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.code.clone(), i as u32))
+            .collect::<HashMap<String, u32>>();
+        let parents = data
+            .grids
+            .iter()
+            .map(|g| {
+                let len = g
+                    .level
+                    .checked_sub(1)
+                    .map(|l| data.scheme.levels[l].code_len);
+                len.and_then(|len| g.code.get(..len))
+                    .and_then(|c| by_code.get(c).copied())
+                    .unwrap_or(NO_GRID)
+            })
+            .collect();
+        let mut levels = Vec::with_capacity(data.scheme.depth());
+        let mut start = 0;
+        for level in 0..data.scheme.depth() {
+            let end = start
+                + data.grids[start..]
+                    .iter()
+                    .take_while(|g| g.level == level)
+                    .count();
+            levels.push(LevelIndex::build(start, &data.grids[start..end]));
+            start = end;
+        }
+        // Where the finest level is empty and every coarser level is empty
+        // too, a lookup can stop at the finest level.
+        crate::index::mark_nowhere(&mut levels);
+        data.components.finish();
+        let bounds = levels.iter().filter_map(|l| l.extent()).reduce(merge_rects);
+        let mut snap = Snapshot {
+            data,
+            levels,
+            by_code,
+            parents,
+            points: PointIndex::default(),
+            stats: Default::default(),
+            names: Default::default(),
+            bounds,
+            revision,
+        };
+        let assigned: Vec<u32> = snap
+            .data
+            .components
+            .locations()
+            .par_iter()
+            .map(|&[x, y]| snap.locate(Coord { x, y }).map_or(NO_GRID, |(g, _)| g))
+            .collect();
+        snap.data.components.set_unit_grids(assigned);
+        snap.names = NameIndex::new(&snap.data.grids);
+        let levels_of: Vec<usize> = snap.data.grids.iter().map(|g| g.level).collect();
+        snap.stats = Stats::build(
+            &snap.data.components,
+            snap.data.classes.len(),
+            &snap.parents,
+            &levels_of,
+        );
+        snap.data.components.shrink();
+        let mid_lat = snap.bounds.map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
+        snap.points = PointIndex::build(snap.data.components.locations(), mid_lat);
+        snap
+    }
+
+    /// The dataset (grids sorted by level, then code).
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The store revision this snapshot was built from.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// The index of one level.
+    pub fn level(&self, level: usize) -> &LevelIndex {
+        &self.levels[level]
+    }
+
+    /// All level indexes, coarsest first.
+    pub fn levels(&self) -> &[LevelIndex] {
+        &self.levels
+    }
+
+    /// A grid by dataset index.
+    pub fn grid(&self, index: u32) -> &Grid {
+        &self.data.grids[index as usize]
+    }
+
+    /// A grid by code.
+    pub fn grid_by_code(&self, code: &str) -> Option<&Grid> {
+        self.by_code.get(code).map(|&i| self.grid(i))
+    }
+
+    /// The grids one level below `g` whose codes start with its code.
+    pub fn children(&self, g: &Grid) -> &[Grid] {
+        let Some(level) = self.levels.get(g.level + 1) else {
+            return &[];
+        };
+        let grids = &self.data.grids[level.dataset_range()];
+        let start = grids.partition_point(|c| c.code.as_str() < g.code.as_str());
+        let len = grids[start..]
+            .iter()
+            .take_while(|c| c.code.starts_with(&g.code))
+            .count();
+        &grids[start..start + len]
+    }
+
+    /// Distance in metres from `p` to the boundary of the grid at dataset index `index`.
+    pub fn boundary_distance_m(&self, index: u32, p: Coord<f64>) -> f64 {
+        let level = &self.levels[self.grid(index).level];
+        level.boundary_distance_m(level.local_index(index), p)
+    }
+
+    /// Dataset index of a grid's parent, if the data has it.
+    pub fn parent(&self, index: u32) -> Option<u32> {
+        Some(self.parents[index as usize]).filter(|&p| p != NO_GRID)
+    }
+
+    /// Dataset index of a grid code.
+    pub fn grid_index(&self, code: &str) -> Option<u32> {
+        self.by_code.get(code).copied()
+    }
+
+    /// The finest-level grid containing `p` (lon/lat degrees) under the border
+    /// rule, as a dataset index, with its [`Position`]. When no grid of the
+    /// finest level contains `p`, coarser levels are tried in turn.
+    #[inline]
+    pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+        if let Some(b) = self.bounds
+            && !(p.x >= b.min().x && p.x <= b.max().x && p.y >= b.min().y && p.y <= b.max().y)
+        {
+            return None;
+        }
+        for l in self.levels.iter().rev() {
+            match l.probe(p) {
+                Probe::Found(g, pos) => return Some((l.dataset_index(g), pos)),
+                Probe::Nowhere => return None,
+                Probe::Empty => {}
+            }
+        }
+        None
+    }
+
+    /// Grid names, for substring search.
+    pub fn names(&self) -> &NameIndex {
+        &self.names
+    }
+
+    /// Component counts per grid and per class.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Store indexes of the components inside `r` (lon/lat degrees, borders
+    /// included), ascending.
+    pub fn components_in_box(&self, r: Rect<f64>) -> Vec<usize> {
+        self.points.in_box(r, self.data.components.locations())
+    }
+
+    /// The envelope of all components, lon/lat degrees.
+    pub fn components_extent(&self) -> Option<Rect<f64>> {
+        self.points.extent()
+    }
+
+    /// Components by increasing distance from `p` (lon/lat degrees): each with
+    /// a lower bound, in metres, of its distance and of every later one's.
+    pub fn components_by_distance(&self, p: Coord<f64>) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.points.by_distance(p)
+    }
+
+    /// Approximate heap bytes of indexes and component store.
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.heap_bytes()).sum::<usize>()
+            + self.data.components.heap_bytes()
+            + self.points.heap_bytes()
+    }
+
+    /// Builds, now, the border segments otherwise built on the first
+    /// nearest-grid answer. Run it off the request threads after loading.
+    pub fn warm(&self) {
+        if let Some(finest) = self.levels.iter().rev().find(|l| !l.is_empty()) {
+            finest.warm_borders();
+        }
+    }
+
+    /// The envelope of all grids, lon/lat degrees.
+    pub fn extent(&self) -> Option<Rect<f64>> {
+        self.bounds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{GridScheme, LevelDef};
+    use crate::validate::rect_polygon;
+    use geo::MultiPolygon;
+
+    /// A district only half covered by its one unit grid: points in the
+    /// uncovered half fall back to the district, points outside get nothing.
+    #[test]
+    fn gaps_in_the_finest_level_fall_back_to_coarser_levels() {
+        let level = |name: &str, len| LevelDef {
+            name: name.into(),
+            label: name.into(),
+            code_len: len,
+            legacy_lens: vec![],
+            ..Default::default()
+        };
+        let mut data = Dataset::empty();
+        data.scheme = GridScheme {
+            levels: vec![level("district", 2), level("unit", 4)],
+        };
+        let grid = |code: &str, level, r: geo::Polygon<f64>| Grid {
+            code: code.into(),
+            name: code.into(),
+            level,
+            worker: None,
+            geometry: MultiPolygon(vec![r]),
+        };
+        data.grids = vec![
+            grid("11", 0, rect_polygon(100.0, 30.0, 100.02, 30.01)),
+            grid("1101", 1, rect_polygon(100.0, 30.0, 100.01, 30.01)),
+            grid("12", 0, rect_polygon(100.05, 30.0, 100.06, 30.01)),
+        ];
+        let snap = Snapshot::build(data, 1);
+        let code = |x, y| {
+            snap.locate(Coord { x, y })
+                .map(|(g, _)| snap.grid(g).code.clone())
+        };
+        assert_eq!(code(100.005, 30.005).as_deref(), Some("1101"));
+        assert_eq!(code(100.015, 30.005).as_deref(), Some("11"));
+        assert_eq!(code(100.055, 30.005).as_deref(), Some("12"));
+        assert_eq!(code(100.03, 30.005), None);
+        assert_eq!(code(100.03, 31.0), None);
+        assert_eq!(code(f64::NAN, 30.0), None);
+        // Brute force over a fine lattice of points.
+        for i in 0..=700 {
+            for j in 0..=120 {
+                let p = Coord {
+                    x: 99.995 + i as f64 * 0.0001,
+                    y: 29.995 + j as f64 * 0.0001,
+                };
+                // Grids sorted by (level, code): 0 = "11", 1 = "12", 2 = "1101"; finest first.
+                let want = [2usize, 0, 1]
+                    .iter()
+                    .map(|&k| &snap.data().grids[k])
+                    .find(|g| {
+                        use geo::Intersects;
+                        g.geometry.intersects(&geo::Point(p))
+                    })
+                    .map(|g| g.code.clone());
+                // Points on borders shared by both levels belong to the finer grid.
+                assert_eq!(code(p.x, p.y), want, "{p:?}");
+            }
+        }
+    }
+}
