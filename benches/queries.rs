@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     let ext = snap.extent().expect("grids");
     let codes_at = |level: usize| -> Vec<String> {
         let l = snap.level(level);
-        snap.data().grids[l.first..l.first + l.len()]
+        snap.data().grids[l.dataset_range()]
             .iter()
             .map(|g| g.code.clone())
             .collect()

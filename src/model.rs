@@ -191,8 +191,35 @@ impl Interner {
     }
 }
 
-/// Marker for "not inside any unit grid".
-pub const NO_GRID: u32 = u32::MAX;
+/// A grid of a snapshot, by its place in the snapshot's dataset (grids
+/// sorted by level, then code): what lookups answer and
+/// [`Snapshot::grid`](crate::snapshot::Snapshot::grid) takes. The level
+/// indexes number each level's grids from 0 instead (plain `u32`, "level-local");
+/// only [`LevelIndex`](crate::index::LevelIndex) converts between the two, so
+/// that one cannot be passed for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GridId(u32);
+
+impl GridId {
+    /// The grid at dataset position `index`.
+    pub const fn new(index: u32) -> GridId {
+        GridId(index)
+    }
+
+    /// The dataset position.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The dataset position, for indexing.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// How the component store marks "not inside any grid" (kept as a plain
+/// `u32` column for memory; read as `Option<GridId>`).
+const NO_GRID: u32 = u32::MAX;
 
 /// Column store of components, sorted by code once [`Components::finish`] ran.
 ///
@@ -254,8 +281,10 @@ impl<'a> ComponentRef<'a> {
     /// Dataset index of the finest grid the component lies in — its unit
     /// grid, or a coarser grid where no unit grid covers the location (a gap
     /// in the finest level) — or `None` when it lies in no grid.
-    pub fn unit_grid(&self) -> Option<u32> {
-        Some(self.store.unit_grid[self.index]).filter(|&g| g != NO_GRID)
+    pub fn unit_grid(&self) -> Option<GridId> {
+        Some(self.store.unit_grid[self.index])
+            .filter(|&g| g != NO_GRID)
+            .map(GridId)
     }
     /// Owner (权属单位).
     pub fn owner(&self) -> &'a str {
@@ -418,11 +447,14 @@ impl Components {
         &self.location
     }
 
-    /// Sets each component's finest containing grid (dataset index, or
-    /// [`NO_GRID`]; same order as the store; see [`ComponentRef::unit_grid`]).
-    pub fn set_unit_grids(&mut self, grids: Vec<u32>) {
+    /// Sets each component's finest containing grid (`None`: no grid holds
+    /// it; same order as the store; see [`ComponentRef::unit_grid`]).
+    pub fn set_unit_grids(&mut self, grids: &[Option<GridId>]) {
         assert_eq!(grids.len(), self.len());
-        self.unit_grid = grids;
+        self.unit_grid = grids
+            .iter()
+            .map(|g| g.map_or(NO_GRID, GridId::get))
+            .collect();
     }
 
     /// Approximate heap bytes used by the store.

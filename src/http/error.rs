@@ -128,8 +128,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The content encoding to answer with, from `Accept-Encoding`.
-
 /// A grid code that breaks the scheme, named in a path: 400 `invalid_code`.
 impl From<CodeError> for ApiError {
     fn from(e: CodeError) -> Self {

@@ -276,6 +276,7 @@ impl AppState {
     }
 }
 
+/// The content encoding to answer with, from `Accept-Encoding`.
 pub(crate) fn accept_encoding(headers: &axum::http::HeaderMap) -> Encoding {
     Encoding::negotiate(
         headers

@@ -18,7 +18,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 use crate::measure;
-use crate::model::Grid;
+use crate::model::{Grid, GridId};
 pub use borders::BorderIndex;
 pub use names::NameIndex;
 pub use points::PointIndex;
@@ -87,12 +87,14 @@ pub enum Probe {
     Nowhere,
 }
 
-/// Indexes of one grid level. Grid numbers here are level-local (`0..len`),
-/// in ascending code order; add [`LevelIndex::first`] for the dataset index.
+/// Indexes of one grid level. Grid numbers here are level-local (`0..len`,
+/// plain `u32`), in ascending code order; [`LevelIndex::dataset_index`] gives
+/// the [`GridId`] of the snapshot's dataset and [`LevelIndex::local_index`]
+/// goes back.
 #[derive(Debug)]
 pub struct LevelIndex {
     /// Dataset index of this level's first grid.
-    pub first: usize,
+    first: usize,
     polys: Vec<IndexedPolygon>,
     tree: RTree<BoxEntry>,
     raster: Option<Raster>,
@@ -147,15 +149,17 @@ impl LevelIndex {
         li
     }
 
-    /// The level-local index of the grid at dataset index `g`.
+    /// The level-local number of grid `g` (of this level).
     #[inline]
-    pub fn local_index(&self, g: u32) -> u32 {
-        g - self.first as u32
+    pub fn local_index(&self, g: GridId) -> u32 {
+        debug_assert!(self.dataset_range().contains(&g.index()));
+        g.get() - self.first as u32
     }
 
-    /// The dataset index of level-local grid `g`.
-    pub fn dataset_index(&self, g: u32) -> u32 {
-        (self.first + g as usize) as u32
+    /// The grid of level-local number `g`.
+    #[inline]
+    pub fn dataset_index(&self, g: u32) -> GridId {
+        GridId::new(self.first as u32 + g)
     }
 
     /// The dataset indexes of this level's grids.

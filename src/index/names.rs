@@ -1,6 +1,6 @@
 //! Grid names in one buffer, for substring search.
 
-use crate::model::Grid;
+use crate::model::{Grid, GridId};
 
 /// All grid names in one buffer, so a substring search is one scan with one
 /// searcher instead of one per name.
@@ -23,16 +23,17 @@ impl NameIndex {
         NameIndex { text, starts }
     }
 
-    /// Dataset indexes of the grids whose names contain `q`, ascending.
-    pub fn containing(&self, q: &str) -> Vec<u32> {
-        let mut out: Vec<u32> = Vec::new();
+    /// The grids whose names contain `q`, ascending.
+    pub fn containing(&self, q: &str) -> Vec<GridId> {
+        let mut out: Vec<GridId> = Vec::new();
         if q.is_empty() || q.contains('\n') {
             return out;
         }
         for (pos, _) in self.text.match_indices(q) {
             let i = self.starts.partition_point(|&s| s as usize <= pos) - 1;
-            if out.last() != Some(&(i as u32)) {
-                out.push(i as u32);
+            let g = GridId::new(i as u32);
+            if out.last() != Some(&g) {
+                out.push(g);
             }
         }
         out

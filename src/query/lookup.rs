@@ -60,7 +60,7 @@ use geo::Coord;
 use serde::Serialize;
 
 use crate::index::Position;
-use crate::model::Grid;
+use crate::model::{Grid, GridId};
 use crate::snapshot::Snapshot;
 
 /// One grid of a lookup chain.
@@ -164,7 +164,7 @@ pub fn chain<'a>(snap: &'a Snapshot, g: &'a Grid) -> Vec<GridRef<'a>> {
     }
 }
 
-fn chain_of(snap: &Snapshot, index: u32) -> Vec<GridRef<'_>> {
+fn chain_of(snap: &Snapshot, index: GridId) -> Vec<GridRef<'_>> {
     let mut out = Vec::with_capacity(snap.data().scheme.depth());
     let mut at = Some(index);
     while let Some(i) = at {
@@ -180,7 +180,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
     let scheme = &snap.data().scheme;
     let mut chain = Vec::with_capacity(scheme.depth());
     let mut overlaps = Vec::new();
-    let mut finest: Option<(u32, Position)> = None;
+    let mut finest: Option<(GridId, Position)> = None;
     let in_bounds = snap.extent().is_some_and(|b| {
         p.x >= b.min().x && p.x <= b.max().x && p.y >= b.min().y && p.y <= b.max().y
     });
@@ -286,7 +286,7 @@ pub fn warnings_text(a: &Answer<'_>) -> String {
 
 /// Locates many WGS84 points on all cores: the finest grid (dataset index)
 /// containing each, with its [`Position`], in input order.
-pub fn locate_many(snap: &Snapshot, points: &[Coord<f64>]) -> Vec<Option<(u32, Position)>> {
+pub fn locate_many(snap: &Snapshot, points: &[Coord<f64>]) -> Vec<Option<(GridId, Position)>> {
     use rayon::prelude::*;
     points.par_iter().map(|p| snap.locate(*p)).collect()
 }

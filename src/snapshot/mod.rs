@@ -14,7 +14,7 @@ use geo::{Coord, Rect};
 use rayon::prelude::*;
 
 use crate::index::{LevelIndex, NameIndex, PointIndex, Position, Probe, merge_rects};
-use crate::model::{Dataset, Grid, NO_GRID};
+use crate::model::{Dataset, Grid, GridId};
 pub use stats::{GridCounts, Stats, state_names};
 
 /// A store-issued revision number: revisions are numbered 1, 2, 3... in the
@@ -26,9 +26,9 @@ pub type Revision = u64;
 pub struct Snapshot {
     data: Dataset,
     levels: Vec<LevelIndex>,
-    by_code: HashMap<String, u32>,
-    /// Dataset index of each grid's parent (the code prefix of the level above), or [`NO_GRID`].
-    parents: Vec<u32>,
+    by_code: HashMap<String, GridId>,
+    /// Each grid's parent (the code prefix of the level above), if the data has it.
+    parents: Vec<Option<GridId>>,
     points: PointIndex,
     stats: Stats,
     names: NameIndex,
@@ -48,8 +48,8 @@ impl Snapshot {
             .grids
             .iter()
             .enumerate()
-            .map(|(i, g)| (g.code.clone(), i as u32))
-            .collect::<HashMap<String, u32>>();
+            .map(|(i, g)| (g.code.clone(), GridId::new(i as u32)))
+            .collect::<HashMap<String, GridId>>();
         let parents = data
             .grids
             .iter()
@@ -60,7 +60,6 @@ impl Snapshot {
                     .map(|l| data.scheme.levels[l].code_len);
                 len.and_then(|len| g.code.get(..len))
                     .and_then(|c| by_code.get(c).copied())
-                    .unwrap_or(NO_GRID)
             })
             .collect();
         let mut levels = Vec::with_capacity(data.scheme.depth());
@@ -90,14 +89,14 @@ impl Snapshot {
             bounds,
             revision,
         };
-        let assigned: Vec<u32> = snap
+        let assigned: Vec<Option<GridId>> = snap
             .data
             .components
             .locations()
             .par_iter()
-            .map(|&[x, y]| snap.locate(Coord { x, y }).map_or(NO_GRID, |(g, _)| g))
+            .map(|&[x, y]| snap.locate(Coord { x, y }).map(|(g, _)| g))
             .collect();
-        snap.data.components.set_unit_grids(assigned);
+        snap.data.components.set_unit_grids(&assigned);
         snap.names = NameIndex::new(&snap.data.grids);
         let levels_of: Vec<usize> = snap.data.grids.iter().map(|g| g.level).collect();
         snap.stats = Stats::build(
@@ -133,8 +132,8 @@ impl Snapshot {
     }
 
     /// A grid by dataset index.
-    pub fn grid(&self, index: u32) -> &Grid {
-        &self.data.grids[index as usize]
+    pub fn grid(&self, g: GridId) -> &Grid {
+        &self.data.grids[g.index()]
     }
 
     /// A grid by code.
@@ -157,18 +156,18 @@ impl Snapshot {
     }
 
     /// Distance in metres from `p` to the boundary of the grid at dataset index `index`.
-    pub fn boundary_distance_m(&self, index: u32, p: Coord<f64>) -> f64 {
-        let level = &self.levels[self.grid(index).level];
-        level.boundary_distance_m(level.local_index(index), p)
+    pub fn boundary_distance_m(&self, g: GridId, p: Coord<f64>) -> f64 {
+        let level = &self.levels[self.grid(g).level];
+        level.boundary_distance_m(level.local_index(g), p)
     }
 
     /// Dataset index of a grid's parent, if the data has it.
-    pub fn parent(&self, index: u32) -> Option<u32> {
-        Some(self.parents[index as usize]).filter(|&p| p != NO_GRID)
+    pub fn parent(&self, g: GridId) -> Option<GridId> {
+        self.parents[g.index()]
     }
 
     /// Dataset index of a grid code.
-    pub fn grid_index(&self, code: &str) -> Option<u32> {
+    pub fn grid_index(&self, code: &str) -> Option<GridId> {
         self.by_code.get(code).copied()
     }
 
@@ -176,7 +175,7 @@ impl Snapshot {
     /// rule, as a dataset index, with its [`Position`]. When no grid of the
     /// finest level contains `p`, coarser levels are tried in turn.
     #[inline]
-    pub fn locate(&self, p: Coord<f64>) -> Option<(u32, Position)> {
+    pub fn locate(&self, p: Coord<f64>) -> Option<(GridId, Position)> {
         if let Some(b) = self.bounds
             && !(p.x >= b.min().x && p.x <= b.max().x && p.y >= b.min().y && p.y <= b.max().y)
         {

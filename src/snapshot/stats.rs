@@ -2,7 +2,7 @@
 //! snapshot is built so that statistics and choropleth maps never scan
 //! millions of components per request.
 
-use crate::model::{ComponentState, Components, NO_GRID};
+use crate::model::{ComponentState, Components, GridId};
 
 /// Counts of the components inside one grid.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -67,12 +67,12 @@ pub struct Stats {
 
 impl Stats {
     /// Counts components per unit grid, then adds children into parents,
-    /// finest level first. `parents[g]` is the dataset index of grid `g`'s
-    /// parent or [`NO_GRID`]; `levels[g]` its level.
+    /// finest level first. `parents[g]` is grid `g`'s parent, if the data
+    /// has it; `levels[g]` its level.
     pub fn build(
         components: &Components,
         n_classes: usize,
-        parents: &[u32],
+        parents: &[Option<GridId>],
         levels: &[usize],
     ) -> Self {
         let n = parents.len();
@@ -88,10 +88,10 @@ impl Stats {
             let Some(g) = c.unit_grid() else {
                 continue;
             };
-            let gc = &mut per_grid[g as usize];
+            let gc = &mut per_grid[g.index()];
             gc.total += 1;
             gc.by_state[c.state() as usize] += 1;
-            let d = &mut dense[g as usize];
+            let d = &mut dense[g.index()];
             if d.is_empty() {
                 d.resize(n_classes, 0);
             }
@@ -108,9 +108,11 @@ impl Stats {
         let depth = levels.iter().copied().max().map_or(0, |m| m + 1);
         for level in (1..depth).rev() {
             for g in 0..n {
-                if levels[g] == level && parents[g] != NO_GRID {
+                if levels[g] == level
+                    && let Some(parent) = parents[g]
+                {
                     let child = per_grid[g].clone();
-                    per_grid[parents[g] as usize].add(&child);
+                    per_grid[parent.index()].add(&child);
                 }
             }
         }
@@ -121,8 +123,8 @@ impl Stats {
     }
 
     /// Counts of the grid at a dataset index.
-    pub fn grid(&self, index: u32) -> &GridCounts {
-        &self.per_grid[index as usize]
+    pub fn grid(&self, g: GridId) -> &GridCounts {
+        &self.per_grid[g.index()]
     }
 }
 
