@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     let components = common::env("WANGGE_BENCH_COMPONENTS", 10_000_000);
     let dir = common::data_dir(units, components);
     let before = rss_kib();
-    let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
+    let (_, snap) = wangge::datadir::open_snapshot(&dir, |_| {}).expect("load");
     let after = rss_kib();
     eprintln!(
         "{} grids, {} components: resident +{} MiB after load ({:.0} bytes per component incl. grids); index heap estimate {} MiB",
@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("load_{units}_grids_{components}_components"));
     g.sample_size(10);
     g.bench_function("open_snapshot", |b| {
-        b.iter(|| wangge::store::open_snapshot(&dir, |_| {}).expect("load"))
+        b.iter(|| wangge::datadir::open_snapshot(&dir, |_| {}).expect("load"))
     });
     g.finish();
 }

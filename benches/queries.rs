@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
     let units = common::env("WANGGE_BENCH_UNITS", 100_000);
     let components = common::env("WANGGE_BENCH_COMPONENTS", 10_000_000);
     let (_, snap) =
-        wangge::store::open_snapshot(&common::data_dir(units, components), |_| {}).expect("load");
+        wangge::datadir::open_snapshot(&common::data_dir(units, components), |_| {}).expect("load");
     let ext = snap.extent().expect("grids");
     let codes_at = |level: usize| -> Vec<String> {
         let l = snap.level(level);

@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
     let units = common::env("WANGGE_BENCH_UNITS", 16_000);
     let components = common::env("WANGGE_BENCH_COMPONENTS", 2_000_000);
     let dir = common::data_dir(units, components);
-    let (_, snap) = wangge::store::open_snapshot(&dir, |_| {}).expect("load");
+    let (_, snap) = wangge::datadir::open_snapshot(&dir, |_| {}).expect("load");
     let bounds = snap.extent().expect("grids");
     let set = wangge::tiles::TileSet::new(std::sync::Arc::new(snap));
     let t0 = Instant::now();
@@ -65,7 +65,9 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let state = AppState::new(
-        wangge::store::open_snapshot(&dir, |_| {}).expect("load").1,
+        wangge::datadir::open_snapshot(&dir, |_| {})
+            .expect("load")
+            .1,
         Limits::default(),
     )
     .with_tiles(TileConfig::default());

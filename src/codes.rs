@@ -531,6 +531,22 @@ pub struct ClassTable {
 pub const BUILTIN_CLASSES_CSV: &str = include_str!("../data/classes.csv");
 
 impl ClassTable {
+    /// The table as CSV, in the form [`ClassTable::from_csv_str`] reads.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("kind,code,major_code,major_name,minor_code,minor_name\n");
+        for c in self.all() {
+            out.push_str(&format!(
+                "component,{},{},{},{},{}\n",
+                c.code,
+                c.major(),
+                c.major_name,
+                &c.code[2..],
+                c.minor_name
+            ));
+        }
+        out
+    }
+
     /// The built-in national class table (component classes only).
     pub fn builtin() -> Self {
         // The shipped file is tested to parse; an error here is a build defect.

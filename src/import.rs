@@ -178,6 +178,8 @@ pub struct ImportOptions {
     /// refuses repairs that change a polygon's area by more than that share
     /// (0.01 = 1%).
     pub repair: Option<f64>,
+    /// Check the hierarchy rules (overlaps, gaps, parents) over the grids read.
+    pub check_hierarchy: bool,
 }
 
 impl Default for ImportOptions {
@@ -193,6 +195,7 @@ impl Default for ImportOptions {
             classes: ClassTable::builtin(),
             tolerance_m2: 1.0,
             repair: None,
+            check_hierarchy: true,
         }
     }
 }
@@ -226,6 +229,7 @@ impl Ctx<'_> {
         message: String,
     ) {
         self.report.problems.push(Problem {
+            geometry: None,
             severity,
             kind,
             file: Some(self.file.clone()),
@@ -348,14 +352,31 @@ fn read_grids(
     }
     // A code rejected once and then imported from a later feature is not rejected.
     rejected.retain(|code, _| !seen.contains(code));
-    report.problems.extend(validate::check_hierarchy(
-        scheme,
-        &grids,
-        options.tolerance_m2,
-        &rejected,
-    ));
+    if options.check_hierarchy {
+        report.problems.extend(validate::check_hierarchy(
+            scheme,
+            &grids,
+            options.tolerance_m2,
+            &rejected,
+        ));
+    }
 
     Ok((grids, grids_read))
+}
+
+/// Reads grid files alone, each feature mapped, transformed to WGS84 and
+/// checked on its own (code, rings; repaired where allowed), without the
+/// hierarchy rules: for a file of changed grids, whose neighbours and
+/// parents are elsewhere. Returns the valid grids and the report.
+pub fn read_grid_files(options: &ImportOptions) -> Result<(Vec<Grid>, Report), ImportError> {
+    options.scheme.check()?;
+    let mut report = Report::default();
+    let options = ImportOptions {
+        check_hierarchy: false,
+        ..options.clone()
+    };
+    let (grids, _) = read_grids(&options, &mut report, &mut |_, _| {})?;
+    Ok((grids, report))
 }
 
 /// A grid read from a feature: code, level index, geometry (WGS84).
@@ -459,6 +480,7 @@ fn read_grid(
         match repair_grid(&geometry, &geom_problems, options.repair) {
             Ok(repaired) => {
                 ctx.report.problems.push(Problem {
+                    geometry: None,
                     severity: Severity::Warning,
                     kind: ProblemKind::Repaired,
                     file: Some(ctx.file.clone()),
@@ -652,6 +674,7 @@ fn resolve_text(
     let resolved = io::resolve_encoding(path, read)?;
     if let Some(note) = resolved.note {
         report.problems.push(Problem {
+            geometry: None,
             severity: Severity::Warning,
             kind: ProblemKind::EncodingGuessed,
             file: Some(path.display().to_string()),
@@ -730,6 +753,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
         if c.unit_grid().is_none() {
             let at = c.location();
             report.problems.push(Problem {
+                geometry: None,
                 severity: Severity::Warning,
                 kind: ProblemKind::OutsideGrids,
                 file: None,
@@ -748,6 +772,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
         if actual != Some(given.as_str()) {
             let at = c.location();
             report.problems.push(Problem {
+                geometry: None,
                 severity: Severity::Warning,
                 kind: ProblemKind::GridMismatch,
                 file: Some(file.clone()),

@@ -11,6 +11,8 @@
 pub mod bbox;
 pub mod codes;
 pub mod crs;
+pub mod datadir;
+pub mod edit;
 pub mod encoded;
 pub mod files;
 pub mod generate;

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use wangge::codes::{ClassTable, ComponentScheme, GridScheme};
 use wangge::crs::{Crs, Transformer};
+use wangge::datadir;
 use wangge::generate::{City, GenerateOptions};
 use wangge::http::{AppState, Cors, Limits, PublicUrl, TileConfig};
 use wangge::import::{FieldMap, ImportOptions};
@@ -19,7 +20,6 @@ use wangge::io::{Format, ReadOptions};
 use wangge::query::lookup;
 use wangge::server::ServerConfig;
 use wangge::snapshot::Snapshot;
-use wangge::store;
 use wangge::tiles::export::ExportOptions;
 use wangge::tiles::{self, Source, TileId, TileSet};
 
@@ -35,9 +35,19 @@ struct Cli {
 enum Command {
     /// Serve lookups and features over HTTP.
     Serve {
-        /// Data directory (default: the bundled sample city).
-        #[arg(default_value = "data/sample")]
-        data: PathBuf,
+        /// A data directory to serve read-only, or a store file (default:
+        /// the store `--store`, created from `--seed` when it does not exist).
+        data: Option<PathBuf>,
+        /// The store of record (GeoPackage) to serve and edit.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
+        /// The data directory a new store is created from.
+        #[arg(long, default_value = "data/sample")]
+        seed: PathBuf,
+        /// Planners who may write: a file of `name:token` lines (also
+        /// WANGGE_PLANNERS, the same pairs separated by commas).
+        #[arg(long)]
+        planners: Option<PathBuf>,
         /// Log format on standard error: text or json.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
@@ -153,9 +163,23 @@ enum Command {
     Import {
         #[command(flatten)]
         input: InputArgs,
-        /// Data directory to publish into (a new version becomes `current`).
+        /// Data directory to publish into (a new version becomes `current`),
+        /// when no `--store` is given.
         #[arg(long, default_value = "data/city")]
         data: PathBuf,
+        /// The store of record to record the city in, as a new revision
+        /// (created when it does not exist); a server on it serves it at once.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Who imports (recorded with the revision).
+        #[arg(long, default_value = "import")]
+        author: String,
+        /// Why (recorded with the revision).
+        #[arg(long, default_value = "wangge import")]
+        message: String,
+        /// When the imported grids become valid in the city (RFC 3339; default now).
+        #[arg(long)]
+        effective_at: Option<String>,
         /// Import the valid part even when there are errors (they stay in the report).
         #[arg(long)]
         allow_invalid: bool,
@@ -305,6 +329,7 @@ fn import_options(input: &InputArgs) -> anyhow::Result<ImportOptions> {
         classes: ClassTable::load(input.classes.as_deref())?,
         tolerance_m2: input.tolerance_m2,
         repair: input.repair.then_some(input.repair_max_change / 100.0),
+        check_hierarchy: true,
     })
 }
 
@@ -346,14 +371,84 @@ fn run_import(input: &InputArgs) -> anyhow::Result<(wangge::import::Imported, bo
 
 fn open(data: &Path) -> anyhow::Result<Snapshot> {
     let pb = bar(0, "loading");
-    let (_, snap) = store::open_snapshot(data, |n| pb.inc(n))?;
+    let (_, snap) = datadir::open_snapshot(data, |n| pb.inc(n))?;
     pb.finish_and_clear();
     Ok(snap)
 }
 
+/// What `wangge serve` serves.
+enum ServeSource {
+    /// A data directory, read-only (reloaded when a new version is current).
+    Dir(PathBuf),
+    /// A store of record, created from `seed` when missing.
+    Store {
+        path: PathBuf,
+        seed: PathBuf,
+        planners: wangge::http::Planners,
+    },
+}
+
+impl ServeSource {
+    fn path(&self) -> &Path {
+        match self {
+            ServeSource::Dir(p) => p,
+            ServeSource::Store { path, .. } => path,
+        }
+    }
+}
+
+/// Loads what `source` names: the snapshot, and the editing state for a store.
+fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge::http::Editing>)> {
+    match source {
+        ServeSource::Dir(dir) => {
+            match datadir::clean_stale(dir) {
+                Ok(removed) if !removed.is_empty() => tracing::info!(
+                    "removed {} leftover(s) of interrupted imports: {}",
+                    removed.len(),
+                    removed
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot clean leftovers of interrupted imports: {e}"),
+            }
+            Ok((open(dir)?, None))
+        }
+        ServeSource::Store {
+            path,
+            seed,
+            planners,
+        } => {
+            let (store, created) = wangge::edit::open_or_seed(path, seed)?;
+            if created {
+                tracing::info!(
+                    "created the store {} from {}",
+                    path.display(),
+                    seed.display()
+                );
+            }
+            let store: Arc<dyn wangge::store::Store> = Arc::new(store);
+            let view = wangge::edit::head_view(store.as_ref())?;
+            let epoch = store.epoch(view)?;
+            let snap = Snapshot::from_store(store.as_ref(), view)?;
+            if planners.is_empty() {
+                tracing::warn!(
+                    "no planner tokens (--planners FILE or WANGGE_PLANNERS): every write is refused"
+                );
+            }
+            Ok((
+                snap,
+                Some(wangge::http::Editing::new(store, planners.clone(), epoch)),
+            ))
+        }
+    }
+}
+
 /// Everything `wangge serve` was told.
 struct ServeOptions {
-    data: PathBuf,
+    source: ServeSource,
     bind: String,
     port: u16,
     limits: Limits,
@@ -383,33 +478,25 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    match store::clean_stale(&o.data) {
-        Ok(removed) if !removed.is_empty() => tracing::info!(
-            "removed {} leftover(s) of interrupted imports: {}",
-            removed.len(),
-            removed
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!("cannot clean leftovers of interrupted imports: {e}"),
-    }
     let started = std::time::Instant::now();
-    let snap = open(&o.data)?;
+    let (snap, editing) = load_source(&o.source)?;
     let load_seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         grids = snap.data().grids.len(),
         components = snap.data().components.len(),
         seconds = load_seconds,
-        "loaded {}",
-        o.data.display()
+        "loaded {} (revision {})",
+        o.source.path().display(),
+        snap.revision()
     );
     let mut state = AppState::new(snap, o.limits)
         .with_tiles(o.tiles)
         .with_public_url(o.public)
         .with_cors(o.cors);
+    let serving_store = editing.is_some();
+    if let Some(e) = editing {
+        state = state.with_editing(e);
+    }
     state
         .metrics()
         .snapshot(state.snapshot().revision(), load_seconds);
@@ -428,8 +515,17 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
             "tile and border indexes built"
         );
     });
-    if let Some(every) = o.reload_every {
-        tokio::spawn(wangge::reload::watch(state.clone(), o.data.clone(), every));
+    match (&o.source, o.reload_every) {
+        (ServeSource::Dir(dir), Some(every)) => {
+            tokio::spawn(wangge::reload::watch(state.clone(), dir.clone(), every));
+        }
+        (ServeSource::Store { .. }, every) => {
+            // Revisions recorded by other processes, and versions whose
+            // effective time arrives, are served without a restart.
+            let every = every.unwrap_or(std::time::Duration::from_secs(2));
+            tokio::spawn(wangge::http::refresher(state.clone(), every));
+        }
+        _ => {}
     }
     let fd_limit = wangge::server::raise_open_files_limit();
     let mut server = o.server;
@@ -448,7 +544,15 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", o.bind, o.port))?;
     let addr = listener.local_addr()?;
-    println!("wangge serving {} at http://{addr}/", o.data.display());
+    println!(
+        "wangge serving {} at http://{addr}/{}",
+        o.source.path().display(),
+        if serving_store {
+            " (store of record: revisions, drafts, time travel)"
+        } else {
+            " (read-only data directory)"
+        }
+    );
     if has_viewer {
         println!("  map viewer: open http://{addr}/ in a browser");
     }
@@ -554,7 +658,7 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
     let mut data = wangge::model::Dataset::empty();
     let classes = data.classes.clone();
     data.grids = city.grids.clone();
-    let mut manifest = store::manifest_for(
+    let mut manifest = datadir::manifest_for(
         &data,
         &format!(
             "wangge generate --unit-grids {unit_grids} --components {components} --seed {seed}"
@@ -568,7 +672,7 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
     std::fs::create_dir_all(parent)?;
     let tmp = wangge::files::temp_dir_in(parent, ".wangge-generate-")?;
     let pb = bar(components as u64, "components");
-    store::write_version(
+    datadir::write_version(
         tmp.path(),
         &manifest,
         &data,
@@ -578,7 +682,7 @@ fn generate(out: &Path, unit_grids: usize, components: usize, seed: u64) -> anyh
         }),
     )?;
     pb.finish_and_clear();
-    if out.exists() && store::resolve(out).is_err() && std::fs::read_dir(out)?.next().is_some() {
+    if out.exists() && datadir::resolve(out).is_err() && std::fs::read_dir(out)?.next().is_some() {
         bail!(
             "{} exists and is not a wangge data directory: choose another --out",
             out.display()
@@ -668,6 +772,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             data,
+            store,
+            seed,
+            planners,
             log_format: _,
             bind,
             port,
@@ -724,8 +831,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("--tile-cache-control must be a valid header value (printable ASCII)");
             }
             let rt = tokio::runtime::Runtime::new()?;
+            let source = match data {
+                Some(d) if d.is_dir() => ServeSource::Dir(d),
+                other => {
+                    let text = match (&planners, std::env::var("WANGGE_PLANNERS")) {
+                        (Some(file), _) => std::fs::read_to_string(file)
+                            .with_context(|| format!("--planners {}", file.display()))?,
+                        (None, Ok(v)) => v,
+                        (None, Err(_)) => String::new(),
+                    };
+                    ServeSource::Store {
+                        path: other.unwrap_or(store),
+                        seed,
+                        planners: wangge::http::Planners::parse(&text)
+                            .map_err(|e| anyhow::anyhow!("planner tokens: {e}"))?,
+                    }
+                }
+            };
             rt.block_on(serve(ServeOptions {
-                data,
+                source,
                 bind,
                 port,
                 limits,
@@ -831,8 +955,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import {
             input,
             data,
+            store,
+            author,
+            message,
+            effective_at,
             allow_invalid,
         } => {
+            let effective_at = effective_at
+                .as_deref()
+                .map(wangge::store::Timestamp::parse)
+                .transpose()?;
             let (imported, has_errors) = run_import(&input)?;
             if has_errors && !allow_invalid {
                 eprintln!(
@@ -842,9 +974,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let snap = imported.snapshot;
             let d = snap.data();
-            let manifest = store::manifest_for(d, "wangge import");
+            if let Some(store) = store {
+                let info = wangge::edit::import_into(&store, d, &author, &message, effective_at)?;
+                eprintln!(
+                    "recorded revision {} in {} ({} grid version(s), {} component change(s))",
+                    info.revision,
+                    store.display(),
+                    info.grids_changed,
+                    info.components_changed
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let manifest = datadir::manifest_for(d, "wangge import");
             let classes = &d.classes;
-            let version = store::publish(
+            let version = datadir::publish(
                 &data,
                 manifest,
                 d,

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::datadir;
 use crate::http::AppState;
-use crate::store;
 
 /// Polls `data`'s `current` version every `every` and publishes each new
 /// one into `state`. Runs until the task is dropped. A version that fails to
@@ -18,20 +18,21 @@ pub async fn watch(state: AppState, data: PathBuf, every: Duration) {
     let mut tried: Option<PathBuf> = None;
     loop {
         tokio::time::sleep(every).await;
-        let now = match store::resolve(&data) {
+        let now = match datadir::resolve(&data) {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!("reload check: {e}");
                 continue;
             }
         };
-        let version = store::read_manifest(&now).ok().map(|m| m.version);
+        let version = datadir::read_manifest(&now).ok().map(|m| m.version);
         if tried.as_ref() == Some(&now) || version == Some(state.snapshot().revision()) {
             continue;
         }
         let started = Instant::now();
         let dir = now.clone();
-        let loaded = tokio::task::spawn_blocking(move || store::open_snapshot(&dir, |_| {})).await;
+        let loaded =
+            tokio::task::spawn_blocking(move || datadir::open_snapshot(&dir, |_| {})).await;
         match loaded {
             Ok(Ok((manifest, snap))) => {
                 let seconds = started.elapsed().as_secs_f64();

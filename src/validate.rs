@@ -108,6 +108,23 @@ pub struct Problem {
     pub area_m2: Option<f64>,
     /// What is wrong, and how to fix it.
     pub message: String,
+    /// The problem's own geometry, for a map to draw (WGS84 lon/lat): the
+    /// gap piece, the overlap, the part outside the parent.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "geometry_json"
+    )]
+    pub geometry: Option<MultiPolygon<f64>>,
+}
+
+fn geometry_json<S: serde::Serializer>(
+    g: &Option<MultiPolygon<f64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match g {
+        Some(mp) => geojson::Geometry::new(geojson::Value::from(mp)).serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 impl Problem {
@@ -127,7 +144,14 @@ impl Problem {
             location: location.map(|c| [c.x, c.y]),
             area_m2: None,
             message,
+            geometry: None,
         }
+    }
+
+    /// The same problem with its geometry.
+    pub fn with_geometry(mut self, geometry: MultiPolygon<f64>) -> Self {
+        self.geometry = Some(geometry);
+        self
     }
 
     /// The same problem with an area (m²).
@@ -430,24 +454,29 @@ fn witness(
 
 /// The pieces of `mp` over `tolerance_m2` that have a [`witness`] point,
 /// with their areas (m²) and witnesses, largest first.
-fn real_pieces(
-    mp: &MultiPolygon<f64>,
+fn real_pieces<'a>(
+    mp: &'a MultiPolygon<f64>,
     tolerance_m2: f64,
     inside: &[&IndexedPolygon],
     outside: &[&IndexedPolygon],
-) -> Vec<(f64, Coord<f64>)> {
-    let mut out: Vec<(f64, Coord<f64>)> =
+) -> Vec<(f64, Coord<f64>, &'a Polygon<f64>)> {
+    let mut out: Vec<(f64, Coord<f64>, &Polygon<f64>)> =
         mp.0.iter()
             .filter_map(|piece| {
                 let a = measure::polygon_area_m2(piece);
                 if a <= tolerance_m2 {
                     return None;
                 }
-                witness(piece, inside, outside).map(|at| (a, at))
+                witness(piece, inside, outside).map(|at| (a, at, piece))
             })
             .collect();
     out.sort_by(|p, q| q.0.total_cmp(&p.0));
     out
+}
+
+/// The pieces as one multipolygon.
+fn pieces_geometry(pieces: &[(f64, Coord<f64>, &Polygon<f64>)]) -> MultiPolygon<f64> {
+    MultiPolygon(pieces.iter().map(|p| p.2.clone()).collect())
 }
 
 /// Checks the hierarchy rules over valid grids: overlaps within each level,
@@ -498,8 +527,9 @@ pub fn check_hierarchy(
                     .filter_map(move |j| {
                         let o = grids[i].geometry.intersection(&grids[j].geometry);
                         let pieces = real_pieces(&o, tolerance_m2, &[&prepared[i], &prepared[j]], &[]);
-                        let &(_, at) = pieces.first()?;
+                        let &(_, at, _) = pieces.first()?;
                         let area: f64 = pieces.iter().map(|p| p.0).sum();
+                        let geometry = pieces_geometry(&pieces);
                         Some(Problem::grid(
                             ProblemKind::Overlap,
                             &format!("{},{}", grids[i].code, grids[j].code),
@@ -508,7 +538,7 @@ pub fn check_hierarchy(
                                 "grids {} and {} overlap by {:.1} m² (in {} piece(s)): a point there would belong to both; move their shared border so that they only touch",
                                 grids[i].code, grids[j].code, area, pieces.len()
                             ),
-                        ).with_area(area))
+                        ).with_area(area).with_geometry(geometry))
                     })
             })
             .collect();
@@ -552,8 +582,9 @@ pub fn check_hierarchy(
             for &k in kids {
                 let outside = grids[k].geometry.difference(&parent.geometry);
                 let pieces = real_pieces(&outside, tolerance_m2, &[&prepared[k]], &[&prepared[p]]);
-                if let Some(&(_, at)) = pieces.first() {
+                if let Some(&(_, at, _)) = pieces.first() {
                     let area: f64 = pieces.iter().map(|p| p.0).sum();
+                    let geometry = pieces_geometry(&pieces);
                     out.push(Problem::grid(
                         ProblemKind::ChildOutsideParent,
                         &grids[k].code,
@@ -562,13 +593,13 @@ pub fn check_hierarchy(
                             "{:.1} m² of grid {} lies outside its parent {}: every grid must lie inside its parent; redraw the border they should share",
                             area, grids[k].code, parent.code
                         ),
-                    ).with_area(area));
+                    ).with_area(area).with_geometry(geometry));
                 }
             }
             let union = geo::unary_union(kids.iter().map(|&k| &grids[k].geometry));
             let gap = parent.geometry.difference(&union);
             let kid_polys: Vec<&IndexedPolygon> = kids.iter().map(|&k| &prepared[k]).collect();
-            for (area, at) in real_pieces(&gap, tolerance_m2, &[&prepared[p]], &kid_polys) {
+            for (area, at, piece) in real_pieces(&gap, tolerance_m2, &[&prepared[p]], &kid_polys) {
                 out.push(Problem::grid(
                     ProblemKind::Gap,
                     &parent.code,
@@ -577,7 +608,7 @@ pub fn check_hierarchy(
                         "{:.1} m² of {} is covered by none of its children: every point of a parent must lie in one child grid; extend a neighbouring child over it, or add a grid for it",
                         area, parent.code
                     ),
-                ).with_area(area));
+                ).with_area(area).with_geometry(MultiPolygon(vec![piece.clone()])));
             }
             out
         })

@@ -447,16 +447,16 @@ async fn a_running_server_picks_up_a_newly_published_version() {
     let (_, snap) = load();
     let publish = |source: &str| {
         let d = snap.data();
-        wangge::store::publish(
+        wangge::datadir::publish(
             dir.path(),
-            wangge::store::manifest_for(d, source),
+            wangge::datadir::manifest_for(d, source),
             d,
             d.components.iter().map(|c| c.record(&d.classes)),
         )
         .unwrap()
     };
     assert_eq!(publish("first"), 1);
-    let (_, first) = wangge::store::open_snapshot(dir.path(), |_| {}).unwrap();
+    let (_, first) = wangge::datadir::open_snapshot(dir.path(), |_| {}).unwrap();
     let state = AppState::new(first, Limits::default());
     let app = router(state.clone());
     let watcher = tokio::spawn(wangge::reload::watch(

@@ -16,8 +16,8 @@ use wangge::import::{ImportOptions, Imported, import};
 use wangge::model::Grid;
 use wangge::validate::{ProblemKind, Severity};
 
-fn sample() -> (wangge::store::Manifest, wangge::model::Dataset) {
-    wangge::store::load(Path::new("data/sample"), |_| {}).unwrap()
+fn sample() -> (wangge::datadir::Manifest, wangge::model::Dataset) {
+    wangge::datadir::load(Path::new("data/sample"), |_| {}).unwrap()
 }
 
 fn run(grids: &[PathBuf], components: &[PathBuf], f: impl FnOnce(&mut ImportOptions)) -> Imported {
@@ -459,16 +459,16 @@ fn publishing_is_atomic_and_versioned() {
     let dir = tempfile::tempdir().unwrap();
     let (_, data) = sample();
     let root = dir.path().join("city");
-    let manifest = wangge::store::manifest_for(&data, "test");
+    let manifest = wangge::datadir::manifest_for(&data, "test");
     let classes = data.classes.clone();
-    let v1 = wangge::store::publish(
+    let v1 = wangge::datadir::publish(
         &root,
         manifest.clone(),
         &data,
         data.components.iter().map(|c| c.record(&classes)),
     )
     .unwrap();
-    let (m1, d1) = wangge::store::load(&root, |_| {}).unwrap();
+    let (m1, d1) = wangge::datadir::load(&root, |_| {}).unwrap();
     assert_eq!(m1.version, v1);
     assert_eq!(d1.grids.len(), data.grids.len());
     assert_eq!(d1.components.len(), data.components.len());
@@ -478,25 +478,25 @@ fn publishing_is_atomic_and_versioned() {
             assert!(i < 100, "interrupted");
             c.record(&classes)
         });
-        wangge::store::publish(&root, manifest.clone(), &data, comps)
+        wangge::datadir::publish(&root, manifest.clone(), &data, comps)
     }));
     let panic = failed.expect_err("the interrupted write panicked");
     assert_eq!(panic.downcast_ref::<&str>(), Some(&"interrupted"));
-    let (m, _) = wangge::store::load(&root, |_| {}).unwrap();
+    let (m, _) = wangge::datadir::load(&root, |_| {}).unwrap();
     assert_eq!(m.version, v1);
     assert_eq!(
         leftovers(&root),
         Vec::<String>::new(),
         "the failed write cleaned up"
     );
-    let v2 = wangge::store::publish(
+    let v2 = wangge::datadir::publish(
         &root,
         manifest,
         &data,
         data.components.iter().map(|c| c.record(&classes)),
     )
     .unwrap();
-    assert_eq!(wangge::store::load(&root, |_| {}).unwrap().0.version, v2);
+    assert_eq!(wangge::datadir::load(&root, |_| {}).unwrap().0.version, v2);
     assert!(v2 > v1);
 }
 
@@ -578,9 +578,9 @@ fn current_link(root: &Path) -> u64 {
 
 /// Publishes the sample with its first `n` components.
 fn publish_sample(root: &Path, data: &wangge::model::Dataset, n: usize) -> u64 {
-    let manifest = wangge::store::manifest_for(data, "test");
+    let manifest = wangge::datadir::manifest_for(data, "test");
     let classes = &data.classes;
-    wangge::store::publish(
+    wangge::datadir::publish(
         root,
         manifest,
         data,
@@ -618,22 +618,22 @@ fn leftovers_of_killed_imports_are_removed_by_clean_stale_and_by_the_next_publis
     let v1 = publish_sample(&root, &data, 100);
 
     let planted = plant_leftovers(&root);
-    let removed = wangge::store::clean_stale(&root).unwrap();
+    let removed = wangge::datadir::clean_stale(&root).unwrap();
     let mut removed_sorted = removed.clone();
     removed_sorted.sort();
     assert_eq!(removed_sorted, planted);
     assert_eq!(leftovers(&root), Vec::<String>::new());
     assert_eq!(version_dirs(&root), vec![v1], "complete versions are kept");
-    let (m, d) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+    let (m, d) = wangge::datadir::open_snapshot(&root, |_| {}).unwrap();
     assert_eq!((m.version, d.data().components.len()), (v1, 100));
-    assert!(wangge::store::clean_stale(&root).unwrap().is_empty());
+    assert!(wangge::datadir::clean_stale(&root).unwrap().is_empty());
 
     plant_leftovers(&root);
     let v2 = publish_sample(&root, &data, 200);
     assert_eq!(leftovers(&root), Vec::<String>::new());
     assert_eq!(version_dirs(&root), vec![v1, v2]);
     assert_eq!(current_link(&root), v2);
-    let (m, d) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+    let (m, d) = wangge::datadir::open_snapshot(&root, |_| {}).unwrap();
     assert_eq!((m.version, d.data().components.len()), (v2, 200));
 
     // A directory that is not versioned (like the bundled sample) is not
@@ -641,11 +641,11 @@ fn leftovers_of_killed_imports_are_removed_by_clean_stale_and_by_the_next_publis
     let plain = dir.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
     std::fs::write(plain.join(".current.tmp"), "not ours").unwrap();
-    assert!(wangge::store::clean_stale(&plain).unwrap().is_empty());
+    assert!(wangge::datadir::clean_stale(&plain).unwrap().is_empty());
     assert!(!plain.join(".lock").exists());
     assert!(plain.join(".current.tmp").exists());
     assert!(
-        wangge::store::clean_stale(&dir.path().join("missing"))
+        wangge::datadir::clean_stale(&dir.path().join("missing"))
             .unwrap()
             .is_empty()
     );
@@ -672,14 +672,14 @@ fn clean_stale_spares_a_running_import_and_concurrent_publishes_take_turns() {
                 }
                 c.record(classes)
             });
-            wangge::store::publish(root, wangge::store::manifest_for(data, "A"), data, comps)
+            wangge::datadir::publish(root, wangge::datadir::manifest_for(data, "A"), data, comps)
         });
         paused_rx.recv().unwrap();
         let live = leftovers(root);
         assert_eq!(live.len(), 1, "{live:?}");
         assert!(live[0].starts_with("versions/.incoming-"), "{live:?}");
         // Start-up clean-up of a server while A writes: nothing is removed.
-        assert!(wangge::store::clean_stale(root).unwrap().is_empty());
+        assert!(wangge::datadir::clean_stale(root).unwrap().is_empty());
         assert_eq!(
             leftovers(root),
             live,
@@ -701,10 +701,10 @@ fn clean_stale_spares_a_running_import_and_concurrent_publishes_take_turns() {
     });
     assert_eq!(leftovers(root), Vec::<String>::new());
     assert_eq!(current_link(root), v1 + 2);
-    let (m, d) = wangge::store::open_snapshot(root, |_| {}).unwrap();
+    let (m, d) = wangge::datadir::open_snapshot(root, |_| {}).unwrap();
     assert_eq!((m.version, d.data().components.len()), (v1 + 2, 20));
     let (m, _) =
-        wangge::store::load(&root.join(format!("versions/{:06}", v1 + 1)), |_| {}).unwrap();
+        wangge::datadir::load(&root.join(format!("versions/{:06}", v1 + 1)), |_| {}).unwrap();
     assert_eq!(m.components, 300);
 }
 
@@ -723,7 +723,7 @@ fn publish_keeps_exactly_the_three_most_recent_versions() {
         // Every kept version is complete and loads on its own.
         for old in want {
             let (m, d) =
-                wangge::store::load(&root.join(format!("versions/{old:06}")), |_| {}).unwrap();
+                wangge::datadir::load(&root.join(format!("versions/{old:06}")), |_| {}).unwrap();
             assert_eq!((m.version, d.components.len()), (old, old as usize));
         }
     }
@@ -748,17 +748,23 @@ fn a_version_whose_files_disagree_with_its_manifest_does_not_load() {
     let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
     m["components"] = 51.into();
     std::fs::write(&mpath, m.to_string()).unwrap();
-    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    let e = wangge::datadir::load(&root, |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("incomplete"), "{e}");
     m["components"] = 50.into();
     m["component_scheme"]["sequence_len"] = 12.into();
     std::fs::write(&mpath, m.to_string()).unwrap();
-    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    let e = wangge::datadir::load(&root, |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("19 digits"), "{e}");
     m["component_scheme"]["sequence_len"] = 6.into();
     m["scheme"]["levels"] = serde_json::json!([]);
     std::fs::write(&mpath, m.to_string()).unwrap();
-    let e = wangge::store::load(&root, |_| {}).unwrap_err().to_string();
+    let e = wangge::datadir::load(&root, |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("grid scheme"), "{e}");
 }
 
@@ -844,8 +850,8 @@ fn kill_9_at_random_moments_never_leaves_a_half_version_or_a_leak() {
         let status = child.wait().unwrap();
 
         // The directory serves the previous version or the new one, whole.
-        let outcome = match wangge::store::open_snapshot(&root, |_| {}) {
-            Err(wangge::store::StoreError::NotData(_)) if previous.is_none() => {
+        let outcome = match wangge::datadir::open_snapshot(&root, |_| {}) {
+            Err(wangge::datadir::DataDirError::NotData(_)) if previous.is_none() => {
                 "killed before the first version"
             }
             Err(e) => panic!("run {run} (killed after {delay:?}): {e}"),
@@ -885,7 +891,7 @@ fn kill_9_at_random_moments_never_leaves_a_half_version_or_a_leak() {
             kept.len() <= 3 && kept.last() == Some(&v),
             "run {run}: {kept:?}"
         );
-        let (m, snap) = wangge::store::open_snapshot(&root, |_| {}).unwrap();
+        let (m, snap) = wangge::datadir::open_snapshot(&root, |_| {}).unwrap();
         assert_eq!(
             (m.version, snap.data().components.len()),
             (v, components_of(!with)),

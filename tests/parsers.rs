@@ -465,7 +465,7 @@ mod known_bugs {
 // ---- small valid files to mutate
 
 fn sample() -> wangge::model::Dataset {
-    wangge::store::load(Path::new("data/sample"), |_| {})
+    wangge::datadir::load(Path::new("data/sample"), |_| {})
         .expect("load data/sample")
         .1
 }
@@ -913,7 +913,7 @@ fn dates_states_and_field_mappings_parse_to_ok_or_err() {
 #[test]
 fn search_queries_and_class_filters_never_panic() {
     capped("search_queries_and_class_filters_never_panic", || {
-        let (_, snap) = wangge::store::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();
+        let (_, snap) = wangge::datadir::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();
         let q = prop_oneof![
             3 => "[0-9]{1,25}",
             2 => "[0-9a-z 街道社区网格井盖é\n]{0,8}",
@@ -1321,8 +1321,8 @@ fn small_data_dir(root: &Path) -> PathBuf {
         components: wangge::model::Components::new(data.component_scheme.len()),
         ..data.clone()
     };
-    let manifest = wangge::store::manifest_for(&small, "parsers");
-    wangge::store::write_version(
+    let manifest = wangge::datadir::manifest_for(&small, "parsers");
+    wangge::datadir::write_version(
         root,
         &manifest,
         &small,
@@ -1363,7 +1363,7 @@ fn data_directory_loads_to_ok_or_err_when_any_file_is_damaged() {
                     std::fs::write(case.join(f), bytes).unwrap();
                 }
                 if let Some(Ok((m, snap))) =
-                    known_bugs::tolerated(|| wangge::store::open_snapshot(&case, |_| {}))
+                    known_bugs::tolerated(|| wangge::datadir::open_snapshot(&case, |_| {}))
                 {
                     prop_assert_eq!(m.grids, snap.data().grids.len());
                     prop_assert_eq!(m.components, snap.data().components.len());
@@ -1422,7 +1422,7 @@ fn regression_parse_date_with_a_multibyte_character_is_none() {
 /// `code[..12]` (src/codes.rs:368: "end byte index 12 is out of bounds of
 /// `00000000000`"). `wangge import --scheme` takes these lengths from a
 /// JSON file unchecked (`import_options` in src/main.rs checks only the
-/// grid scheme). A data directory's manifest is checked by `store::load`.
+/// grid scheme). A data directory's manifest is checked by `datadir::load`.
 #[test]
 fn regression_component_scheme_with_overflowing_lengths_is_an_error() {
     capped(
@@ -1448,7 +1448,7 @@ fn regression_component_scheme_with_overflowing_lengths_is_an_error() {
 /// components.fgb of 5 features whose header says 2^31 reserves 16 GiB
 /// for the codes alone (model.rs:304; the capped process aborts with
 /// "memory allocation of 17179869184 bytes failed"), and u64::MAX panics
-/// with "capacity overflow". `store::open_snapshot` (`wangge serve` at
+/// with "capacity overflow". `datadir::open_snapshot` (`wangge serve` at
 /// start) reads this file. A fix: reserve at most what the file's size
 /// can hold (a feature takes more than 8 bytes), or nothing.
 #[test]
@@ -1477,7 +1477,7 @@ fn regression_fgb_header_feature_count_does_not_reserve_gigabytes() {
 /// it allocate and write 3.6 GiB (the capped process aborts with "memory
 /// allocation of 3867850984 bytes failed"). Reached from
 /// `wangge::io::read_features` (src/io/fgb.rs:72, any .fgb import),
-/// `read_dataset_fgb` and `store::open_snapshot`; a truncated or shifted
+/// `read_dataset_fgb` and `datadir::open_snapshot`; a truncated or shifted
 /// file is enough (the property found it by removing bytes of the index).
 /// A fix in src/io/fgb.rs: check each size prefix against the bytes left
 /// in the file before handing the reader over (and report it upstream).
@@ -1508,7 +1508,7 @@ fn regression_fgb_feature_size_past_the_end_does_not_allocate_it() {
 /// `level` column (Int) is a UShort, one flipped bit, panics with "range
 /// end index 393279 out of range for slice of length 68". Reached from
 /// `wangge::io::read_features` (src/io/fgb.rs:76, any .fgb import),
-/// `read_dataset_fgb` (src/io/fgb.rs:283/310) and `store::open_snapshot`
+/// `read_dataset_fgb` (src/io/fgb.rs:283/310) and `datadir::open_snapshot`
 /// (`wangge serve` at start). A fix in src/io/fgb.rs: run
 /// `process_properties` under `catch_unwind` and map a panic to
 /// `ReadError::Malformed` (and report it upstream).

@@ -17,7 +17,7 @@ use wangge::measure::LocalFrame;
 use wangge::snapshot::Snapshot;
 
 fn setup() -> (axum::Router, Arc<Snapshot>) {
-    let (_, snap) = wangge::store::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();
+    let (_, snap) = wangge::datadir::open_snapshot(Path::new("data/sample"), |_| {}).unwrap();
     let state = AppState::new(snap, Limits::default());
     (router(state.clone()), state.snapshot())
 }

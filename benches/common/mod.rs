@@ -20,7 +20,7 @@ pub fn env(name: &str, default: usize) -> usize {
 /// `components` components, generated on first use.
 pub fn data_dir(units: usize, components: usize) -> PathBuf {
     let dir = PathBuf::from(format!("target/bench-data/city-{units}-{components}"));
-    if wangge::store::resolve(&dir).is_ok() {
+    if wangge::datadir::resolve(&dir).is_ok() {
         return dir;
     }
     let city = City::generate(&GenerateOptions {
@@ -31,10 +31,10 @@ pub fn data_dir(units: usize, components: usize) -> PathBuf {
     let mut data = Dataset::empty();
     data.grids = city.grids.clone();
     let classes = data.classes.clone();
-    let mut manifest = wangge::store::manifest_for(&data, "bench");
+    let mut manifest = wangge::datadir::manifest_for(&data, "bench");
     manifest.components = components;
     std::fs::create_dir_all(&dir).expect("bench data dir");
-    wangge::store::write_version(
+    wangge::datadir::write_version(
         &dir,
         &manifest,
         &data,

@@ -15,6 +15,15 @@ use super::{ApiError, AppState};
 
 tokio::task_local! {
     static REQUEST_ID: Arc<str>;
+    static PEER: Option<std::net::SocketAddr>;
+}
+
+/// The client address of the request being answered on this task, if known
+/// (for the audit log).
+pub(crate) fn current_peer() -> Option<String> {
+    PEER.try_with(|p| p.map(|a| a.ip().to_string()))
+        .ok()
+        .flatten()
 }
 
 /// The id of the request being answered on this task, if any.
@@ -97,8 +106,8 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     // fallback, which has no pattern).
     let route = request.extensions().get::<MatchedPath>().cloned();
     let head = head_bytes(&request);
-    let mut response = REQUEST_ID
-        .scope(id.clone(), async {
+    let mut response = PEER
+        .scope(peer, REQUEST_ID.scope(id.clone(), async {
             if head > crate::server::MAX_HEAD_BYTES {
                 ApiError::HeadersTooLarge(format!(
                     "the request line and headers are {head} bytes, over the limit of {} bytes: send fewer or shorter headers, and large inputs in a POST body",
@@ -108,7 +117,7 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
             } else {
                 json_error_body(next.run(request).await)
             }
-        })
+        }))
         .await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status();

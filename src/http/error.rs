@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use super::edge;
 use crate::codes::CodeError;
 use crate::crs::CrsError;
+use crate::edit::EditError;
 use crate::query::QueryError;
+use crate::store::StoreError;
 use crate::tiles::TileError;
 
 /// Errors a request can end in.
@@ -36,6 +38,24 @@ pub enum ApiError {
     /// The client may not see this.
     #[error("{0}")]
     Forbidden(String),
+    /// The request needs credentials it did not bring (a planner's token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request conflicts with the state of the store (a stale draft).
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` names a version that is no longer the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The content is well-formed but breaks the rules; `problems` lists
+    /// each with its geometry.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong and how to fix it.
+        message: String,
+        /// The problems, as JSON.
+        problems: serde_json::Value,
+    },
     /// The server is at a limit; the client should retry later.
     #[error("{message}")]
     Unavailable {
@@ -87,6 +107,16 @@ impl ApiError {
                 m.clone(),
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            ApiError::PreconditionFailed(m) => {
+                (StatusCode::PRECONDITION_FAILED, "stale", m.clone())
+            }
+            ApiError::Invalid { message, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_draft",
+                message.clone(),
+            ),
             ApiError::Unavailable { code, message } => {
                 (StatusCode::SERVICE_UNAVAILABLE, code, message.clone())
             }
@@ -117,7 +147,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         let retry = matches!(self, ApiError::Unavailable { .. });
-        let mut response = (status, axum::Json(edge::error_json(code, &message))).into_response();
+        let mut body = edge::error_json(code, &message);
+        if let ApiError::Invalid { problems, .. } = &self {
+            body["problems"] = problems.clone();
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"wangge\""),
+            );
+        }
         if retry {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -161,6 +201,35 @@ impl From<QueryError> for ApiError {
             QueryError::BadParameter { .. } => ApiError::bad("bad_parameter", e.to_string()),
             QueryError::Code(c) => c.into(),
             QueryError::NotFound(m) => ApiError::NotFound(m),
+        }
+    }
+}
+
+/// The store's refusals are the client's to fix (409, 412, 404); its
+/// failures are ours (500, logged).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            e @ StoreError::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+            e @ (StoreError::Database { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::Corrupt { .. }) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A draft that breaks the rules is a 422 listing the problems.
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Store(s) => s.into(),
+            EditError::Invalid(ref problems) => ApiError::Invalid {
+                message: e.to_string(),
+                problems: serde_json::to_value(problems).unwrap_or_default(),
+            },
+            EditError::Refused(m) => ApiError::bad("refused", m),
         }
     }
 }

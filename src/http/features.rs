@@ -1,11 +1,11 @@
 //! `GET /grids/{code}` and `GET /components/{code}` as GeoJSON features.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::query::features;
+use crate::query::{Selector, features};
 
 fn geojson_response(value: serde_json::Value) -> Response {
     (
@@ -15,11 +15,33 @@ fn geojson_response(value: serde_json::Value) -> Response {
         .into_response()
 }
 
+/// `revision` and `at` of a read.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimeParams {
+    at: Option<String>,
+    revision: Option<String>,
+}
+
+impl TimeParams {
+    /// The snapshot these parameters ask for.
+    pub(super) async fn snapshot(
+        q: Option<&str>,
+        state: &AppState,
+    ) -> Result<std::sync::Arc<crate::snapshot::Snapshot>, ApiError> {
+        let p: TimeParams = super::parse_query(q)?;
+        let selector = Selector::parse(p.revision.as_deref(), p.at.as_deref(), "at")?;
+        super::editing::snapshot_for(state, selector).await
+    }
+}
+
 pub(super) async fn get_grid(
     State(state): State<AppState>,
     Path(code): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    Ok(geojson_response(features::grid(&state.snapshot(), &code)?))
+    let snap = TimeParams::snapshot(q.as_deref(), &state).await?;
+    Ok(geojson_response(features::grid(&snap, &code)?))
 }
 
 pub(super) async fn get_component(

@@ -6,8 +6,10 @@ use axum::response::{IntoResponse, Response};
 use geo::Coord;
 use serde::Deserialize;
 
+use super::editing::snapshot_for;
 use super::{ApiError, AppState, Limits, parse_number, parse_query};
 use crate::crs::{self, Crs};
+use crate::query::Selector;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +17,8 @@ struct LookupParams {
     lon: Option<String>,
     lat: Option<String>,
     crs: Option<String>,
+    at: Option<String>,
+    revision: Option<String>,
 }
 
 /// Parses a `crs` parameter (default WGS84) and checks that it can be
@@ -60,7 +64,8 @@ pub(super) async fn get_lookup(
         p.crs.as_deref(),
         &state.limits,
     )?;
-    let snap = state.snapshot();
+    let selector = Selector::parse(p.revision.as_deref(), p.at.as_deref(), "at")?;
+    let snap = snapshot_for(&state, selector).await?;
     let answer = crate::query::lookup::lookup(&snap, point);
     Ok(Json(answer).into_response())
 }

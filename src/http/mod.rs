@@ -6,13 +6,17 @@
 //! in exactly one place.
 
 mod batch;
+mod draft_ogc;
+mod drafts;
 mod edge;
+mod editing;
 mod error;
 mod features;
 mod lookup;
 mod ogc;
 mod origin;
 mod queries;
+mod revisions;
 mod tiles;
 mod web;
 
@@ -22,9 +26,10 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
+pub use editing::{Change, Editing, Planners, refresher, tile_ranges};
 pub use error::ApiError;
 pub use origin::{BaseUrl, PublicUrl};
 
@@ -133,6 +138,8 @@ pub struct Shared {
     metrics: Arc<Metrics>,
     public: Arc<PublicUrl>,
     cors: Arc<Cors>,
+    /// The store of record and what writes need, when serving one.
+    editing: Option<Arc<Editing>>,
 }
 
 /// How tiles are served.
@@ -179,7 +186,7 @@ impl TileService {
     /// The tiles of `snap`'s revision (its indexes are built on first use).
     fn set(&self, snap: &Arc<Snapshot>) -> Arc<TileSet> {
         let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
-        let set = match sets.iter().position(|s| s.revision() == snap.revision()) {
+        let set = match sets.iter().position(|s| s.id() == snap.id()) {
             Some(i) => sets.remove(i),
             None => Arc::new(TileSet::new(snap.clone())),
         };
@@ -213,6 +220,7 @@ impl AppState {
             metrics,
             public: Arc::new(PublicUrl::default()),
             cors: Arc::new(Cors::default()),
+            editing: None,
         }))
     }
 
@@ -225,6 +233,18 @@ impl AppState {
     pub fn with_public_url(mut self, public: PublicUrl) -> Self {
         self.parts_mut().public = Arc::new(public);
         self
+    }
+
+    /// The same state serving a store of record: revisions, drafts, time
+    /// travel and the change feed (run [`refresher`] beside it).
+    pub fn with_editing(mut self, editing: Editing) -> Self {
+        self.parts_mut().editing = Some(Arc::new(editing));
+        self
+    }
+
+    /// The store-backed state, if serving a store.
+    pub fn editing(&self) -> Option<&Arc<Editing>> {
+        self.editing.as_ref()
     }
 
     /// The same state with another CORS policy.
@@ -258,6 +278,11 @@ impl AppState {
     /// The tiles of the snapshot readers see now.
     pub fn tiles(&self) -> Arc<TileSet> {
         self.tiles.set(&self.snapshot())
+    }
+
+    /// The tiles of `snap` (the current snapshot or a past view's).
+    pub fn tiles_of(&self, snap: &Arc<Snapshot>) -> Arc<TileSet> {
+        self.tiles.set(snap)
     }
 
     /// Builds, now, the current revision's indexes otherwise built on first
@@ -412,6 +437,37 @@ pub fn router(state: AppState) -> Router {
         .route("/ogc/collections/{id}/items", get(ogc::items))
         .route("/ogc/collections/{id}/items/{fid}", get(ogc::item))
         .route("/metrics", get(edge::metrics))
+        .route("/revisions", get(revisions::list))
+        .route("/revisions/diff", get(revisions::diff))
+        .route("/revisions/{n}", get(revisions::one))
+        .route("/revisions/{n}/revert", post(revisions::revert))
+        .route("/grids/{code}/history", get(revisions::history))
+        .route("/audit", get(revisions::audit_log))
+        .route("/changes", get(revisions::changes))
+        .route("/drafts", get(drafts::list).post(drafts::create))
+        .route("/drafts/{id}", get(drafts::get).delete(drafts::discard))
+        .route("/drafts/{id}/upload", post(drafts::upload))
+        .route("/drafts/{id}/validation", get(drafts::validation))
+        .route("/drafts/{id}/impact", get(drafts::impact))
+        .route("/drafts/{id}/publish", post(drafts::publish))
+        .route("/drafts/{id}/ogc", get(draft_ogc::landing))
+        .route("/drafts/{id}/ogc/conformance", get(draft_ogc::conformance))
+        .route("/drafts/{id}/ogc/collections", get(draft_ogc::collections))
+        .route(
+            "/drafts/{id}/ogc/collections/{cid}",
+            get(draft_ogc::one_collection),
+        )
+        .route(
+            "/drafts/{id}/ogc/collections/{cid}/items",
+            get(draft_ogc::items).post(draft_ogc::create),
+        )
+        .route(
+            "/drafts/{id}/ogc/collections/{cid}/items/{code}",
+            get(draft_ogc::item)
+                .put(draft_ogc::replace)
+                .patch(draft_ogc::update)
+                .delete(draft_ogc::delete),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -444,7 +500,15 @@ fn cors_layer(cors: &Cors) -> tower_http::cors::CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, BaseUrl, parse_query};
+use crate::query::Selector;
 use crate::query::features::{component_feature, grid_feature};
 use crate::query::items::{self, ComponentFilter, GridFilter, Page};
 use crate::snapshot::Snapshot;
@@ -20,7 +21,7 @@ use crate::snapshot::Snapshot;
 const COMPONENTS: &str = "components";
 
 /// Checks `f` and `Accept`: only JSON is served.
-fn negotiate(headers: &HeaderMap, f: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn negotiate(headers: &HeaderMap, f: Option<&str>) -> Result<(), ApiError> {
     if let Some(f) = f
         && !matches!(f, "json" | "geojson")
     {
@@ -226,6 +227,7 @@ struct ItemsParams {
     grid: Option<String>,
     state: Option<String>,
     owner: Option<String>,
+    datetime: Option<String>,
 }
 
 fn parse_bbox(v: &str) -> Result<Rect<f64>, ApiError> {
@@ -249,7 +251,8 @@ pub(super) async fn items(
 ) -> Result<Response, ApiError> {
     let p: ItemsParams = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
-    let snap = state.snapshot();
+    let selector = Selector::parse(None, p.datetime.as_deref(), "datetime")?;
+    let snap = super::editing::snapshot_for(&state, selector).await?;
     let c = collection(&snap, &id)?;
     let limits = &state.limits;
     let limit = super::queries::parse_count(

@@ -95,8 +95,10 @@ pub(super) async fn get_nearest(
 pub(super) async fn get_grid_stats(
     State(state): State<AppState>,
     Path(code): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(stats::grid_stats(&state.snapshot(), &code)?))
+    let snap = super::features::TimeParams::snapshot(q.as_deref(), &state).await?;
+    Ok(Json(stats::grid_stats(&snap, &code)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +107,8 @@ struct LevelStatsParams {
     level: Option<String>,
     class: Option<String>,
     by_class: Option<String>,
+    at: Option<String>,
+    revision: Option<String>,
 }
 
 pub(super) async fn get_level_stats(
@@ -122,7 +126,8 @@ pub(super) async fn get_level_stats(
             ));
         }
     };
-    let snap = state.snapshot();
+    let selector = crate::query::Selector::parse(p.revision.as_deref(), p.at.as_deref(), "at")?;
+    let snap = super::editing::snapshot_for(&state, selector).await?;
     let body = stats::level_stats(&snap, p.level.as_deref(), p.class.as_deref(), by_class)?;
     Ok(Json(body).into_response())
 }

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{ApiError, AppState, BaseUrl, accept_encoding, encoded_response};
 use crate::encoded::Encoded;
+use crate::query::Selector;
 use crate::tiles::{self, Source, TileId};
 
 /// Media type of a Mapbox Vector Tile.
@@ -56,17 +57,40 @@ pub async fn catalog(
 }
 
 /// `GET /tiles/{source}`: TileJSON 3.0.0.
+/// With a store, the tile URLs name the revision (`?revision=N`): a new
+/// revision gets new URLs, so that caches and CDNs never mix two.
 pub async fn tilejson(
     State(state): State<AppState>,
     Path(source): Path<String>,
     BaseUrl(origin): BaseUrl,
+    RawQuery(q): RawQuery,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let sources = Source::parse_list(&source)?;
-    Ok(axum::Json(tiles::tilejson(
-        &state.tiles(),
-        &sources,
-        &origin,
-    )))
+    let (set, query) = revision_tiles(&state, q.as_deref()).await?;
+    Ok(axum::Json(tiles::tilejson(&set, &sources, &origin, &query)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TileParams {
+    revision: Option<String>,
+}
+
+/// The tiles a request asks for (the served revision's, or `revision`'s as
+/// it took effect) and the query that names them in tile URLs.
+async fn revision_tiles(
+    state: &AppState,
+    q: Option<&str>,
+) -> Result<(Arc<tiles::TileSet>, String), ApiError> {
+    let p: TileParams = super::parse_query(q)?;
+    let selector = Selector::parse(p.revision.as_deref(), None, "at")?;
+    let snap = super::editing::snapshot_for(state, selector).await?;
+    let query = if state.editing().is_some() {
+        format!("?revision={}", snap.revision())
+    } else {
+        String::new()
+    };
+    Ok((state.tiles_of(&snap), query))
 }
 
 /// `GET /tiles/{source}/{z}/{x}/{y}`: one vector tile.
@@ -74,17 +98,18 @@ pub async fn tile(
     State(state): State<AppState>,
     Path((source, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let sources = Source::parse_list(&source)?;
     let t = TileId::parse(&z, &x, &y)?;
-    let set = state.tiles();
+    let (set, _) = revision_tiles(&state, q.as_deref()).await?;
     let enc = accept_encoding(&headers);
     // A cached tile in a ready encoding is answered here; rendering and
     // compressing happen on the blocking pool.
     let ready = state
         .tiles
         .cache
-        .cached(set.revision(), &sources, t)
+        .cached(set.id(), &sources, t)
         .filter(|e| e.has(enc));
     let entry: Arc<Encoded> = match ready {
         Some(e) => {

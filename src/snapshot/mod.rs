@@ -35,7 +35,12 @@ pub struct Snapshot {
     /// The envelope of every level's grids.
     bounds: Option<Rect<f64>>,
     revision: Revision,
+    /// Unique among the snapshots built by this process.
+    id: u64,
 }
+
+/// The next [`Snapshot::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Snapshot {
     /// Indexes a dataset: sorts grids by level and code, builds the level
@@ -88,6 +93,7 @@ impl Snapshot {
             names: Default::default(),
             bounds,
             revision,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let assigned: Vec<Option<GridId>> = snap
             .data
@@ -111,9 +117,25 @@ impl Snapshot {
         snap
     }
 
+    /// Loads a view of a store and indexes it (all cores).
+    pub fn from_store(
+        store: &dyn crate::store::Store,
+        view: crate::store::View,
+    ) -> crate::store::Result<Snapshot> {
+        let data = store.load(view)?;
+        Ok(Snapshot::build(data, view.revision))
+    }
+
     /// The dataset (grids sorted by level, then code).
     pub fn data(&self) -> &Dataset {
         &self.data
+    }
+
+    /// Unique among the snapshots this process built: what caches of
+    /// things derived from a snapshot (tile indexes, tiles) are keyed by,
+    /// since two views of one revision at different times differ.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The store revision this snapshot was built from.

@@ -1,7 +1,7 @@
 //! The in-memory tile cache (moka, bounded by bytes) of encoded tiles
 //! ([`Encoded`]).
 //!
-//! The cache key holds the revision, so once new data is published
+//! The cache key holds the snapshot's id, so once new data is published
 //! no request can be answered from a tile of the old data; old entries age
 //! out of the byte budget.
 
@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use super::{Source, TileId, TileSet};
 use crate::encoded::Encoded;
-use crate::snapshot::Revision;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     sources: Vec<Source>,
     tile: TileId,
-    revision: Revision,
+    /// The snapshot drawn ([`TileSet::id`]).
+    snapshot: u64,
 }
 
 /// The server's tile cache; a zero byte budget turns it off.
@@ -56,7 +56,7 @@ impl TileCache {
                     .entry(Key {
                         sources: sources.to_vec(),
                         tile,
-                        revision: set.revision(),
+                        snapshot: set.id(),
                     })
                     .or_insert_with(render);
                 let hit = !entry.is_fresh();
@@ -72,16 +72,11 @@ impl TileCache {
 
     /// The tile if it is cached now, without rendering (cheap: callable
     /// from an async task).
-    pub fn cached(
-        &self,
-        revision: Revision,
-        sources: &[Source],
-        tile: TileId,
-    ) -> Option<Arc<Encoded>> {
+    pub fn cached(&self, snapshot: u64, sources: &[Source], tile: TileId) -> Option<Arc<Encoded>> {
         self.inner.as_ref()?.get(&Key {
             sources: sources.to_vec(),
             tile,
-            revision,
+            snapshot,
         })
     }
 }

@@ -115,7 +115,7 @@ pub fn export_pmtiles(
         "name": format!("wangge {}", Source::list_id(&o.sources)),
         "format": "pbf",
         "version": set.revision().to_string(),
-        "vector_layers": super::tilejson(set, &o.sources, "")["vector_layers"],
+        "vector_layers": super::tilejson(set, &o.sources, "", "")["vector_layers"],
     });
     let mut writer = PmTilesWriter::new(TileType::Mvt)
         .precompressed(Compression::Gzip)

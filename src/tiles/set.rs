@@ -29,6 +29,11 @@ impl TileSet {
         &self.snap
     }
 
+    /// The snapshot's id (see [`Snapshot::id`]).
+    pub fn id(&self) -> u64 {
+        self.snap.id()
+    }
+
     /// The snapshot's revision.
     pub fn revision(&self) -> Revision {
         self.snap.revision()

@@ -96,8 +96,9 @@ pub fn data_bounds(snap: &Snapshot) -> Option<Rect<f64>> {
     }
 }
 
-/// TileJSON 3.0.0 for `sources`, with tile URLs under `base` (scheme and host).
-pub fn tilejson(set: &TileSet, sources: &[Source], base: &str) -> Json {
+/// TileJSON 3.0.0 for `sources`, with tile URLs under `base` (scheme and
+/// host) ending in `query` (such as `?revision=12`, empty for none).
+pub fn tilejson(set: &TileSet, sources: &[Source], base: &str, query: &str) -> Json {
     let (snap, index) = (set.snapshot(), set.index());
     let id = Source::list_id(sources);
     let bounds = data_bounds(snap).unwrap_or(Rect::new(
@@ -133,7 +134,7 @@ pub fn tilejson(set: &TileSet, sources: &[Source], base: &str) -> Json {
         "description": format!("wangge vector tiles: {id}"),
         "version": format!("{}", snap.revision()),
         "scheme": "xyz",
-        "tiles": [format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}")],
+        "tiles": [format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}{query}")],
         "minzoom": minzoom,
         "maxzoom": MAX_ZOOM,
         "bounds": [bounds.min().x, bounds.min().y, bounds.max().x, bounds.max().y],

@@ -12,8 +12,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use wangge::datadir::{Manifest, open_snapshot};
 use wangge::snapshot::Snapshot;
-use wangge::store::{Manifest, open_snapshot};
 
 /// The bundled sample city.
 pub fn load() -> (Manifest, Snapshot) {

@@ -39,6 +39,8 @@ use records::{BodyReader, Kind, kind};
 #[serde(deny_unknown_fields)]
 struct BatchParams {
     crs: Option<String>,
+    at: Option<String>,
+    revision: Option<String>,
 }
 
 /// Points parsed from one read, handed to the answer stream in blocks of at
@@ -52,6 +54,9 @@ pub(super) async fn post_lookup(
 ) -> Result<Response, ApiError> {
     let params: BatchParams = parse_query(q.as_deref())?;
     let crs = parse_crs(params.crs.as_deref(), &state.limits)?;
+    let selector =
+        crate::query::Selector::parse(params.revision.as_deref(), params.at.as_deref(), "at")?;
+    let snap = super::editing::snapshot_for(&state, selector).await?;
     let kind = kind(request.headers())?;
     let limits = state.limits.clone();
     let limit = limits.max_batch_bytes;
@@ -76,7 +81,6 @@ pub(super) async fn post_lookup(
             ),
         });
     };
-    let snap = state.snapshot();
     let mut body = BodyReader::new(request.into_body().into_data_stream(), kind, limit);
     let mut records: Vec<Vec<u8>> = Vec::new();
 
@@ -294,7 +298,7 @@ mod tests {
     async fn the_answer_stream_can_be_polled_after_its_end() {
         // Response compressors poll a body again after its end.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-        let (_, snap) = crate::store::open_snapshot(&dir, |_| {}).unwrap();
+        let (_, snap) = crate::datadir::open_snapshot(&dir, |_| {}).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         drop(tx);
         let guard = std::sync::Arc::new(BatchGuard {

@@ -1,5 +1,6 @@
-//! The data directory: what `wangge import` and `wangge generate` write and
-//! `wangge serve` loads.
+//! The data directory: FlatGeobuf files of one city, what `wangge generate`
+//! writes and `wangge export` can write, and a fast-start copy of a store
+//! revision. The record itself is the store ([`crate::store`]).
 //!
 //! Layout of one version:
 //! ```text
@@ -35,7 +36,7 @@ use crate::model::{ComponentRecord, Dataset};
 
 /// Errors of the data directory.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum DataDirError {
     /// File system error.
     #[error("{path}: {source}")]
     Io {
@@ -73,7 +74,7 @@ pub enum StoreError {
 }
 
 /// Result alias for the store.
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub type Result<T> = std::result::Result<T, DataDirError>;
 
 /// `wangge.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,8 +114,8 @@ const CLASSES_MAX_BYTES: u64 = 16 << 20;
 /// Longest component code a data directory may declare: codes are stored as `u64`.
 const MAX_COMPONENT_CODE_LEN: usize = 19;
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io {
         path: path.to_path_buf(),
         source,
     }
@@ -129,7 +130,7 @@ pub fn resolve(dir: &Path) -> Result<PathBuf> {
     if current.join("wangge.json").is_file() {
         return std::fs::canonicalize(&current).map_err(io_err(&current));
     }
-    Err(StoreError::NotData(dir.to_path_buf()))
+    Err(DataDirError::NotData(dir.to_path_buf()))
 }
 
 /// Reads a text file of at most `max` bytes.
@@ -148,7 +149,7 @@ fn read_text(path: &Path, max: u64) -> std::io::Result<String> {
 /// Checks what the rest of wangge relies on: a known format, a usable grid
 /// scheme and component codes that fit the compact store.
 fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
-    let bad = |message: String| StoreError::Manifest {
+    let bad = |message: String| DataDirError::Manifest {
         path: path.to_path_buf(),
         message,
     };
@@ -180,7 +181,7 @@ fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
 pub fn read_manifest(version_dir: &Path) -> Result<Manifest> {
     let mpath = version_dir.join("wangge.json");
     let text = read_text(&mpath, MANIFEST_MAX_BYTES).map_err(io_err(&mpath))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Manifest {
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DataDirError::Manifest {
         path: mpath.clone(),
         message: e.to_string(),
     })?;
@@ -200,7 +201,7 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
     let cpath = dir.join("classes.csv");
     let classes = match read_text(&cpath, CLASSES_MAX_BYTES) {
         Ok(text) => ClassTable::from_csv_str(&text, &cpath.display().to_string()).map_err(|e| {
-            StoreError::Manifest {
+            DataDirError::Manifest {
                 path: cpath.clone(),
                 message: e.to_string(),
             }
@@ -216,7 +217,7 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
         progress,
     )?;
     if grids.len() != manifest.grids || components.len() != manifest.components {
-        return Err(StoreError::Manifest {
+        return Err(DataDirError::Manifest {
             path: mpath,
             message: format!(
                 "the manifest lists {} grids and {} components but the files hold {} and {}: the version is incomplete or was changed after it was written",
@@ -247,21 +248,6 @@ pub fn open_snapshot(
     let (manifest, data) = load(dir, progress)?;
     let version = manifest.version;
     Ok((manifest, crate::snapshot::Snapshot::build(data, version)))
-}
-
-fn classes_csv(classes: &ClassTable) -> String {
-    let mut out = String::from("kind,code,major_code,major_name,minor_code,minor_name\n");
-    for c in classes.all() {
-        out.push_str(&format!(
-            "component,{},{},{},{},{}\n",
-            c.code,
-            c.major(),
-            c.major_name,
-            &c.code[2..],
-            c.minor_name
-        ));
-    }
-    out
 }
 
 /// Writes a file and flushes it to the disk.
@@ -296,10 +282,7 @@ pub fn write_version(
         &dir.join("components.fgb"),
         components.inspect(|_| written += 1),
     )?;
-    write_synced(
-        &dir.join("classes.csv"),
-        classes_csv(&data.classes).as_bytes(),
-    )?;
+    write_synced(&dir.join("classes.csv"), data.classes.to_csv().as_bytes())?;
     let manifest = Manifest {
         grids: data.grids.len(),
         components: written,
@@ -349,7 +332,7 @@ fn lock_dir(root: &Path, wait: bool) -> Result<Option<File>> {
         .open(&path)
     {
         Ok(f) => f,
-        Err(source) => return Err(StoreError::Lock { path, source }),
+        Err(source) => return Err(DataDirError::Lock { path, source }),
     };
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
@@ -360,11 +343,11 @@ fn lock_dir(root: &Path, wait: bool) -> Result<Option<File>> {
             );
             match file.lock() {
                 Ok(()) => Ok(Some(file)),
-                Err(source) => Err(StoreError::Lock { path, source }),
+                Err(source) => Err(DataDirError::Lock { path, source }),
             }
         }
         Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(source)) => Err(StoreError::Lock { path, source }),
+        Err(TryLockError::Error(source)) => Err(DataDirError::Lock { path, source }),
     }
 }
 

@@ -1,0 +1,412 @@
+//! Changing the city: imports as revisions, drafts, their validation and
+//! impact, publishing and reverting. Everything here goes through a
+//! [`Store`]; nothing knows which store it is.
+
+mod impact;
+mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{ComponentRecord, Dataset, Grid};
+use crate::store::{
+    Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, Revision, RevisionInfo, Setup,
+    Store, StoreError, Timestamp, View,
+};
+use crate::validate::Problem;
+pub use impact::{GridImpact, Impact, impact};
+pub use validate::{DEFAULT_TOLERANCE_M2, validate_changes};
+
+/// Errors of editing.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The draft breaks the rules of grid management.
+    #[error(
+        "the draft has {} error(s) and cannot be published: {}. Fix them in the draft (GET /drafts/{{id}}/validation lists each with its geometry) and publish again",
+        .0.len(),
+        .0.iter().take(3).map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+    )]
+    Invalid(Vec<Problem>),
+    /// The change cannot be made as asked.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Result alias of editing.
+pub type Result<T> = std::result::Result<T, EditError>;
+
+/// The city's setup from a dataset.
+pub fn setup_of(data: &Dataset) -> Setup {
+    Setup {
+        scheme: data.scheme.clone(),
+        component_scheme: data.component_scheme,
+        classes: data.classes.clone(),
+    }
+}
+
+/// The changes that turn the grids `old` into `new` (by code): new and
+/// changed grids are put, grids missing from `new` are retired. In code order.
+pub fn diff_grids(old: &[Grid], new: &[Grid]) -> Vec<GridChange> {
+    let old: BTreeMap<&str, &Grid> = old.iter().map(|g| (g.code.as_str(), g)).collect();
+    let new_map: BTreeMap<&str, &Grid> = new.iter().map(|g| (g.code.as_str(), g)).collect();
+    let mut out = Vec::new();
+    for (code, g) in &new_map {
+        if old.get(code) != Some(g) {
+            out.push(GridChange::Put((*g).clone()));
+        }
+    }
+    for (code, g) in &old {
+        if !new_map.contains_key(code) {
+            out.push(GridChange::Retire {
+                code: code.to_string(),
+                level: g.level,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.code().cmp(b.code()));
+    out
+}
+
+/// The current view of a store: its newest revision, valid now.
+pub fn head_view(store: &dyn Store) -> Result<View> {
+    let head = store.head()?.ok_or_else(|| {
+        EditError::Refused("the store has no revision yet: import a city first".into())
+    })?;
+    Ok(View {
+        revision: head.revision,
+        valid_at: Timestamp::now(),
+    })
+}
+
+/// Records an imported city as a new revision: only the grids and
+/// components that differ from the current ones are stored. The schemes
+/// must be the store's.
+pub fn import(
+    store: &dyn Store,
+    data: &Dataset,
+    author: &str,
+    message: &str,
+    effective_at: Option<Timestamp>,
+) -> Result<RevisionInfo> {
+    let setup = store.setup()?;
+    if setup.scheme != data.scheme || setup.component_scheme != data.component_scheme {
+        return Err(EditError::Refused(
+            "the imported city has other grid levels or component codes than the store: import it into a new store (--store NEW.gpkg)".into(),
+        ));
+    }
+    let old = match store.head()? {
+        Some(h) => store.grids(View {
+            revision: h.revision,
+            valid_at: effective_at
+                .unwrap_or_else(Timestamp::now)
+                .max(Timestamp::now()),
+        })?,
+        None => Vec::new(),
+    };
+    let components: Vec<ComponentRecord> = data
+        .components
+        .iter()
+        .map(|c| c.record(&data.classes))
+        .collect();
+    Ok(store.commit(Commit {
+        author: author.into(),
+        message: message.into(),
+        effective_at,
+        kind: "import",
+        base: None,
+        grids: diff_grids(&old, &data.grids),
+        components: ComponentChange::Replace(components),
+        draft: None,
+    })?)
+}
+
+/// A draft with the grids of its base and its own changes.
+#[derive(Debug, Clone)]
+pub struct DraftState {
+    /// The draft.
+    pub info: DraftInfo,
+    /// The grids of the base revision, valid now.
+    pub base: Vec<Grid>,
+    /// The draft's changes, in code order.
+    pub changes: Vec<DraftGrid>,
+}
+
+impl DraftState {
+    /// Reads a draft.
+    pub fn read(store: &dyn Store, id: u64) -> Result<DraftState> {
+        let info = store.draft(id)?;
+        let base = store.grids(View {
+            revision: info.base,
+            valid_at: Timestamp::now(),
+        })?;
+        let changes = store.draft_grids(id)?;
+        Ok(DraftState {
+            info,
+            base,
+            changes,
+        })
+    }
+
+    /// The grids as the draft would make them (base with changes applied).
+    pub fn proposed(&self) -> Vec<Grid> {
+        let mut by_code: BTreeMap<&str, &Grid> =
+            self.base.iter().map(|g| (g.code.as_str(), g)).collect();
+        for c in &self.changes {
+            match &c.change {
+                GridChange::Put(g) => {
+                    by_code.insert(&g.code, g);
+                }
+                GridChange::Retire { code, .. } => {
+                    by_code.remove(code.as_str());
+                }
+            }
+        }
+        by_code.into_values().cloned().collect()
+    }
+
+    /// A grid as the draft has it, with its ETag (`None` for a grid the
+    /// draft has not changed: its ETag is the base revision's).
+    pub fn grid(&self, code: &str) -> Option<(Grid, String)> {
+        if let Some(c) = self.changes.iter().find(|c| c.change.code() == code) {
+            return match &c.change {
+                GridChange::Put(g) => Some((g.clone(), c.etag.clone())),
+                GridChange::Retire { .. } => None,
+            };
+        }
+        self.base
+            .iter()
+            .find(|g| g.code == code)
+            .map(|g| (g.clone(), base_etag(self.info.base, code)))
+    }
+
+    /// The ETag a client holds for `code` now (the draft's, or the base's).
+    pub fn etag(&self, code: &str) -> Option<String> {
+        match self.changes.iter().find(|c| c.change.code() == code) {
+            Some(c) => Some(c.etag.clone()),
+            None => self
+                .base
+                .iter()
+                .any(|g| g.code == code)
+                .then(|| base_etag(self.info.base, code)),
+        }
+    }
+
+    /// The problems the draft's changes make, checked on what changed and
+    /// its neighbours.
+    pub fn validate(&self, setup: &Setup) -> Vec<Problem> {
+        validate_changes(setup, &self.base, &self.changes, DEFAULT_TOLERANCE_M2)
+    }
+}
+
+/// The ETag of a grid a draft has not changed: its base revision's.
+pub fn base_etag(base: Revision, code: &str) -> String {
+    format!("\"{code}-r{base}\"")
+}
+
+/// Puts changes into a draft, each checked against the ETag the client
+/// holds (`If-Match`; the base's ETag for a grid the draft has not changed
+/// yet). Returns the new ETags.
+pub fn edit_draft(
+    store: &dyn Store,
+    id: u64,
+    changes: Vec<(GridChange, Option<String>)>,
+) -> Result<Vec<String>> {
+    let state = DraftState::read(store, id)?;
+    let setup = store.setup()?;
+    let mut checked = Vec::with_capacity(changes.len());
+    for (change, if_match) in changes {
+        check_scope(&state.info, change.code())?;
+        if let GridChange::Put(g) = &change {
+            let level = setup
+                .scheme
+                .level_of(&g.code)
+                .map_err(|e| EditError::Refused(format!("grid {}: {e}", g.code)))?;
+            if level != g.level {
+                return Err(EditError::Refused(format!(
+                    "grid {} has a code of level {} but was sent for level {}",
+                    g.code, setup.scheme.levels[level].name, setup.scheme.levels[g.level].name
+                )));
+            }
+        }
+        let code = change.code().to_string();
+        let in_draft = state.changes.iter().any(|c| c.change.code() == code);
+        let store_match = match (&if_match, in_draft) {
+            // Not yet changed in the draft: the client's tag must be the base's.
+            (Some(tag), false) => {
+                let current = state.etag(&code);
+                if tag != "*" && current.as_deref() != Some(tag.as_str()) {
+                    return Err(StoreError::Stale {
+                        draft: id,
+                        code,
+                        current: current.unwrap_or_else(|| "none: no such grid".into()),
+                    }
+                    .into());
+                }
+                None
+            }
+            (tag, _) => tag.clone(),
+        };
+        checked.push((change, store_match));
+    }
+    Ok(store.put_draft_grids(id, &checked)?)
+}
+
+/// Refuses a code outside a scoped draft.
+fn check_scope(info: &DraftInfo, code: &str) -> Result<()> {
+    match &info.scope {
+        Some(scope) if !code.starts_with(scope.as_str()) || code == scope => {
+            Err(EditError::Refused(format!(
+                "draft {} is limited to the grids inside {scope}; {code} is not one of them: open a draft of the whole city to change it",
+                info.id
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Publishes a draft as a new revision, effective at `effective_at` (now
+/// when `None`). Refused while it has errors, and when a grid it changes was
+/// changed by a revision after its base (changes to other grids are taken
+/// as they are: the draft is rebased).
+pub fn publish(
+    store: &dyn Store,
+    id: u64,
+    author: &str,
+    message: &str,
+    effective_at: Option<Timestamp>,
+) -> Result<RevisionInfo> {
+    let state = DraftState::read(store, id)?;
+    if state.info.state != "open" {
+        return Err(EditError::Refused(format!(
+            "draft {id} is {}: it cannot be published again",
+            state.info.state
+        )));
+    }
+    if state.changes.is_empty() {
+        return Err(EditError::Refused(format!(
+            "draft {id} changes nothing: edit it before publishing"
+        )));
+    }
+    let setup = store.setup()?;
+    let errors: Vec<Problem> = state
+        .validate(&setup)
+        .into_iter()
+        .filter(|p| p.severity == crate::validate::Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        return Err(EditError::Invalid(errors));
+    }
+    Ok(store.commit(Commit {
+        author: author.into(),
+        message: message.into(),
+        effective_at,
+        kind: "publish",
+        base: Some(state.info.base),
+        grids: state.changes.into_iter().map(|c| c.change).collect(),
+        components: ComponentChange::Keep,
+        draft: Some(id),
+    })?)
+}
+
+/// Reverts a revision with a new one: every grid it changed goes back to
+/// the version that was valid just before it took effect (a grid it added
+/// is retired). Refused when a later revision changed one of those grids.
+pub fn revert(
+    store: &dyn Store,
+    revision: Revision,
+    author: &str,
+    message: &str,
+) -> Result<RevisionInfo> {
+    let info = store.revision(revision)?;
+    let parent = info.parent.ok_or_else(|| {
+        EditError::Refused(format!(
+            "revision {revision} is the first: there is nothing before it to go back to"
+        ))
+    })?;
+    let changed = store.changes(parent, revision)?;
+    let before: HashMap<String, Grid> = store
+        .grids(View {
+            revision: parent,
+            valid_at: Timestamp::from_millis(info.effective_at.millis() - 1),
+        })?
+        .into_iter()
+        .map(|g| (g.code.clone(), g))
+        .collect();
+    let mut codes: Vec<(&str, usize)> =
+        changed.iter().map(|v| (v.code.as_str(), v.level)).collect();
+    codes.sort();
+    codes.dedup();
+    let grids = codes
+        .into_iter()
+        .map(|(code, level)| match before.get(code) {
+            Some(g) => GridChange::Put(g.clone()),
+            None => GridChange::Retire {
+                code: code.to_string(),
+                level,
+            },
+        })
+        .collect();
+    Ok(store.commit(Commit {
+        author: author.into(),
+        message: if message.is_empty() {
+            format!("revert revision {revision}")
+        } else {
+            message.into()
+        },
+        effective_at: None,
+        kind: "revert",
+        base: Some(revision),
+        grids,
+        components: ComponentChange::Keep,
+        draft: None,
+    })?)
+}
+
+/// Opens the store at `path`, or, when there is none, creates it from the
+/// data directory `seed` (its city becomes revision 1). Says whether it was
+/// created.
+pub fn open_or_seed(
+    path: &std::path::Path,
+    seed: &std::path::Path,
+) -> Result<(crate::store::GeoPackage, bool)> {
+    use crate::store::GeoPackage;
+    if path.exists() {
+        return Ok((GeoPackage::open(path)?, false));
+    }
+    let (_, data) = crate::datadir::load(seed, |_| {}).map_err(|e| {
+        EditError::Refused(format!(
+            "no store at {} and cannot create one from {}: {e}",
+            path.display(),
+            seed.display()
+        ))
+    })?;
+    let store = GeoPackage::create(path, &setup_of(&data))?;
+    import(
+        &store,
+        &data,
+        "wangge",
+        &format!("created from {}", seed.display()),
+        None,
+    )?;
+    Ok((store, true))
+}
+
+/// Opens the store at `path`, or creates an empty one for `data`'s schemes,
+/// and records `data` as a new revision (what `wangge import --store` does).
+pub fn import_into(
+    path: &std::path::Path,
+    data: &Dataset,
+    author: &str,
+    message: &str,
+    effective_at: Option<Timestamp>,
+) -> Result<RevisionInfo> {
+    use crate::store::GeoPackage;
+    let store = if path.exists() {
+        GeoPackage::open(path)?
+    } else {
+        GeoPackage::create(path, &setup_of(data))?
+    };
+    import(&store, data, author, message, effective_at)
+}

@@ -1,0 +1,441 @@
+//! Planners' drafts: `/drafts` (open, list), `/drafts/{id}` (read,
+//! discard), `/drafts/{id}/upload` (a file of changed grids),
+//! `/drafts/{id}/validation`, `/drafts/{id}/impact` and
+//! `/drafts/{id}/publish`. Feature-level edits are OGC API - Features
+//! Part 4 under `/drafts/{id}/ogc` (see `draft_ogc`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::editing::{audit, blocking, editing, planner, serve_now};
+use super::{ApiError, AppState, BaseUrl, parse_query};
+use crate::edit::{self, DraftState};
+use crate::store::{DraftInfo, GridChange, Timestamp};
+
+/// Largest JSON body of a draft command (not an upload), bytes.
+const MAX_COMMAND_BYTES: usize = 64 << 10;
+/// Largest uploaded file of changed grids, bytes.
+pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+
+/// Parses a small JSON command body (`{}` when empty).
+pub(crate) fn command<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.len() > MAX_COMMAND_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "the command is {} bytes; at most {MAX_COMMAND_BYTES} are accepted",
+            body.len()
+        )));
+    }
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        ApiError::bad(
+            "bad_body",
+            format!("the body is not the JSON object expected: {e}"),
+        )
+    })
+}
+
+/// Parses a draft id from the path.
+pub(crate) fn draft_id(text: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no draft '{text}': draft ids are numbers (GET /drafts lists them)"
+        ))
+    })
+}
+
+fn draft_json(base: &str, d: &DraftInfo) -> Value {
+    let id = d.id;
+    json!({
+        "id": id,
+        "base": d.base,
+        "scope": d.scope,
+        "title": d.title,
+        "author": d.author,
+        "created_at": d.created_at,
+        "state": d.state,
+        "published": d.published,
+        "links": [
+            { "rel": "self", "href": format!("{base}/drafts/{id}") },
+            { "rel": "ogc", "href": format!("{base}/drafts/{id}/ogc"), "title": "edit the draft with OGC API - Features Part 4" },
+            { "rel": "validation", "href": format!("{base}/drafts/{id}/validation") },
+            { "rel": "impact", "href": format!("{base}/drafts/{id}/impact") },
+            { "rel": "publish", "href": format!("{base}/drafts/{id}/publish"), "method": "POST" },
+        ]
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDraft {
+    title: Option<String>,
+    base: Option<u64>,
+    scope: Option<String>,
+}
+
+/// `POST /drafts`: opens a draft on a revision (the newest by default),
+/// of the whole city or of the grids inside one parent (`scope`).
+pub(super) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BaseUrl(b): BaseUrl,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = planner(&state, &headers, "POST /drafts", "")?;
+    let req: NewDraft = command(&body)?;
+    let store = editing(&state)?.store().clone();
+    let author = who.clone();
+    let result = blocking(move || {
+        let base = match req.base {
+            Some(b) => b,
+            None => edit::head_view(store.as_ref())?.revision,
+        };
+        if let Some(scope) = &req.scope {
+            let setup = store.setup()?;
+            setup.scheme.level_of(scope)?;
+            let grids = store.grids(crate::store::View {
+                revision: base,
+                valid_at: Timestamp::now(),
+            })?;
+            if !grids.iter().any(|g| &g.code == scope) {
+                return Err(ApiError::bad(
+                    "bad_scope",
+                    format!("scope {scope}: revision {base} has no grid with this code"),
+                ));
+            }
+        }
+        let title = req.title.unwrap_or_default();
+        Ok(store.create_draft(base, req.scope.as_deref(), title.trim(), &author)?)
+    })
+    .await;
+    match result {
+        Ok(d) => {
+            audit(
+                &state,
+                &who,
+                "POST /drafts",
+                &format!("draft {}", d.id),
+                "ok",
+                &format!("on revision {}", d.base),
+            );
+            let mut r = (StatusCode::CREATED, Json(draft_json(&b, &d))).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("{b}/drafts/{}", d.id)) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            audit(&state, &who, "POST /drafts", "", "refused", &e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// `GET /drafts`: every draft, newest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    BaseUrl(b): BaseUrl,
+) -> Result<Json<Value>, ApiError> {
+    let store = editing(&state)?.store().clone();
+    let drafts = blocking(move || Ok(store.drafts()?)).await?;
+    Ok(Json(json!({
+        "drafts": drafts.iter().map(|d| draft_json(&b, d)).collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /drafts/{id}`: the draft and the grids it changes.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    BaseUrl(b): BaseUrl,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = draft_id(&id)?;
+    let store = editing(&state)?.store().clone();
+    let (d, changes) = blocking(move || Ok((store.draft(id)?, store.draft_grids(id)?))).await?;
+    let mut v = draft_json(&b, &d);
+    v["changes"] = changes
+        .iter()
+        .map(|c| match &c.change {
+            GridChange::Put(g) => {
+                json!({ "code": g.code, "change": "put", "name": g.name, "etag": c.etag })
+            }
+            GridChange::Retire { code, .. } => {
+                json!({ "code": code, "change": "retire", "etag": c.etag })
+            }
+        })
+        .collect();
+    Ok(Json(v))
+}
+
+/// `DELETE /drafts/{id}`: closes a draft without publishing it.
+pub(super) async fn discard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = draft_id(&id)?;
+    let action = format!("DELETE /drafts/{id}");
+    let who = planner(&state, &headers, &action, "")?;
+    let store = editing(&state)?.store().clone();
+    let r = blocking(move || Ok(store.discard_draft(id)?)).await;
+    audit(
+        &state,
+        &who,
+        &action,
+        &format!("draft {id}"),
+        if r.is_ok() { "ok" } else { "refused" },
+        &r.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+    );
+    r?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadParams {
+    format: Option<String>,
+    crs: Option<String>,
+}
+
+/// `POST /drafts/{id}/upload`: a file of changed grids (GeoJSON, NDJSON or
+/// FlatGeobuf; `format` or the media type says which), read with the
+/// import's field and CRS handling; every grid in it is put into the draft.
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = draft_id(&id)?;
+    let action = format!("POST /drafts/{id}/upload");
+    let who = planner(&state, &headers, &action, "")?;
+    let p: UploadParams = parse_query(q.as_deref())?;
+    if body.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "the upload is {} bytes; at most {MAX_UPLOAD_BYTES} are accepted: upload the changed grids only",
+            body.len()
+        )));
+    }
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ext = match p.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("geojson") | Some("json") => "geojson",
+        Some("ndjson") | Some("geojsonl") => "ndjson",
+        Some("fgb") | Some("flatgeobuf") => "fgb",
+        Some(other) => {
+            return Err(ApiError::bad(
+                "bad_parameter",
+                format!(
+                    "parameter 'format' = '{other}' is not one of geojson, ndjson, fgb (upload a Shapefile or GeoPackage as GeoJSON: ogr2ogr -f GeoJSON out.geojson in.shp)"
+                ),
+            ));
+        }
+        None if media.contains("flatgeobuf") => "fgb",
+        None if media.contains("ndjson") || media.contains("geo+json-seq") => "ndjson",
+        None => "geojson",
+    };
+    let crs = p
+        .crs
+        .as_deref()
+        .map(|c| super::lookup::parse_crs(Some(c), &state.limits))
+        .transpose()?;
+    let store = editing(&state)?.store().clone();
+    let result = blocking(move || {
+        let setup = store.setup()?;
+        let dir = tempfile::tempdir().map_err(|e| ApiError::Internal(format!("upload dir: {e}")))?;
+        let path = dir.path().join(format!("upload.{ext}"));
+        std::fs::write(&path, &body).map_err(|e| ApiError::Internal(format!("upload file: {e}")))?;
+        let options = crate::import::ImportOptions {
+            grid_files: vec![path],
+            crs,
+            scheme: setup.scheme.clone(),
+            component_scheme: setup.component_scheme,
+            classes: setup.classes.clone(),
+            ..Default::default()
+        };
+        let (grids, report) = crate::import::read_grid_files(&options)
+            .map_err(|e| ApiError::bad("bad_upload", format!("cannot read the upload: {e}")))?;
+        if report.errors() > 0 {
+            return Err(ApiError::Invalid {
+                message: format!(
+                    "{} grid(s) of the upload have errors and nothing was put into the draft: {}",
+                    report.errors(),
+                    report.to_text(3).trim()
+                ),
+                problems: serde_json::to_value(&report.problems).unwrap_or_default(),
+            });
+        }
+        if grids.is_empty() {
+            return Err(ApiError::bad("bad_upload", "the upload holds no grids"));
+        }
+        let n = grids.len();
+        let codes: Vec<String> = grids.iter().map(|g| g.code.clone()).collect();
+        let tags = edit::edit_draft(
+            store.as_ref(),
+            id,
+            grids.into_iter().map(|g| (GridChange::Put(g), None)).collect(),
+        )?;
+        Ok(json!({
+            "draft": id,
+            "put": n,
+            "grids": codes.iter().zip(tags).map(|(c, t)| json!({ "code": c, "etag": t })).collect::<Vec<_>>(),
+            "warnings": report.problems,
+        }))
+    })
+    .await;
+    audit(
+        &state,
+        &who,
+        &action,
+        &format!("draft {id}"),
+        if result.is_ok() { "ok" } else { "refused" },
+        &match &result {
+            Ok(v) => format!("{} grid(s) put", v["put"]),
+            Err(e) => e.to_string(),
+        },
+    );
+    Ok(Json(result?))
+}
+
+/// `GET /drafts/{id}/validation`: the problems the draft's changes make,
+/// each with its geometry.
+pub(super) async fn validation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = draft_id(&id)?;
+    let store = editing(&state)?.store().clone();
+    let problems = blocking(move || {
+        let setup = store.setup()?;
+        Ok(DraftState::read(store.as_ref(), id)?.validate(&setup))
+    })
+    .await?;
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == crate::validate::Severity::Error)
+        .count();
+    let features: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            let geometry = match (&p.geometry, p.location) {
+                (Some(g), _) => serde_json::to_value(geojson::Geometry::new(geojson::Value::from(g))).unwrap_or(Value::Null),
+                (None, Some([x, y])) => json!({ "type": "Point", "coordinates": [x, y] }),
+                (None, None) => Value::Null,
+            };
+            json!({ "type": "Feature", "geometry": geometry, "properties": {
+                "severity": p.severity, "kind": p.kind, "code": p.code, "area_m2": p.area_m2, "message": p.message, "location": p.location
+            }})
+        })
+        .collect();
+    Ok(Json(json!({
+        "draft": id,
+        "publishable": errors == 0,
+        "errors": errors,
+        "warnings": problems.len() - errors,
+        "type": "FeatureCollection",
+        "features": features,
+    })))
+}
+
+/// `GET /drafts/{id}/impact`: what publishing would change, against the
+/// city served now.
+pub(super) async fn impact(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = draft_id(&id)?;
+    let store = editing(&state)?.store().clone();
+    let snap = state.snapshot();
+    let impact = blocking(move || {
+        let draft = DraftState::read(store.as_ref(), id)?;
+        Ok(edit::impact(&snap, &draft))
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(impact).unwrap_or_default()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishRequest {
+    message: Option<String>,
+    effective_at: Option<String>,
+}
+
+/// `POST /drafts/{id}/publish`: a new revision, effective now or at
+/// `effective_at`; answered once it is served.
+pub(super) async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = draft_id(&id)?;
+    let action = format!("POST /drafts/{id}/publish");
+    let who = planner(&state, &headers, &action, "")?;
+    let req: PublishRequest = command(&body)?;
+    let message = req.message.unwrap_or_default();
+    if message.trim().is_empty() {
+        return Err(ApiError::bad(
+            "missing_message",
+            "a publish needs a message that says what changed and why: {\"message\": \"split 110101001 for the new estate\"}",
+        ));
+    }
+    let effective_at = req
+        .effective_at
+        .as_deref()
+        .map(|t| Timestamp::parse(t).map_err(|e| ApiError::bad("bad_effective_at", e.to_string())))
+        .transpose()?;
+    let store = editing(&state)?.store().clone();
+    let author = who.clone();
+    let result = blocking(move || {
+        Ok(edit::publish(
+            store.as_ref(),
+            id,
+            &author,
+            message.trim(),
+            effective_at,
+        )?)
+    })
+    .await;
+    match result {
+        Ok(info) => {
+            audit(
+                &state,
+                &who,
+                &action,
+                &format!("draft {id}"),
+                "ok",
+                &format!("revision {}", info.revision),
+            );
+            serve_now(&state).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(serde_json::to_value(&info).unwrap_or_default()),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            audit(
+                &state,
+                &who,
+                &action,
+                &format!("draft {id}"),
+                "refused",
+                &e.to_string(),
+            );
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The server's side of the store of record: who may write (planner
+//! tokens), the audit of every write and refused write, which snapshot a
+//! time-travelling read gets, and the path from a new revision to the
+//! snapshot readers see (built off the request threads, swapped in whole,
+//! announced on the change feed).
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::{ApiError, AppState};
+use crate::query::Selector;
+use crate::snapshot::Snapshot;
+use crate::store::{AuditEntry, Revision, RevisionInfo, Store, Timestamp, View};
+use crate::tiles::{MAX_ZOOM, world};
+
+/// How many past views' snapshots are kept for time-travelling reads.
+const PAST_SNAPSHOTS: usize = 2;
+/// Change events kept for subscribers that fall behind.
+const FEED_CAPACITY: usize = 256;
+
+/// Planner tokens: the bearer tokens allowed to write, each with the name
+/// that revisions and the audit log record.
+#[derive(Debug, Clone, Default)]
+pub struct Planners(Vec<(String, String)>);
+
+impl Planners {
+    /// Parses `name:token` pairs separated by commas or new lines (blank
+    /// lines and lines starting with `#` are skipped). A token must be at
+    /// least 16 characters.
+    pub fn parse(text: &str) -> Result<Planners, String> {
+        let mut out = Vec::new();
+        for item in text.split([',', '\n']) {
+            let item = item.trim();
+            if item.is_empty() || item.starts_with('#') {
+                continue;
+            }
+            let (name, token) = item.split_once(':').ok_or_else(|| {
+                "each planner is written name:token (for example li.ming:9f2c...)".to_string()
+            })?;
+            let (name, token) = (name.trim(), token.trim());
+            if name.is_empty() || token.chars().count() < 16 {
+                return Err(format!(
+                    "planner '{name}': a name and a token of at least 16 characters are needed"
+                ));
+            }
+            out.push((name.to_string(), token.to_string()));
+        }
+        Ok(Planners(out))
+    }
+
+    /// Whether no planner is configured (all writes are refused).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The planner a bearer token belongs to (compared in constant time).
+    fn name_of(&self, token: &str) -> Option<&str> {
+        let mut found = None;
+        for (name, t) in &self.0 {
+            if constant_time_eq(t.as_bytes(), token.as_bytes()) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A new revision as the change feed announces it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// The revision.
+    pub revision: RevisionInfo,
+    /// The grids it changed.
+    pub grids: Vec<String>,
+    /// Lon/lat box of what changed (before and after), if anything spatial did.
+    pub bbox: Option<[f64; 4]>,
+    /// Per zoom, the range of tiles to refresh: `[z, x_min, y_min, x_max, y_max]`.
+    pub tiles: Vec<[u32; 5]>,
+}
+
+/// A view's identity for the snapshot cache: its revision and epoch.
+type ViewKey = (Revision, Option<Timestamp>);
+
+/// The store-backed part of the server state.
+pub struct Editing {
+    store: Arc<dyn Store>,
+    planners: Planners,
+    feed: broadcast::Sender<Change>,
+    /// The epoch (see [`Store::epoch`]) of the snapshot served now.
+    current_epoch: Mutex<Option<Timestamp>>,
+    /// Snapshots of past views, most recently used last.
+    past: Mutex<Vec<(ViewKey, Arc<Snapshot>)>>,
+    /// Serialises rebuilds.
+    building: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Editing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Editing")
+            .field("store", &self.store.location())
+            .field("planners", &self.planners.0.len())
+            .finish()
+    }
+}
+
+impl Editing {
+    /// Editing on `store`, writes allowed to `planners`; `epoch` is the
+    /// epoch of the snapshot served first.
+    pub fn new(store: Arc<dyn Store>, planners: Planners, epoch: Option<Timestamp>) -> Editing {
+        Editing {
+            store,
+            planners,
+            feed: broadcast::channel(FEED_CAPACITY).0,
+            current_epoch: Mutex::new(epoch),
+            past: Mutex::new(Vec::new()),
+            building: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// New revisions as they are served.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+}
+
+/// The planner making a request, from `Authorization: Bearer`; a refusal is
+/// audited.
+pub(crate) fn planner(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+    target: &str,
+) -> Result<String, ApiError> {
+    let editing = editing(state)?;
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim));
+    let name = token.and_then(|t| editing.planners.name_of(t));
+    match name {
+        Some(n) => Ok(n.to_string()),
+        None => {
+            let why = if editing.planners.is_empty() {
+                "no planner tokens are configured: start the server with --planners FILE (lines name:token) or WANGGE_PLANNERS"
+            } else if token.is_some() {
+                "the bearer token is not a planner's"
+            } else {
+                "writes need a planner's token: send Authorization: Bearer TOKEN"
+            };
+            audit(state, "anonymous", action, target, "refused", why);
+            Err(ApiError::Unauthorized(why.to_string()))
+        }
+    }
+}
+
+/// The store-backed state, or why there is none.
+pub(crate) fn editing(state: &AppState) -> Result<&Arc<Editing>, ApiError> {
+    state.editing.as_ref().ok_or_else(|| {
+        ApiError::bad(
+            "no_store",
+            "this server serves a read-only data directory: editing, revisions and time travel need a store (wangge serve --store FILE.gpkg)",
+        )
+    })
+}
+
+/// Appends to the audit log; a failure to write it is logged (the write it
+/// describes already happened or was refused).
+pub(crate) fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    let Some(editing) = state.editing.as_ref() else {
+        return;
+    };
+    let entry = AuditEntry {
+        at: Timestamp::now(),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: outcome.into(),
+        origin: super::edge::current_peer().unwrap_or_default(),
+        detail: detail.chars().take(2000).collect(),
+    };
+    if let Err(e) = editing.store.audit(&entry) {
+        tracing::error!("cannot write the audit log: {e}");
+    }
+}
+
+/// Runs blocking store work off the request threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+}
+
+/// The snapshot a read asks for (see [`Selector`]): the current one, or a
+/// past view's, built on first use and kept for the next reads.
+pub(crate) async fn snapshot_for(
+    state: &AppState,
+    selector: Selector,
+) -> Result<Arc<Snapshot>, ApiError> {
+    if selector.is_current() {
+        return Ok(state.snapshot());
+    }
+    let editing = editing(state)?.clone();
+    let current = state.snapshot();
+    let store = editing.store.clone();
+    let (view, epoch) = blocking(move || {
+        let head = store
+            .head()?
+            .ok_or_else(|| ApiError::NotFound("the store has no revision yet".into()))?;
+        let revision = selector.revision.unwrap_or(head.revision);
+        if revision > head.revision {
+            return Err(ApiError::NotFound(format!(
+                "no revision {revision}: the newest is {}",
+                head.revision
+            )));
+        }
+        let valid_at = match (selector.at, selector.revision) {
+            (Some(t), _) => t,
+            (None, Some(r)) => store.revision(r)?.effective_at,
+            (None, None) => Timestamp::now(),
+        };
+        let view = View { revision, valid_at };
+        let epoch = store.epoch(view)?;
+        Ok((view, epoch))
+    })
+    .await?;
+    if view.revision == current.revision()
+        && epoch
+            == *editing
+                .current_epoch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+    {
+        return Ok(current);
+    }
+    let key = (view.revision, epoch);
+    {
+        let mut past = editing.past.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = past.iter().position(|(k, _)| *k == key) {
+            let hit = past.remove(i);
+            let snap = hit.1.clone();
+            past.push(hit);
+            return Ok(snap);
+        }
+    }
+    let store = editing.store.clone();
+    let snap = Arc::new(blocking(move || Ok(Snapshot::from_store(store.as_ref(), view)?)).await?);
+    let mut past = editing.past.lock().unwrap_or_else(|e| e.into_inner());
+    past.push((key, snap.clone()));
+    if past.len() > PAST_SNAPSHOTS {
+        past.remove(0);
+    }
+    Ok(snap)
+}
+
+/// Keeps the served snapshot on the store's newest revision and on the
+/// present time: rebuilds when another process (such as `wangge import`)
+/// records a revision (polled every `every`; this server's own publishes
+/// are served before they are answered) and when a version that was recorded with a future effective time
+/// becomes valid. Each new snapshot is built off the request threads and
+/// swapped in whole; the change feed announces it. Runs until dropped.
+pub async fn refresher(state: AppState, every: std::time::Duration) {
+    let Some(editing) = state.editing.clone() else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = refresh(&state, &editing).await {
+            tracing::warn!("cannot serve the newest revision: {e}; still serving the previous one");
+        }
+    }
+}
+
+/// One refresh: rebuild if the newest revision or the epoch moved.
+async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiError> {
+    let _one = editing.building.lock().await;
+    let current = state.snapshot();
+    let store = editing.store.clone();
+    let check = blocking(move || {
+        let Some(head) = store.head()? else {
+            return Ok(None);
+        };
+        let view = View {
+            revision: head.revision,
+            valid_at: Timestamp::now(),
+        };
+        Ok(Some((head, view, store.epoch(view)?)))
+    })
+    .await?;
+    let Some((head, view, epoch)) = check else {
+        return Ok(());
+    };
+    let served_epoch = *editing
+        .current_epoch
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if head.revision == current.revision() && epoch == served_epoch {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let store = editing.store.clone();
+    let from = current.revision();
+    let (snap, changed) = blocking(move || {
+        let snap = Snapshot::from_store(store.as_ref(), view)?;
+        let changed = if view.revision > from {
+            store.changes(from, view.revision)?
+        } else {
+            Vec::new()
+        };
+        Ok((snap, changed))
+    })
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut codes: Vec<String> = changed.into_iter().map(|v| v.code).collect();
+    codes.sort();
+    codes.dedup();
+    let bbox = changed_box(&current, &snap, &codes);
+    tracing::info!(
+        revision = head.revision,
+        grids = snap.data().grids.len(),
+        components = snap.data().components.len(),
+        seconds,
+        "revision {} served",
+        head.revision
+    );
+    state.publish(snap, seconds);
+    *editing
+        .current_epoch
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = epoch;
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || warm.warm());
+    if head.revision > from {
+        let _ = editing.feed.send(Change {
+            tiles: bbox.map(tile_ranges).unwrap_or_default(),
+            revision: head,
+            grids: codes,
+            bbox,
+        });
+    }
+    Ok(())
+}
+
+/// The lon/lat box of the grids `codes` in either snapshot.
+fn changed_box(before: &Snapshot, after: &Snapshot, codes: &[String]) -> Option<[f64; 4]> {
+    use geo::BoundingRect;
+    codes
+        .iter()
+        .flat_map(|c| [before.grid_by_code(c), after.grid_by_code(c)])
+        .flatten()
+        .filter_map(|g| g.geometry.bounding_rect())
+        .reduce(crate::index::merge_rects)
+        .map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
+/// Per zoom, the tiles a lon/lat box touches (with a one-tile margin for the
+/// tile buffer and labels).
+pub fn tile_ranges(b: [f64; 4]) -> Vec<[u32; 5]> {
+    (0..=MAX_ZOOM as u32)
+        .map(|z| {
+            let n = 1u64 << z;
+            let [x0, y0] = world(b[0], b[3]);
+            let [x1, y1] = world(b[2], b[1]);
+            let clamp = |v: f64| ((v * n as f64).floor() as i64).clamp(0, n as i64 - 1) as u32;
+            let lo = |v: f64| clamp(v).saturating_sub(1);
+            let hi = |v: f64| (clamp(v) + 1).min((n - 1) as u32);
+            [z, lo(x0), lo(y0), hi(x1), hi(y1)]
+        })
+        .collect()
+}
+
+/// After a write the client waited for: make the new revision the served
+/// one before answering (so that a planner's next read sees it).
+pub(crate) async fn serve_now(state: &AppState) -> Result<(), ApiError> {
+    let editing = editing(state)?.clone();
+    refresh(state, &editing).await
+}

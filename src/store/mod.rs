@@ -1,0 +1,354 @@
+//! The store of record: every grid version, revision, draft and audit entry,
+//! written in transactions before anything is acknowledged.
+//!
+//! [`Store`] is the interface; [`GeoPackage`] is the embedded implementation
+//! (one SQLite file in GeoPackage form that QGIS and GDAL open, showing the
+//! grids valid now, one layer per level). A PostgreSQL/PostGIS store
+//! implements the same trait; nothing above this module knows which one it
+//! talks to. The in-memory [`Snapshot`](crate::snapshot::Snapshot) is derived
+//! from what [`Store::load`] returns.
+//!
+//! # Two time axes
+//!
+//! Each grid version carries the time it is *valid* from in the city
+//! (`valid_from`, the effective time a planner chose, possibly in the future)
+//! and the *revision* that recorded it (revisions are numbered 1, 2, 3... in
+//! recording order, each with its `recorded_at`). A version is valid until
+//! the next version of the same code becomes valid; a retirement is a version
+//! with no geometry. The city "as recorded in revision R, valid at time T" —
+//! a [`View`] — holds, for each code, the version with the greatest
+//! (`valid_from`, revision) among those recorded in revisions ≤ R with
+//! `valid_from` ≤ T, unless that version is a retirement. A revision stores
+//! only the grids it changes.
+
+mod geom;
+mod gpkg;
+mod time;
+
+use serde::Serialize;
+
+use crate::codes::{ClassTable, ComponentScheme, GridScheme};
+use crate::model::{ComponentRecord, Dataset, Grid};
+pub use gpkg::GeoPackage;
+pub use time::{Timestamp, TimestampError};
+
+/// A store-issued revision number (1, 2, 3... in recording order).
+pub type Revision = u64;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, a full disk).
+    #[error("store {path}: {message}")]
+    Database {
+        /// The store's location.
+        path: String,
+        /// What the database said.
+        message: String,
+    },
+    /// The file is not a wangge store.
+    #[error("{path} is not a wangge store: {message}")]
+    NotAStore {
+        /// The file.
+        path: String,
+        /// Why not.
+        message: String,
+    },
+    /// A revision, draft or grid that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change was made against an older state than the store holds now.
+    #[error("{0}")]
+    Conflict(String),
+    /// A draft feature was edited since the client read it.
+    #[error(
+        "grid {code} of draft {draft} changed since you read it (its ETag is now {current}): read it again and redo your edit"
+    )]
+    Stale {
+        /// Draft id.
+        draft: u64,
+        /// Grid code.
+        code: String,
+        /// The ETag it has now.
+        current: String,
+    },
+    /// The store's contents are unreadable (a geometry blob, a JSON column).
+    #[error("store {path}: {message}")]
+    Corrupt {
+        /// The store's location.
+        path: String,
+        /// What could not be read.
+        message: String,
+    },
+}
+
+/// Result alias of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What does not change between revisions: the code schemes and the class table.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Grid levels.
+    pub scheme: GridScheme,
+    /// Component code structure.
+    pub component_scheme: ComponentScheme,
+    /// Component classes.
+    pub classes: ClassTable,
+}
+
+/// One recorded revision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevisionInfo {
+    /// Its number.
+    pub revision: Revision,
+    /// The revision it was made on (none for the first).
+    pub parent: Option<Revision>,
+    /// Who made it (a planner's name, or `import`).
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// When it was recorded (UTC).
+    pub recorded_at: Timestamp,
+    /// When its grid versions become valid in the city.
+    pub effective_at: Timestamp,
+    /// `import`, `publish` or `revert`.
+    pub kind: String,
+    /// The draft it published, if any.
+    pub draft: Option<u64>,
+    /// Grid versions it recorded (changed, added or retired grids).
+    pub grids_changed: u64,
+    /// Components added, changed or removed.
+    pub components_changed: u64,
+}
+
+/// A city as recorded in a revision and valid at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct View {
+    /// Grid versions recorded in revisions up to this one count.
+    pub revision: Revision,
+    /// The time in the city.
+    pub valid_at: Timestamp,
+}
+
+/// A change to one grid in a commit or a draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GridChange {
+    /// The grid (new or with a new geometry, name or worker).
+    Put(Grid),
+    /// The grid with this code is retired.
+    Retire {
+        /// Grid code.
+        code: String,
+        /// Its level.
+        level: usize,
+    },
+}
+
+impl GridChange {
+    /// The grid code changed.
+    pub fn code(&self) -> &str {
+        match self {
+            GridChange::Put(g) => &g.code,
+            GridChange::Retire { code, .. } => code,
+        }
+    }
+}
+
+/// What a commit does to the components.
+#[derive(Debug, Clone)]
+pub enum ComponentChange {
+    /// Leave them as they are.
+    Keep,
+    /// Replace the whole set with this one (an import): the store records
+    /// only the components that were added, changed or removed.
+    Replace(Vec<ComponentRecord>),
+}
+
+/// One revision to record.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Who.
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// When the grid versions become valid (`None`: when recorded).
+    pub effective_at: Option<Timestamp>,
+    /// `import`, `publish` or `revert`.
+    pub kind: &'static str,
+    /// The revision the change was made on: a grid changed by a revision
+    /// after it is a conflict. `None`: the head, whatever it is (an import).
+    pub base: Option<Revision>,
+    /// Grid changes (at most one per code).
+    pub grids: Vec<GridChange>,
+    /// Component changes.
+    pub components: ComponentChange,
+    /// The draft published, if any (closed in the same transaction).
+    pub draft: Option<u64>,
+}
+
+/// One version of one grid, as its history lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridVersion {
+    /// Grid code.
+    pub code: String,
+    /// Level index.
+    pub level: usize,
+    /// The revision that recorded it.
+    pub revision: Revision,
+    /// Valid in the city from.
+    pub valid_from: Timestamp,
+    /// Valid until (the next version's `valid_from`), as recorded now.
+    pub valid_to: Option<Timestamp>,
+    /// Whether this version retires the grid.
+    pub retired: bool,
+    /// Name.
+    pub name: String,
+    /// Worker.
+    pub worker: Option<String>,
+    /// Area in m² (on the sphere); 0 for a retirement.
+    pub area_m2: f64,
+    /// Author of the revision.
+    pub author: String,
+    /// Message of the revision.
+    pub message: String,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+}
+
+/// A draft: proposed changes on top of a revision, not yet published.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DraftInfo {
+    /// Its id.
+    pub id: u64,
+    /// The revision it starts from.
+    pub base: Revision,
+    /// The parent grid it is limited to, if any (its grids and their descendants).
+    pub scope: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Who opened it.
+    pub author: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// `open`, `published` or `discarded`.
+    pub state: String,
+    /// The revision it was published as.
+    pub published: Option<Revision>,
+}
+
+/// A grid changed in a draft, with its ETag for optimistic locking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftGrid {
+    /// The change.
+    pub change: GridChange,
+    /// Opaque version tag; changes with every edit.
+    pub etag: String,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// When (UTC).
+    pub at: Timestamp,
+    /// Who (the token's name), or `anonymous`.
+    pub actor: String,
+    /// What: the method and path, or the command.
+    pub action: String,
+    /// The object (draft id, grid code, revision).
+    pub target: String,
+    /// `ok` or `refused`.
+    pub outcome: String,
+    /// Where from (the client address), when known.
+    pub origin: String,
+    /// Details: the revision made, or why it was refused.
+    pub detail: String,
+}
+
+/// The store of record. Every method is one transaction; a method that
+/// returns `Ok` has made its write durable.
+pub trait Store: Send + Sync {
+    /// Where the store is (a path or a connection string without secrets).
+    fn location(&self) -> String;
+
+    /// The schemes and class table.
+    fn setup(&self) -> Result<Setup>;
+
+    /// The newest revision, if any.
+    fn head(&self) -> Result<Option<RevisionInfo>>;
+
+    /// One revision.
+    fn revision(&self, revision: Revision) -> Result<RevisionInfo>;
+
+    /// Revisions, newest first, at most `limit`.
+    fn revisions(&self, limit: usize) -> Result<Vec<RevisionInfo>>;
+
+    /// The newest revision recorded at or before `t` (what "as recorded at
+    /// time t" means).
+    fn revision_at(&self, t: Timestamp) -> Result<Option<Revision>>;
+
+    /// The earliest `valid_from` after `t` of any version recorded up to
+    /// `revision`: when the city of the view changes by itself next.
+    fn next_change_after(&self, revision: Revision, t: Timestamp) -> Result<Option<Timestamp>>;
+
+    /// The newest `valid_from` at or before the view's time among the
+    /// versions recorded up to its revision: two views of one revision with
+    /// the same epoch hold the same grids.
+    fn epoch(&self, view: View) -> Result<Option<Timestamp>>;
+
+    /// The city of a view, with its components as of the view's revision.
+    fn load(&self, view: View) -> Result<Dataset>;
+
+    /// The grids valid in a view, without the components (cheap: for
+    /// drafts, validation and impact).
+    fn grids(&self, view: View) -> Result<Vec<Grid>>;
+
+    /// Records a revision. Refused with [`StoreError::Conflict`] when
+    /// `commit.base` is older than the head and a grid it changes was
+    /// changed after the base.
+    fn commit(&self, commit: Commit) -> Result<RevisionInfo>;
+
+    /// Every version of one grid, oldest first.
+    fn history(&self, code: &str) -> Result<Vec<GridVersion>>;
+
+    /// The grid versions recorded by revisions in `(from, to]`.
+    fn changes(&self, from: Revision, to: Revision) -> Result<Vec<GridVersion>>;
+
+    /// Opens a draft on `base`.
+    fn create_draft(
+        &self,
+        base: Revision,
+        scope: Option<&str>,
+        title: &str,
+        author: &str,
+    ) -> Result<DraftInfo>;
+
+    /// One draft.
+    fn draft(&self, id: u64) -> Result<DraftInfo>;
+
+    /// Drafts, newest first.
+    fn drafts(&self) -> Result<Vec<DraftInfo>>;
+
+    /// The grids a draft changes, in code order.
+    fn draft_grids(&self, id: u64) -> Result<Vec<DraftGrid>>;
+
+    /// Puts changes into an open draft; each with the ETag the client read
+    /// (`Some("")` or `None` when it expects none / does not check). Returns
+    /// the new ETags. All or nothing.
+    fn put_draft_grids(
+        &self,
+        id: u64,
+        changes: &[(GridChange, Option<String>)],
+    ) -> Result<Vec<String>>;
+
+    /// Drops a grid's change from a draft (the grid is as in the base again).
+    fn drop_draft_grid(&self, id: u64, code: &str, if_match: Option<&str>) -> Result<()>;
+
+    /// Closes a draft without publishing it.
+    fn discard_draft(&self, id: u64) -> Result<()>;
+
+    /// Appends to the audit log.
+    fn audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// The audit log, newest first, at most `limit`.
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+}
