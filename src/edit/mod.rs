@@ -122,12 +122,27 @@ pub fn import(
     })?)
 }
 
+/// The city as planned in `revision`: valid now, or, when versions
+/// recorded up to it take effect later, once the last of them has. A draft
+/// edits this city, so that a change scheduled for next month can be
+/// edited further before it takes effect.
+pub fn planned(store: &dyn Store, revision: Revision) -> Result<View> {
+    let latest = store.epoch(View {
+        revision,
+        valid_at: Timestamp::MAX,
+    })?;
+    Ok(View {
+        revision,
+        valid_at: latest.map_or(Timestamp::now(), |t| t.max(Timestamp::now())),
+    })
+}
+
 /// A draft with the grids of its base and its own changes.
 #[derive(Debug, Clone)]
 pub struct DraftState {
     /// The draft.
     pub info: DraftInfo,
-    /// The grids of the base revision, valid now.
+    /// The grids of the base revision as planned (see [`planned`]).
     pub base: Vec<Grid>,
     /// The draft's changes, in code order.
     pub changes: Vec<DraftGrid>,
@@ -137,10 +152,7 @@ impl DraftState {
     /// Reads a draft.
     pub fn read(store: &dyn Store, id: u64) -> Result<DraftState> {
         let info = store.draft(id)?;
-        let base = store.grids(View {
-            revision: info.base,
-            valid_at: Timestamp::now(),
-        })?;
+        let base = store.grids(planned(store, info.base)?)?;
         let changes = store.draft_grids(id)?;
         Ok(DraftState {
             info,

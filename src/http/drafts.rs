@@ -101,10 +101,7 @@ pub(super) async fn create(
         if let Some(scope) = &req.scope {
             let setup = store.setup()?;
             setup.scheme.level_of(scope)?;
-            let grids = store.grids(crate::store::View {
-                revision: base,
-                valid_at: Timestamp::now(),
-            })?;
+            let grids = store.grids(edit::planned(store.as_ref(), base)?)?;
             if !grids.iter().any(|g| &g.code == scope) {
                 return Err(ApiError::bad(
                     "bad_scope",

@@ -16,6 +16,9 @@ pub struct Timestamp(i64);
 pub struct TimestampError(pub String);
 
 impl Timestamp {
+    /// The latest instant the store can write (9999-12-31T23:59:59.999Z).
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     /// Now.
     pub fn now() -> Timestamp {
         Timestamp(Utc::now().timestamp_millis())

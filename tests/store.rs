@@ -1,0 +1,987 @@
+//! The store of record through the router, in process: drafts edited with
+//! OGC API - Features Part 4 and uploads, optimistic locking, validation of
+//! crafted bad drafts (each rule), impact against brute force, publish,
+//! conflicts and rebases, revert, history, time travel against an oracle
+//! kept by the test, the change feed, and what GDAL sees in the file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use geo::{
+    BooleanOps, BoundingRect, Centroid, Contains, Coord, Intersects, MultiPolygon, Scale, Translate,
+};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use common::{Reply, get, send};
+use wangge::edit;
+use wangge::http::{AppState, Editing, Limits, Planners, router};
+use wangge::model::Grid;
+use wangge::snapshot::Snapshot;
+use wangge::store::{GeoPackage, Store, Timestamp, View};
+
+const LI: &str = "Bearer 0123456789abcdef0123";
+const WANG: &str = "Bearer fedcba9876543210fedc";
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample")
+}
+
+struct City {
+    app: Router,
+    state: AppState,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+/// A store created from the sample city, served in process.
+fn city() -> City {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("city.gpkg");
+    let (store, created) = edit::open_or_seed(&path, &sample()).unwrap();
+    assert!(created);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let view = edit::head_view(store.as_ref()).unwrap();
+    let epoch = store.epoch(view).unwrap();
+    let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
+    let planners =
+        Planners::parse("li.ming:0123456789abcdef0123\nwang.fang:fedcba9876543210fedc").unwrap();
+    let state = AppState::new(snap, Limits::default()).with_editing(Editing::new(
+        store.clone(),
+        planners,
+        epoch,
+    ));
+    City {
+        app: router(state.clone()),
+        state,
+        store,
+        _dir: dir,
+        path,
+    }
+}
+
+async fn call(app: &Router, method: &str, uri: &str, auth: Option<&str>, body: &str) -> Reply {
+    call_with(app, method, uri, auth, &[], body).await
+}
+
+async fn call_with(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut r = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        r = r.header(header::AUTHORIZATION, a);
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    send(app, r.body(Body::from(body.to_string())).unwrap()).await
+}
+
+async fn new_draft(app: &Router, auth: &str, body: &str) -> u64 {
+    let r = call(app, "POST", "/drafts", Some(auth), body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["id"].as_u64().unwrap()
+}
+
+fn feature(g: &Grid) -> String {
+    json!({
+        "type": "Feature",
+        "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
+        "properties": { "code": g.code, "name": g.name, "worker": g.worker }
+    })
+    .to_string()
+}
+
+fn level_name(level: usize) -> &'static str {
+    ["district", "street", "community", "unit"][level]
+}
+
+/// PUT a grid into a draft (no If-Match).
+async fn put(app: &Router, id: u64, g: &Grid) -> Reply {
+    call(
+        app,
+        "PUT",
+        &format!(
+            "/drafts/{id}/ogc/collections/{}/items/{}",
+            level_name(g.level),
+            g.code
+        ),
+        Some(LI),
+        &feature(g),
+    )
+    .await
+}
+
+async fn publish(app: &Router, id: u64, message: &str) -> Reply {
+    call(
+        app,
+        "POST",
+        &format!("/drafts/{id}/publish"),
+        Some(LI),
+        &json!({ "message": message }).to_string(),
+    )
+    .await
+}
+
+async fn worker_of(app: &Router, code: &str) -> Value {
+    get(app, &format!("/grids/{code}")).await.json()["properties"]["worker"].clone()
+}
+
+fn grids_now(store: &dyn Store) -> Vec<Grid> {
+    store
+        .grids(View {
+            revision: store.head().unwrap().unwrap().revision,
+            valid_at: Timestamp::now(),
+        })
+        .unwrap()
+}
+
+fn grid<'a>(grids: &'a [Grid], code: &str) -> &'a Grid {
+    grids.iter().find(|g| g.code == code).unwrap()
+}
+
+/// Two unit grids of one community that share a border, and the community.
+fn neighbours(grids: &[Grid]) -> (Grid, Grid, Grid) {
+    let units: Vec<&Grid> = grids.iter().filter(|g| g.level == 3).collect();
+    for a in &units {
+        for b in &units {
+            if a.code < b.code && a.code[..12] == b.code[..12] && a.geometry.intersects(&b.geometry)
+            {
+                let community = grid(grids, &a.code[..12]).clone();
+                return ((*a).clone(), (*b).clone(), community);
+            }
+        }
+    }
+    panic!("no neighbouring unit grids in the sample");
+}
+
+/// The half of `g` west (`west`) or east of the vertical line through its centroid.
+fn half(g: &MultiPolygon<f64>, west: bool) -> MultiPolygon<f64> {
+    let c = g.centroid().unwrap();
+    let b = g.bounding_rect().unwrap();
+    let (x0, x1) = if west {
+        (b.min().x - 1.0, c.x())
+    } else {
+        (c.x(), b.max().x + 1.0)
+    };
+    let cut = wangge::validate::rect_polygon(x0, b.min().y - 1.0, x1, b.max().y + 1.0);
+    g.intersection(&MultiPolygon(vec![cut]))
+}
+
+#[tokio::test]
+async fn writes_need_a_planner_token_and_every_write_and_refusal_is_audited() {
+    let c = city();
+    let r = call(&c.app, "POST", "/drafts", None, "{}").await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+    let r = call(
+        &c.app,
+        "POST",
+        "/drafts",
+        Some("Bearer not-a-planner-token"),
+        "{}",
+    )
+    .await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let id = new_draft(&c.app, LI, r#"{"title":"t"}"#).await;
+    // Reading the audit log is a planner's right too.
+    get(&c.app, "/audit")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let log = call(&c.app, "GET", "/audit", Some(WANG), "").await.json();
+    let entries = log["entries"].as_array().unwrap();
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["outcome"] == "refused")
+        .collect();
+    assert!(refused.len() >= 3, "{log}");
+    assert!(refused.iter().all(|e| e["actor"] == "anonymous"));
+    assert!(entries.iter().any(|e| e["outcome"] == "ok"
+        && e["actor"] == "li.ming"
+        && e["target"] == format!("draft {id}")));
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_refused_with_412_and_loses_nothing() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, _, _) = neighbours(&grids);
+    let id = new_draft(&c.app, LI, "{}").await;
+    let uri = format!("/drafts/{id}/ogc/collections/unit/items/{}", a.code);
+    let r = get(&c.app, &uri).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let base_tag = r.headers[header::ETAG].to_str().unwrap().to_string();
+    // Planner 1 renames it with the tag read.
+    let mut renamed = a.clone();
+    renamed.name = "一号".into();
+    let r1 = call_with(
+        &c.app,
+        "PUT",
+        &uri,
+        Some(LI),
+        &[("if-match", &base_tag)],
+        &feature(&renamed),
+    )
+    .await;
+    assert_eq!(r1.status, StatusCode::OK, "{}", r1.text());
+    let tag1 = r1.headers[header::ETAG].to_str().unwrap().to_string();
+    assert_ne!(tag1, base_tag);
+    // Planner 2 still holds the base tag: refused.
+    let mut other = a.clone();
+    other.name = "二号".into();
+    let r2 = call_with(
+        &c.app,
+        "PUT",
+        &uri,
+        Some(WANG),
+        &[("if-match", &base_tag)],
+        &feature(&other),
+    )
+    .await;
+    r2.assert_error(StatusCode::PRECONDITION_FAILED, "stale");
+    let r = get(&c.app, &uri).await;
+    assert_eq!(
+        r.json()["properties"]["name"],
+        "一号",
+        "the first edit is kept"
+    );
+    assert_eq!(r.headers[header::ETAG].to_str().unwrap(), tag1);
+    // A delete with a stale tag is refused too; with the current one it retires.
+    call_with(
+        &c.app,
+        "DELETE",
+        &uri,
+        Some(LI),
+        &[("if-match", &base_tag)],
+        "",
+    )
+    .await
+    .assert_error(StatusCode::PRECONDITION_FAILED, "stale");
+    let r = call_with(&c.app, "DELETE", &uri, Some(LI), &[("if-match", &tag1)], "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(get(&c.app, &uri).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_features_get_a_400_that_says_what_to_fix() {
+    let c = city();
+    let id = new_draft(&c.app, LI, "{}").await;
+    let items = format!("/drafts/{id}/ogc/collections/unit/items");
+    for (body, what) in [
+        ("not json", "not JSON"),
+        (
+            r#"{"type":"FeatureCollection","features":[]}"#,
+            "one GeoJSON Feature",
+        ),
+        (
+            r#"{"type":"Feature","geometry":{"type":"Point","coordinates":[118.7,32.0]},"properties":{"code":"320102001001099"}}"#,
+            "Polygon",
+        ),
+        (
+            r#"{"type":"Feature","geometry":null,"properties":{"code":"320102001001099"}}"#,
+            "polygon geometry",
+        ),
+        (
+            r#"{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[118.7,32.0],[118.71,32.0],[118.71,32.01],[118.7,32.0]]]},"properties":{"code":"3201"}}"#,
+            "3201",
+        ),
+    ] {
+        let r = call(&c.app, "POST", &items, Some(LI), body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text());
+        let m = r.json()["message"].as_str().unwrap().to_string();
+        assert!(m.contains(what), "{body}: {m}");
+        assert!(!m.contains("serde") && !m.contains("wangge::"), "{m}");
+    }
+    assert!(
+        call(&c.app, "GET", &format!("/drafts/{id}"), None, "")
+            .await
+            .json()["changes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    call(&c.app, "GET", "/drafts/999", None, "")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    call(&c.app, "POST", "/drafts/1/publish", Some(LI), "{}")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "missing_message");
+}
+
+/// Each rule of grid management, broken by a crafted draft, is reported
+/// with its kind and a geometry (or location) a map can draw, and blocks
+/// the publish with a 422.
+#[tokio::test]
+async fn crafted_bad_drafts_are_reported_rule_by_rule_and_cannot_publish() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, b, community) = neighbours(&grids);
+    let cases: Vec<(&str, Vec<Grid>, Vec<&str>)> = vec![
+        // a grows into b: overlap (and a leaves its community where b's edge is the community's).
+        (
+            "overlap",
+            vec![Grid {
+                geometry: a.geometry.union(&b.geometry.scale(0.5)),
+                ..a.clone()
+            }],
+            vec!["overlap"],
+        ),
+        // a shrinks: a gap in the community.
+        (
+            "gap",
+            vec![Grid {
+                geometry: a.geometry.scale(0.8),
+                ..a.clone()
+            }],
+            vec!["gap"],
+        ),
+        // a moves out of its community by its own width.
+        (
+            "outside",
+            vec![{
+                let w = a.geometry.bounding_rect().unwrap().width();
+                Grid {
+                    geometry: a.geometry.translate(w * 40.0, 0.0),
+                    ..a.clone()
+                }
+            }],
+            vec!["child_outside_parent", "gap"],
+        ),
+        // a bow-tie ring.
+        (
+            "ring",
+            vec![{
+                let r = a.geometry.bounding_rect().unwrap();
+                let (x0, y0, x1, y1) = (r.min().x, r.min().y, r.max().x, r.max().y);
+                let ring = vec![
+                    Coord { x: x0, y: y0 },
+                    Coord { x: x1, y: y1 },
+                    Coord { x: x1, y: y0 },
+                    Coord { x: x0, y: y1 },
+                    Coord { x: x0, y: y0 },
+                ];
+                Grid {
+                    geometry: MultiPolygon(vec![geo::Polygon::new(ring.into(), vec![])]),
+                    ..a.clone()
+                }
+            }],
+            vec!["self_intersection"],
+        ),
+        // a new unit grid whose community does not exist.
+        (
+            "parent",
+            vec![Grid {
+                code: format!("{}999001", &a.code[..9]),
+                geometry: a.geometry.translate(0.5, 0.5),
+                ..a.clone()
+            }],
+            vec!["missing_parent"],
+        ),
+    ];
+    for (name, changes, kinds) in cases {
+        let id = new_draft(&c.app, LI, &json!({ "title": name }).to_string()).await;
+        for g in &changes {
+            let r = put(&c.app, id, g).await;
+            if r.status == StatusCode::NOT_FOUND {
+                let r = call(
+                    &c.app,
+                    "POST",
+                    &format!("/drafts/{id}/ogc/collections/unit/items"),
+                    Some(LI),
+                    &feature(g),
+                )
+                .await;
+                assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.text());
+            } else {
+                assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
+            }
+        }
+        let v = get(&c.app, &format!("/drafts/{id}/validation"))
+            .await
+            .json();
+        assert_eq!(v["publishable"], false, "{name}: {v}");
+        let found: Vec<&str> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["kind"].as_str().unwrap())
+            .collect();
+        for k in &kinds {
+            assert!(found.contains(k), "{name}: expected {k} in {found:?}");
+        }
+        for f in v["features"].as_array().unwrap() {
+            assert!(
+                !f["geometry"].is_null(),
+                "{name}: a problem without geometry: {f}"
+            );
+        }
+        let r = publish(&c.app, id, name).await;
+        r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_draft");
+        assert!(!r.json()["problems"].as_array().unwrap().is_empty());
+    }
+    // Retiring a parent whose children stay.
+    let id = new_draft(&c.app, LI, "{}").await;
+    let r = call(
+        &c.app,
+        "DELETE",
+        &format!(
+            "/drafts/{id}/ogc/collections/community/items/{}",
+            community.code
+        ),
+        Some(LI),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert!(
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["properties"]["kind"] == "missing_parent"
+                && f["properties"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("children")),
+        "{v}"
+    );
+    assert_eq!(
+        c.store.head().unwrap().unwrap().revision,
+        1,
+        "nothing was published"
+    );
+}
+
+/// Splits a unit grid in two along a line: valid, publishable, visible in
+/// lookups at once; the impact matches a brute-force count; the old city
+/// stays readable by revision and by time.
+#[tokio::test]
+async fn a_split_publishes_and_the_past_stays_readable() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, _, _) = neighbours(&grids);
+    let new_code = {
+        let mut n = 1;
+        loop {
+            let code = format!("{}{:03}", &a.code[..12], n);
+            if !grids.iter().any(|g| g.code == code) {
+                break code;
+            }
+            n += 1;
+        }
+    };
+    let west = Grid {
+        geometry: half(&a.geometry, true),
+        ..a.clone()
+    };
+    let east = Grid {
+        code: new_code.clone(),
+        name: "新网格".into(),
+        worker: Some("赵六".into()),
+        geometry: half(&a.geometry, false),
+        ..a.clone()
+    };
+    let id = new_draft(
+        &c.app,
+        LI,
+        &json!({ "title": "split", "scope": &a.code[..12] }).to_string(),
+    )
+    .await;
+    assert_eq!(put(&c.app, id, &west).await.status, StatusCode::OK);
+    let r = call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/ogc/collections/unit/items"),
+        Some(LI),
+        &feature(&east),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with(&new_code)
+    );
+    // Outside the draft's scope: refused.
+    let outside = grids
+        .iter()
+        .find(|g| g.level == 3 && !g.code.starts_with(&a.code[..12]))
+        .unwrap();
+    put(&c.app, id, outside)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "refused");
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert_eq!(v["publishable"], true, "{v}");
+    // Impact: the components that move are exactly those in the east half.
+    let imp = get(&c.app, &format!("/drafts/{id}/impact")).await.json();
+    assert_eq!(imp["added"], 1, "{imp}");
+    assert_eq!(imp["changed"], 1);
+    let snap = c.state.snapshot();
+    let brute = snap
+        .data()
+        .components
+        .iter()
+        .filter(|comp| {
+            let p = geo::Point(comp.location());
+            comp.unit_grid().map(|g| snap.grid(g).code.as_str()) == Some(a.code.as_str())
+                && east.geometry.contains(&p)
+        })
+        .count();
+    assert!(brute > 0, "the sample grid has components in its east half");
+    assert_eq!(imp["components"].as_array().unwrap().len(), brute, "{imp}");
+    let by_class: u64 = imp["components_by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_class as usize, brute);
+    assert!(
+        imp["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["from"] == a.code.as_str() && m["to"] == new_code.as_str())
+    );
+    // Publish; lookups see it when the publish has answered.
+    let r = publish(&c.app, id, "split for the new estate").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let rev = r.json()["revision"].as_u64().unwrap();
+    assert_eq!(rev, 2);
+    let p = east.geometry.centroid().unwrap();
+    let now = get(&c.app, &format!("/lookup?lon={}&lat={}", p.x(), p.y()))
+        .await
+        .json();
+    assert_eq!(now["grid"]["code"], new_code.as_str(), "{now}");
+    let before = get(
+        &c.app,
+        &format!("/lookup?lon={}&lat={}&revision=1", p.x(), p.y()),
+    )
+    .await
+    .json();
+    assert_eq!(before["grid"]["code"], a.code.as_str());
+    let r1 = c.store.revision(1).unwrap();
+    let at = Timestamp::from_millis(r1.recorded_at.millis() + 1).to_rfc3339();
+    let past = get(
+        &c.app,
+        &format!("/lookup?lon={}&lat={}&at={at}", p.x(), p.y()),
+    )
+    .await
+    .json();
+    assert_eq!(past["grid"]["code"], a.code.as_str());
+    // Stats now count the new grid's components.
+    let stats = get(&c.app, &format!("/grids/{new_code}/stats"))
+        .await
+        .json();
+    assert_eq!(stats["total"].as_u64().unwrap() as usize, brute);
+    // History and the revision's diff.
+    let h = get(&c.app, &format!("/grids/{}/history", a.code))
+        .await
+        .json();
+    let versions = h["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["author"], "li.ming");
+    assert_eq!(versions[1]["message"], "split for the new estate");
+    assert_eq!(versions[0]["valid_to"], versions[1]["valid_from"]);
+    let d = get(&c.app, "/revisions/2").await.json();
+    let mut codes: Vec<&str> = d["grids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap())
+        .collect();
+    codes.sort();
+    let mut want = vec![a.code.as_str(), new_code.as_str()];
+    want.sort();
+    assert_eq!(codes, want);
+    // The published draft is closed.
+    let r = put(&c.app, id, &west).await;
+    r.assert_error(StatusCode::CONFLICT, "conflict");
+    // Tiles name the revision, and the old revision's tiles still render.
+    let tj = get(&c.app, "/tiles/grids").await.json();
+    assert!(
+        tj["tiles"][0].as_str().unwrap().ends_with("?revision=2"),
+        "{tj}"
+    );
+    let t = wangge::tiles::tiles_covering(a.geometry.bounding_rect().unwrap(), 14)[0];
+    for q in ["", "?revision=1"] {
+        let r = get(&c.app, &format!("/tiles/grids/{}/{}/{}{q}", t.z, t.x, t.y)).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}
+
+/// Two drafts that change the same grid cannot both publish; disjoint ones
+/// are rebased; a revert puts the grids back and is itself refused when a
+/// later revision changed them.
+#[tokio::test]
+async fn conflicts_are_refused_disjoint_drafts_rebase_and_reverts_restore() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, b, _) = neighbours(&grids);
+    let d1 = new_draft(&c.app, LI, "{}").await;
+    let d2 = new_draft(&c.app, WANG, "{}").await;
+    let d3 = new_draft(&c.app, WANG, "{}").await;
+    let worker = |g: &Grid, w: &str| Grid {
+        worker: Some(w.into()),
+        ..g.clone()
+    };
+    assert_eq!(
+        put(&c.app, d1, &worker(&a, "甲")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&c.app, d2, &worker(&a, "乙")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        put(&c.app, d3, &worker(&b, "丙")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        publish(&c.app, d1, "first").await.status,
+        StatusCode::CREATED
+    );
+    let r = publish(&c.app, d2, "second").await;
+    let m = r.assert_error(StatusCode::CONFLICT, "conflict");
+    assert!(m.contains(&a.code) && m.contains("li.ming"), "{m}");
+    let r = publish(&c.app, d3, "disjoint").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(worker_of(&c.app, &a.code).await, "甲");
+    assert_eq!(worker_of(&c.app, &b.code).await, "丙");
+    // Revert revision 2 (d1): a's worker is back.
+    let r = call(&c.app, "POST", "/revisions/2/revert", Some(LI), "{}").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["kind"], "revert");
+    assert_eq!(worker_of(&c.app, &a.code).await, json!(a.worker));
+    assert_eq!(worker_of(&c.app, &b.code).await, "丙");
+    // Reverting revision 2 again: a later revision (the revert) changed a.
+    call(&c.app, "POST", "/revisions/2/revert", Some(LI), "{}")
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
+    let revs = get(&c.app, "/revisions").await.json();
+    assert_eq!(revs["revisions"].as_array().unwrap().len(), 4);
+    assert_eq!(revs["served"], 4);
+}
+
+/// Historical lookups against an oracle the test keeps itself: a year of
+/// seeded redraws (splits and merges of unit grids, each effective at a
+/// chosen time, some in the past, some in the future), then seeded random
+/// points and times, each answered through `GET /lookup?at=` and compared
+/// with a brute-force search over the versions valid at that time.
+#[tokio::test]
+async fn historical_lookups_match_a_brute_force_over_the_versions_valid_then() {
+    let c = city();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261202);
+    let base = grids_now(c.store.as_ref());
+    let t0 = c.store.revision(1).unwrap().effective_at.millis();
+    let day = 86_400_000i64;
+    // The oracle: per code, versions (valid_from, revision, geometry or retired).
+    let mut versions: Vec<(String, usize, i64, u64, Option<MultiPolygon<f64>>)> = base
+        .iter()
+        .map(|g| (g.code.clone(), g.level, t0, 1, Some(g.geometry.clone())))
+        .collect();
+    let units: Vec<Grid> = base.iter().filter(|g| g.level == 3).cloned().collect();
+    for step in 0..12 {
+        let a = &units[rng.random_range(0..units.len())];
+        let new_code = format!("{}{:03}", &a.code[..12], 900 + step);
+        let effective = t0 + rng.random_range(-30..330) * day;
+        let eff = Timestamp::from_millis(effective).to_rfc3339();
+        let id = new_draft(&c.app, LI, "{}").await;
+        let west = Grid {
+            geometry: half(&a.geometry, true),
+            ..a.clone()
+        };
+        let east = Grid {
+            code: new_code.clone(),
+            geometry: half(&a.geometry, false),
+            ..a.clone()
+        };
+        assert_eq!(put(&c.app, id, &west).await.status, StatusCode::OK);
+        let r = call(
+            &c.app,
+            "POST",
+            &format!("/drafts/{id}/ogc/collections/unit/items"),
+            Some(LI),
+            &feature(&east),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let r = call(
+            &c.app,
+            "POST",
+            &format!("/drafts/{id}/publish"),
+            Some(LI),
+            &json!({"message": format!("split {step}"), "effective_at": eff}).to_string(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let rev = r.json()["revision"].as_u64().unwrap();
+        versions.push((
+            a.code.clone(),
+            3,
+            effective,
+            rev,
+            Some(west.geometry.clone()),
+        ));
+        versions.push((
+            new_code.clone(),
+            3,
+            effective,
+            rev,
+            Some(east.geometry.clone()),
+        ));
+        // Half of the splits are merged back later.
+        if rng.random_bool(0.5) {
+            let later = effective + rng.random_range(1..60) * day;
+            let id = new_draft(&c.app, LI, "{}").await;
+            assert_eq!(put(&c.app, id, a).await.status, StatusCode::OK);
+            let r = call(
+                &c.app,
+                "DELETE",
+                &format!("/drafts/{id}/ogc/collections/unit/items/{new_code}"),
+                Some(LI),
+                "",
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+            let r = call(&c.app, "POST", &format!("/drafts/{id}/publish"), Some(LI), &json!({"message": "merge", "effective_at": Timestamp::from_millis(later).to_rfc3339()}).to_string()).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            let rev = r.json()["revision"].as_u64().unwrap();
+            versions.push((a.code.clone(), 3, later, rev, Some(a.geometry.clone())));
+            versions.push((new_code.clone(), 3, later, rev, None));
+        }
+    }
+    let finest_at = |p: Coord<f64>, t: i64| -> Option<String> {
+        let mut best: std::collections::BTreeMap<
+            &str,
+            (i64, u64, usize, Option<&MultiPolygon<f64>>),
+        > = Default::default();
+        for (code, level, from, rev, geom) in &versions {
+            if *from <= t {
+                let e = best.entry(code).or_insert((i64::MIN, 0, *level, None));
+                if (*from, *rev) > (e.0, e.1) {
+                    *e = (*from, *rev, *level, geom.as_ref());
+                }
+            }
+        }
+        best.into_iter()
+            .filter_map(|(code, (_, _, level, g))| {
+                g.filter(|g| g.contains(&geo::Point(p)))
+                    .map(|_| (level, code))
+            })
+            .max()
+            .map(|(_, code)| code.to_string())
+    };
+    let extent = c.state.snapshot().extent().unwrap();
+    let mut checked = 0;
+    for _ in 0..40 {
+        let t = t0 + rng.random_range(-40..400) * day + rng.random_range(0..day);
+        let at = Timestamp::from_millis(t).to_rfc3339();
+        for _ in 0..40 {
+            let p = Coord {
+                x: rng.random_range(extent.min().x..extent.max().x),
+                y: rng.random_range(extent.min().y..extent.max().y),
+            };
+            let v = get(&c.app, &format!("/lookup?lon={}&lat={}&at={at}", p.x, p.y))
+                .await
+                .json();
+            let got = v["grid"]["code"].as_str().map(str::to_string);
+            assert_eq!(got, finest_at(p, t), "point {p:?} at {at}: {v}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1600);
+}
+
+#[tokio::test]
+async fn an_upload_of_changed_grids_goes_into_the_draft_with_the_import_rules() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, b, _) = neighbours(&grids);
+    let id = new_draft(&c.app, LI, "{}").await;
+    let body = json!({"type": "FeatureCollection", "features": [
+        serde_json::from_str::<Value>(&feature(&Grid { name: "甲".into(), ..a.clone() })).unwrap(),
+        serde_json::from_str::<Value>(&feature(&Grid { name: "乙".into(), ..b.clone() })).unwrap(),
+    ]})
+    .to_string();
+    let r = call_with(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/upload"),
+        Some(LI),
+        &[("content-type", "application/geo+json")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["put"], 2);
+    let d = get(&c.app, &format!("/drafts/{id}")).await.json();
+    assert_eq!(d["changes"].as_array().unwrap().len(), 2);
+    // An upload with an invalid grid changes nothing.
+    let bad = body.replace(&a.code, "12");
+    let r = call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/upload"),
+        Some(LI),
+        &bad,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(
+        get(&c.app, &format!("/drafts/{id}")).await.json()["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/upload?format=shp"),
+        Some(LI),
+        &body,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_parameter");
+}
+
+#[tokio::test]
+async fn the_change_feed_resumes_after_the_last_event_id() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, _, _) = neighbours(&grids);
+    for w in ["甲", "乙"] {
+        let id = new_draft(&c.app, LI, "{}").await;
+        put(
+            &c.app,
+            id,
+            &Grid {
+                worker: Some(w.into()),
+                ..a.clone()
+            },
+        )
+        .await;
+        assert_eq!(publish(&c.app, id, w).await.status, StatusCode::CREATED);
+    }
+    // Resume after revision 1: revisions 2 and 3 come first, in order.
+    let r = c.app.clone().oneshot_sse("/changes", Some("1")).await;
+    assert!(r.starts_with("id: 2") || r.contains("\nid: 2"), "{r}");
+    let i2 = r.find("id: 2").unwrap();
+    let i3 = r.find("id: 3").unwrap();
+    assert!(i2 < i3);
+    assert!(r.contains(&a.code));
+}
+
+/// Reads the first bytes of a server-sent event stream.
+trait SseExt {
+    async fn oneshot_sse(self, uri: &str, last: Option<&str>) -> String;
+}
+
+impl SseExt for Router {
+    async fn oneshot_sse(self, uri: &str, last: Option<&str>) -> String {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let mut r = Request::get(uri);
+        if let Some(l) = last {
+            r = r.header("last-event-id", l);
+        }
+        let resp = self.oneshot(r.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.into_body();
+        let mut out = String::new();
+        while out.matches("event: revision").count() < 2 {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+                .await
+                .expect("events arrive")
+                .unwrap()
+                .unwrap();
+            if let Ok(d) = frame.into_data() {
+                out.push_str(&String::from_utf8_lossy(&d));
+            }
+        }
+        out
+    }
+}
+
+/// GDAL opens the store as a GeoPackage and lists one layer per level with
+/// the grids valid now, and the components.
+#[tokio::test]
+async fn ogrinfo_lists_the_layers_with_the_current_feature_counts() {
+    let c = city();
+    let Ok(out) = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-so", "-al"])
+        .arg(&c.path)
+        .output()
+    else {
+        panic!("ogrinfo (gdal-bin) is needed: scripts/deps installs it");
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let snap = c.state.snapshot();
+    let count = |layer: &str| -> usize {
+        let at = text
+            .find(&format!("Layer name: {layer}\n"))
+            .unwrap_or_else(|| panic!("no layer {layer} in {text}"));
+        let rest = &text[at..];
+        let line = rest
+            .lines()
+            .find(|l| l.starts_with("Feature Count:"))
+            .unwrap();
+        line["Feature Count:".len()..].trim().parse().unwrap()
+    };
+    for (level, name) in ["district", "street", "community", "unit"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            count(&format!("grids_{name}")),
+            snap.level(level).len(),
+            "{name}"
+        );
+    }
+    assert_eq!(count("components_current"), snap.data().components.len());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Warning"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The store file holds what the snapshot was built from: reopening it
+/// gives the same grids.
+#[test]
+fn a_reopened_store_loads_the_same_city() {
+    let c = city();
+    let again = GeoPackage::open(&c.path).unwrap();
+    let mut a = grids_now(c.store.as_ref());
+    let mut b = grids_now(&again);
+    a.sort_by(|x, y| x.code.cmp(&y.code));
+    b.sort_by(|x, y| x.code.cmp(&y.code));
+    assert_eq!(a, b);
+    let (_, data) = wangge::datadir::load(&sample(), |_| {}).unwrap();
+    let mut src = data.grids.clone();
+    src.sort_by(|x, y| x.code.cmp(&y.code));
+    assert_eq!(a, src, "the store holds the sample's grids exactly");
+}
