@@ -680,6 +680,12 @@ async fn conflicts_are_refused_disjoint_drafts_rebase_and_reverts_restore() {
     assert_eq!(revs["served"], 4);
 }
 
+/// The oracle's record of one grid version: code, level, valid from (ms),
+/// revision, geometry (none: retired).
+type Version = (String, usize, i64, u64, Option<MultiPolygon<f64>>);
+/// The newest version of a code so far: valid from, revision, level, geometry.
+type Latest<'a> = (i64, u64, usize, Option<&'a MultiPolygon<f64>>);
+
 /// Historical lookups against an oracle the test keeps itself: a year of
 /// seeded redraws (splits and merges of unit grids, each effective at a
 /// chosen time, some in the past, some in the future), then seeded random
@@ -693,7 +699,7 @@ async fn historical_lookups_match_a_brute_force_over_the_versions_valid_then() {
     let t0 = c.store.revision(1).unwrap().effective_at.millis();
     let day = 86_400_000i64;
     // The oracle: per code, versions (valid_from, revision, geometry or retired).
-    let mut versions: Vec<(String, usize, i64, u64, Option<MultiPolygon<f64>>)> = base
+    let mut versions: Vec<Version> = base
         .iter()
         .map(|g| (g.code.clone(), g.level, t0, 1, Some(g.geometry.clone())))
         .collect();
@@ -769,10 +775,7 @@ async fn historical_lookups_match_a_brute_force_over_the_versions_valid_then() {
         }
     }
     let finest_at = |p: Coord<f64>, t: i64| -> Option<String> {
-        let mut best: std::collections::BTreeMap<
-            &str,
-            (i64, u64, usize, Option<&MultiPolygon<f64>>),
-        > = Default::default();
+        let mut best: std::collections::BTreeMap<&str, Latest<'_>> = Default::default();
         for (code, level, from, rev, geom) in &versions {
             if *from <= t {
                 let e = best.entry(code).or_insert((i64::MIN, 0, *level, None));

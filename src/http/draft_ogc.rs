@@ -286,31 +286,9 @@ pub(super) async fn items(
     let id = draft_id(&id)?;
     let p: ItemsParams = parse_query(q.as_deref())?;
     super::ogc::negotiate(&headers, p.f.as_deref())?;
-    let limits = &state.limits;
-    let limit = super::queries::parse_count(
-        "limit",
-        p.limit.as_deref(),
-        limits.ogc_default_limit,
-        limits.ogc_max_limit,
-    )?;
-    let offset = match p.offset.as_deref() {
-        None => 0,
-        Some(v) => v.trim().parse::<usize>().map_err(|_| {
-            ApiError::bad(
-                "bad_parameter",
-                format!("parameter 'offset' = '{v}' must be a whole number from 0"),
-            )
-        })?,
-    };
-    let bbox = p
-        .bbox
-        .as_deref()
-        .map(|v| {
-            crate::bbox::parse(v).map_err(|e| {
-                ApiError::bad("bad_parameter", format!("parameter 'bbox' = '{v}': {e}"))
-            })
-        })
-        .transpose()?;
+    let (limit, offset) =
+        super::ogc::page_params(p.limit.as_deref(), p.offset.as_deref(), &state.limits)?;
+    let bbox = p.bbox.as_deref().map(super::ogc::parse_bbox).transpose()?;
     let store = editing(&state)?.store().clone();
     let (setup, draft) =
         blocking(move || Ok((store.setup()?, DraftState::read(store.as_ref(), id)?))).await?;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::editing::{audit, blocking, editing, planner, serve_now};
+use super::editing::{audit, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::{self, DraftState};
 use crate::store::{DraftInfo, GridChange, Timestamp};
@@ -406,33 +406,5 @@ pub(super) async fn publish(
         )?)
     })
     .await;
-    match result {
-        Ok(info) => {
-            audit(
-                &state,
-                &who,
-                &action,
-                &format!("draft {id}"),
-                "ok",
-                &format!("revision {}", info.revision),
-            );
-            serve_now(&state).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(serde_json::to_value(&info).unwrap_or_default()),
-            )
-                .into_response())
-        }
-        Err(e) => {
-            audit(
-                &state,
-                &who,
-                &action,
-                &format!("draft {id}"),
-                "refused",
-                &e.to_string(),
-            );
-            Err(e)
-        }
-    }
+    revision_made(&state, &who, &action, &format!("draft {id}"), result).await
 }

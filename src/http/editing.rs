@@ -398,3 +398,38 @@ pub(crate) async fn serve_now(state: &AppState) -> Result<(), ApiError> {
     let editing = editing(state)?.clone();
     refresh(state, &editing).await
 }
+
+/// Answers a write that records a revision (a publish, a revert): audits
+/// it, serves the new revision before answering (so that the planner's next
+/// read sees it) and answers 201 with it; a refusal is audited and returned.
+pub(crate) async fn revision_made(
+    state: &AppState,
+    who: &str,
+    action: &str,
+    target: &str,
+    result: Result<RevisionInfo, ApiError>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    match result {
+        Ok(info) => {
+            audit(
+                state,
+                who,
+                action,
+                target,
+                "ok",
+                &format!("revision {}", info.revision),
+            );
+            serve_now(state).await?;
+            Ok((
+                axum::http::StatusCode::CREATED,
+                axum::Json(serde_json::to_value(&info).unwrap_or_default()),
+            )
+                .into_response())
+        }
+        Err(e) => {
+            audit(state, who, action, target, "refused", &e.to_string());
+            Err(e)
+        }
+    }
+}

@@ -230,7 +230,32 @@ struct ItemsParams {
     datetime: Option<String>,
 }
 
-fn parse_bbox(v: &str) -> Result<Rect<f64>, ApiError> {
+/// `limit` (within the server's OGC limits) and `offset` of an items request.
+pub(super) fn page_params(
+    limit: Option<&str>,
+    offset: Option<&str>,
+    limits: &super::Limits,
+) -> Result<(usize, usize), ApiError> {
+    let limit = super::queries::parse_count(
+        "limit",
+        limit,
+        limits.ogc_default_limit,
+        limits.ogc_max_limit,
+    )?;
+    let offset = match offset {
+        None => 0,
+        Some(v) => v.trim().parse::<usize>().map_err(|_| {
+            ApiError::bad(
+                "bad_parameter",
+                format!("parameter 'offset' = '{v}' must be a whole number from 0"),
+            )
+        })?,
+    };
+    Ok((limit, offset))
+}
+
+/// The `bbox` parameter.
+pub(super) fn parse_bbox(v: &str) -> Result<Rect<f64>, ApiError> {
     crate::bbox::parse(v)
         .map_err(|e| ApiError::bad("bad_parameter", format!("parameter 'bbox' = '{v}': {e}")))
 }
@@ -254,22 +279,7 @@ pub(super) async fn items(
     let selector = Selector::parse(None, p.datetime.as_deref(), "datetime")?;
     let snap = super::editing::snapshot_for(&state, selector).await?;
     let c = collection(&snap, &id)?;
-    let limits = &state.limits;
-    let limit = super::queries::parse_count(
-        "limit",
-        p.limit.as_deref(),
-        limits.ogc_default_limit,
-        limits.ogc_max_limit,
-    )?;
-    let offset = match p.offset.as_deref() {
-        None => 0,
-        Some(v) => v.trim().parse::<usize>().map_err(|_| {
-            ApiError::bad(
-                "bad_parameter",
-                format!("parameter 'offset' = '{v}' must be a whole number from 0"),
-            )
-        })?,
-    };
+    let (limit, offset) = page_params(p.limit.as_deref(), p.offset.as_deref(), &state.limits)?;
     let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
     let page = Page::new(offset, limit);
     let page = match c {

@@ -7,15 +7,15 @@ use std::convert::Infallible;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::drafts::command;
-use super::editing::{Change, audit, blocking, editing, planner, serve_now};
+use super::editing::{Change, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, parse_query};
 use crate::edit;
 
@@ -141,35 +141,7 @@ pub(super) async fn revert(
         )?)
     })
     .await;
-    match result {
-        Ok(info) => {
-            audit(
-                &state,
-                &who,
-                &action,
-                &format!("revision {n}"),
-                "ok",
-                &format!("revision {}", info.revision),
-            );
-            serve_now(&state).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(serde_json::to_value(&info).unwrap_or_default()),
-            )
-                .into_response())
-        }
-        Err(e) => {
-            audit(
-                &state,
-                &who,
-                &action,
-                &format!("revision {n}"),
-                "refused",
-                &e.to_string(),
-            );
-            Err(e)
-        }
-    }
+    revision_made(&state, &who, &action, &format!("revision {n}"), result).await
 }
 
 /// `GET /grids/{code}/history`: every version of a grid, oldest first,

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use rayon::prelude::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
@@ -338,6 +339,8 @@ const VIEW_GRIDS: &str = "SELECT v.code, v.level, v.name, v.worker, v.geom FROM 
 
 /// A component row's columns, in [`component_record`]'s order.
 const COMPONENT_COLUMNS: &str = "code, class, name, department, owner, maintainer, state, initial_date, change_date, source, remarks, lon, lat";
+/// How many [`COMPONENT_COLUMNS`] there are.
+const COMPONENT_COLUMN_COUNT: usize = 13;
 
 fn component_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComponentRecord> {
     let state: String = r.get(6)?;
@@ -411,33 +414,14 @@ impl GeoPackage {
         {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT fid, {COMPONENT_COLUMNS} FROM components WHERE rev_to IS NULL"
+                    "SELECT {COMPONENT_COLUMNS}, fid FROM components WHERE rev_to IS NULL"
                 ))
                 .map_err(self.err())?;
             let rows = stmt
                 .query_map([], |r| {
-                    let fid: i64 = r.get(0)?;
-                    // Shift the columns by one for component_record.
-                    let state: String = r.get(7)?;
                     Ok((
-                        fid,
-                        ComponentRecord {
-                            code: r.get(1)?,
-                            class: r.get(2)?,
-                            name: r.get(3)?,
-                            department: r.get(4)?,
-                            owner: r.get(5)?,
-                            maintainer: r.get(6)?,
-                            state: ComponentState::parse(&state).unwrap_or_default(),
-                            initial_date: r.get(8)?,
-                            change_date: r.get(9)?,
-                            source: r.get(10)?,
-                            remarks: r.get(11)?,
-                            location: geo::Coord {
-                                x: r.get(12)?,
-                                y: r.get(13)?,
-                            },
-                        },
+                        r.get::<_, i64>(COMPONENT_COLUMN_COUNT)?,
+                        component_record(r)?,
                     ))
                 })
                 .map_err(self.err())?;
@@ -497,6 +481,21 @@ impl GeoPackage {
             }
         }
         Ok(changed)
+    }
+
+    /// The components of revision `revision` with fids in `a..=b`, on a
+    /// connection of their own.
+    fn components_in(&self, revision: Revision, a: i64, b: i64) -> Result<Vec<ComponentRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COMPONENT_COLUMNS} FROM components WHERE fid BETWEEN ?2 AND ?3 AND rev_from <= ?1 AND (rev_to IS NULL OR rev_to > ?1) ORDER BY fid"
+            ))
+            .map_err(self.err())?;
+        stmt.query_map(params![revision as i64, a, b], component_record)
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())
     }
 
     fn draft_with(&self, conn: &Connection, id: u64) -> Result<DraftInfo> {
@@ -647,23 +646,37 @@ impl Store for GeoPackage {
         let conn = self.reader()?;
         let grids = self.grids_with(&conn, view)?;
         let mut components = Components::new(setup.component_scheme.len());
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COMPONENT_COLUMNS} FROM components WHERE rev_from <= ?1 AND (rev_to IS NULL OR rev_to > ?1)"
-            ))
+        // Read in fid ranges on all cores (a connection each), a few ranges
+        // at a time so that only those ranges' records are held at once.
+        let (lo, hi): (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT min(fid), max(fid) FROM components", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![view.revision as i64], component_record)
-            .map_err(self.err())?;
-        for row in rows {
-            let rec = row.map_err(self.err())?;
-            let class = setup.classes.get(&rec.class).ok_or_else(|| {
-                self.corrupt(format!(
-                    "component {} has class {} that the class table does not list",
-                    rec.code, rec.class
-                ))
-            })?;
-            components.push(&rec, class);
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let threads = rayon::current_num_threads().max(1);
+            let step = ((hi - lo + 1) / (threads as i64 * 16)).max(65_536);
+            let ranges: Vec<(i64, i64)> = (lo..=hi)
+                .step_by(step as usize)
+                .map(|a| (a, (a + step - 1).min(hi)))
+                .collect();
+            for group in ranges.chunks(threads) {
+                let read: Vec<Result<Vec<ComponentRecord>>> = group
+                    .par_iter()
+                    .map(|&(a, b)| self.components_in(view.revision, a, b))
+                    .collect();
+                for part in read {
+                    for rec in part? {
+                        let class = setup.classes.get(&rec.class).ok_or_else(|| {
+                            self.corrupt(format!(
+                                "component {} has class {} that the class table does not list",
+                                rec.code, rec.class
+                            ))
+                        })?;
+                        components.push(&rec, class);
+                    }
+                }
+            }
         }
         Ok(Dataset {
             scheme: setup.scheme,

@@ -1,0 +1,189 @@
+//! The store of record on the seeded city of 16,000 unit grids and 2
+//! million components: seeding a store, a year of one-grid redraws (300
+//! revisions, seeded), storage bytes per revision of one grid, loading the
+//! city from the store beside loading the FlatGeobuf data directory,
+//! publish-to-visible (commit one redrawn grid, then build the snapshot
+//! lookups see), and lookups at a time a year back.
+//!
+//! `cargo bench --bench store`; `WANGGE_BENCH_UNITS` / `WANGGE_BENCH_COMPONENTS`
+//! for other sizes (the 10-million-component city: 100000 / 10000000).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use geo::{Coord, Scale};
+use rand::{Rng, SeedableRng};
+use wangge::snapshot::Snapshot;
+use wangge::store::{Commit, ComponentChange, GridChange, Store, Timestamp, View};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn file_bytes(path: &std::path::Path) -> u64 {
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    std::fs::metadata(path).map_or(0, |m| m.len()) + std::fs::metadata(wal).map_or(0, |m| m.len())
+}
+
+/// Moves the WAL into the database file, so that its size is the data's.
+fn checkpoint(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .unwrap();
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn bench(c: &mut Criterion) {
+    let units = common::env("WANGGE_BENCH_UNITS", 16_000);
+    let components = common::env("WANGGE_BENCH_COMPONENTS", 2_000_000);
+    let dir = common::data_dir(units, components);
+    let tmp = tempfile::tempdir_in("target").expect("tempdir");
+    let path = tmp.path().join("city.gpkg");
+
+    let t = Instant::now();
+    let (store, _) = wangge::edit::open_or_seed(&path, &dir).expect("seed the store");
+    eprintln!(
+        "seeded the store from {}: {:.1} s, {} MB",
+        dir.display(),
+        t.elapsed().as_secs_f64(),
+        file_bytes(&path) >> 20
+    );
+
+    // A year of redraws: one unit grid per revision, effective a day apart.
+    let head = store.head().unwrap().unwrap();
+    let now = Timestamp::now().millis();
+    let year_ago = now - 365 * DAY_MS;
+    let grids = store
+        .grids(View {
+            revision: head.revision,
+            valid_at: Timestamp::now(),
+        })
+        .unwrap();
+    let unit_grids: Vec<_> = grids
+        .iter()
+        .filter(|g| g.level == grids.iter().map(|g| g.level).max().unwrap())
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261202);
+    checkpoint(&path);
+    let before = file_bytes(&path);
+    let redraws = 300;
+    for i in 0..redraws {
+        let g = unit_grids[rng.random_range(0..unit_grids.len())];
+        let mut redrawn = g.clone();
+        redrawn.geometry = g.geometry.scale(0.999);
+        redrawn.worker = Some(format!("网格员{i}"));
+        store
+            .commit(Commit {
+                author: "bench".into(),
+                message: format!("redraw {i}"),
+                effective_at: Some(Timestamp::from_millis(year_ago + i as i64 * DAY_MS)),
+                kind: "publish",
+                base: None,
+                grids: vec![GridChange::Put(redrawn)],
+                components: ComponentChange::Keep,
+                draft: None,
+            })
+            .unwrap();
+    }
+    checkpoint(&path);
+    let mean_vertices = unit_grids
+        .iter()
+        .map(|g| geo::CoordsIter::coords_count(&g.geometry))
+        .sum::<usize>() as f64
+        / unit_grids.len() as f64;
+    eprintln!(
+        "{redraws} one-grid revisions: {:.0} bytes per revision (unit grids have {mean_vertices:.0} vertices on average)",
+        (file_bytes(&path).saturating_sub(before)) as f64 / redraws as f64
+    );
+
+    // Loading: the store beside the FlatGeobuf data directory.
+    let view_now = View {
+        revision: store.head().unwrap().unwrap().revision,
+        valid_at: Timestamp::now(),
+    };
+    let t = Instant::now();
+    let snap_store = Snapshot::from_store(&store, view_now).unwrap();
+    let store_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (_, snap_dir) = wangge::datadir::open_snapshot(&dir, |_| {}).unwrap();
+    let dir_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "load + index, {} grids and {} components: store {store_s:.2} s, data directory {dir_s:.2} s",
+        snap_store.data().grids.len(),
+        snap_store.data().components.len()
+    );
+    drop(snap_dir);
+    drop(snap_store);
+
+    // Publish to visible: commit one redrawn grid, build the snapshot readers see.
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let g = unit_grids[rng.random_range(0..unit_grids.len())];
+        let mut redrawn = g.clone();
+        redrawn.geometry = g.geometry.scale(0.998);
+        let t = Instant::now();
+        let info = store
+            .commit(Commit {
+                author: "bench".into(),
+                message: format!("live {i}"),
+                effective_at: None,
+                kind: "publish",
+                base: None,
+                grids: vec![GridChange::Put(redrawn)],
+                components: ComponentChange::Keep,
+                draft: None,
+            })
+            .unwrap();
+        let commit_s = t.elapsed().as_secs_f64();
+        let snap = Snapshot::from_store(
+            &store,
+            View {
+                revision: info.revision,
+                valid_at: Timestamp::now(),
+            },
+        )
+        .unwrap();
+        times.push((commit_s, t.elapsed().as_secs_f64()));
+        drop(snap);
+    }
+    let mut commits: Vec<f64> = times.iter().map(|t| t.0 * 1e3).collect();
+    let mut visible: Vec<f64> = times.iter().map(|t| t.1 * 1e3).collect();
+    eprintln!(
+        "publish one grid: commit median {:.1} ms (max {:.1}); commit + full snapshot rebuild median {:.0} ms, p99 {:.0} ms",
+        percentile(&mut commits, 0.5),
+        percentile(&mut commits, 1.0),
+        percentile(&mut visible, 0.5),
+        percentile(&mut visible, 0.99)
+    );
+
+    // Lookups a year back: the snapshot of that time.
+    let past = Snapshot::from_store(
+        &store,
+        View {
+            revision: store.head().unwrap().unwrap().revision,
+            valid_at: Timestamp::from_millis(year_ago + 10 * DAY_MS),
+        },
+    )
+    .unwrap();
+    let b = past.extent().unwrap();
+    let points: Vec<Coord<f64>> = (0..100_000)
+        .map(|_| Coord {
+            x: rng.random_range(b.min().x..b.max().x),
+            y: rng.random_range(b.min().y..b.max().y),
+        })
+        .collect();
+    let mut g = c.benchmark_group("historical");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(points.len() as u64));
+    g.bench_function("lookup_a_year_back_100k_points", |bench| {
+        bench.iter(|| points.iter().filter(|&&p| past.locate(p).is_some()).count())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
