@@ -630,6 +630,7 @@ async fn openapi_document_describes_every_route() {
         "/drafts",
         "/drafts/{id}",
         "/drafts/{id}/upload",
+        "/drafts/{id}/operations",
         "/drafts/{id}/validation",
         "/drafts/{id}/impact",
         "/drafts/{id}/publish",

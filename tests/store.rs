@@ -988,3 +988,184 @@ fn a_reopened_store_loads_the_same_city() {
     src.sort_by(|x, y| x.code.cmp(&y.code));
     assert_eq!(a, src, "the store holds the sample's grids exactly");
 }
+
+/// Split by a line, then merge back, through `POST /drafts/{id}/operations`:
+/// the parts partition the grid (checked with geo's boolean operations and
+/// areas on the sphere), each step is publishable, lookups follow.
+#[tokio::test]
+async fn split_by_a_line_and_merge_back_keep_the_partition() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, _, _) = neighbours(&grids);
+    let new_code = format!("{}{}", &a.code[..12], "950");
+    let ctr = a.geometry.centroid().unwrap();
+    let b = a.geometry.bounding_rect().unwrap();
+    // A line with a bend, crossing the grid from south to north.
+    let line = json!([
+        [ctr.x(), b.min().y - 0.001],
+        [ctr.x() + b.width() * 0.1, ctr.y()],
+        [ctr.x(), b.max().y + 0.001]
+    ]);
+    let id = new_draft(&c.app, LI, "{}").await;
+    let ops = format!("/drafts/{id}/operations");
+    let r = call(
+        &c.app,
+        "POST",
+        &ops,
+        Some(LI),
+        &json!({"op": "split", "code": a.code, "line": line, "new_code": new_code}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // A line that misses the grid is refused.
+    let far = json!([[b.max().x + 1.0, b.min().y], [b.max().x + 1.0, b.max().y]]);
+    call(&c.app, "POST", &ops, Some(LI), &json!({"op": "split", "code": a.code, "line": far, "new_code": format!("{}951", &a.code[..12])}).to_string())
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "refused");
+    let state = edit::DraftState::read(c.store.as_ref(), id).unwrap();
+    let proposed = state.proposed();
+    let (west, east) = (grid(&proposed, &a.code), grid(&proposed, &new_code));
+    let area = wangge::measure::area_m2;
+    let whole = area(&a.geometry);
+    assert!(
+        (area(&west.geometry) + area(&east.geometry) - whole).abs() < whole * 1e-6,
+        "the parts' areas add up: {} + {} vs {whole}",
+        area(&west.geometry),
+        area(&east.geometry)
+    );
+    assert!(
+        area(&west.geometry.intersection(&east.geometry)) < 1e-3,
+        "the parts do not overlap"
+    );
+    assert!(
+        area(&a.geometry.difference(&west.geometry.union(&east.geometry))) < 1e-3,
+        "the parts cover the grid"
+    );
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert_eq!(v["publishable"], true, "{v}");
+    assert_eq!(
+        publish(&c.app, id, "split by a line").await.status,
+        StatusCode::CREATED
+    );
+    let p = east.geometry.centroid().unwrap();
+    let r = get(&c.app, &format!("/lookup?lon={}&lat={}", p.x(), p.y()))
+        .await
+        .json();
+    assert_eq!(r["grid"]["code"], new_code.as_str());
+    // Merge back.
+    let id = new_draft(&c.app, LI, "{}").await;
+    let r = call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/operations"),
+        Some(LI),
+        &json!({"op": "merge", "codes": [a.code, new_code]}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert_eq!(v["publishable"], true, "{v}");
+    assert_eq!(
+        publish(&c.app, id, "merge back").await.status,
+        StatusCode::CREATED
+    );
+    let r = get(&c.app, &format!("/lookup?lon={}&lat={}", p.x(), p.y()))
+        .await
+        .json();
+    assert_eq!(r["grid"]["code"], a.code.as_str());
+    let merged = grid(&grids_now(c.store.as_ref()), &a.code).geometry.clone();
+    assert!((area(&merged) - whole).abs() < whole * 1e-6);
+    // Grids of different parents do not merge.
+    let other = grids
+        .iter()
+        .find(|g| g.level == 3 && g.code[..12] != a.code[..12])
+        .unwrap();
+    let id = new_draft(&c.app, LI, "{}").await;
+    call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/operations"),
+        Some(LI),
+        &json!({"op": "merge", "codes": [a.code, other.code]}).to_string(),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "refused");
+}
+
+/// Re-numbering a community: codes 001..n, every geometry kept, and the
+/// order goes north to south by rows, west to east within a row.
+#[tokio::test]
+async fn renumbering_runs_west_to_east_then_north_to_south() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (_, _, community) = neighbours(&grids);
+    let kids: Vec<&Grid> = grids
+        .iter()
+        .filter(|g| g.level == 3 && g.code.starts_with(&community.code))
+        .collect();
+    let id = new_draft(&c.app, LI, "{}").await;
+    let r = call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/operations"),
+        Some(LI),
+        &json!({"op": "renumber", "parent": community.code}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let map = r.json()["renumbered"].as_array().unwrap().clone();
+    assert_eq!(map.len(), kids.len());
+    let state = edit::DraftState::read(c.store.as_ref(), id).unwrap();
+    let proposed = state.proposed();
+    let mut seq: Vec<&Grid> = proposed
+        .iter()
+        .filter(|g| g.level == 3 && g.code.starts_with(&community.code))
+        .collect();
+    seq.sort_by(|x, y| x.code.cmp(&y.code));
+    let want: Vec<String> = (1..=kids.len())
+        .map(|i| format!("{}{i:03}", community.code))
+        .collect();
+    assert_eq!(seq.iter().map(|g| g.code.clone()).collect::<Vec<_>>(), want);
+    // The same geometries, each under its new code.
+    for m in &map {
+        let old = grid(&grids, m["from"].as_str().unwrap());
+        assert_eq!(
+            grid(&proposed, m["to"].as_str().unwrap()).geometry,
+            old.geometry
+        );
+    }
+    // Order: a later number is south of an earlier one by more than half a
+    // grid, or about as far north and east of it.
+    let cy = |g: &Grid| g.geometry.centroid().unwrap();
+    let mut h: Vec<f64> = seq
+        .iter()
+        .map(|g| g.geometry.bounding_rect().unwrap().height())
+        .collect();
+    h.sort_by(f64::total_cmp);
+    let band = h[h.len() / 2];
+    for w in seq.windows(2) {
+        let (p, q) = (cy(w[0]), cy(w[1]));
+        assert!(
+            q.y() < p.y() + band,
+            "{} then {}: the next is not further north than a row",
+            w[0].code,
+            w[1].code
+        );
+        if (q.y() / band).floor() == (p.y() / band).floor() {
+            assert!(
+                q.x() > p.x(),
+                "{} then {} in one row: west to east",
+                w[0].code,
+                w[1].code
+            );
+        }
+    }
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert_eq!(v["publishable"], true, "{v}");
+}

@@ -3,6 +3,7 @@
 //! [`Store`]; nothing knows which store it is.
 
 mod impact;
+pub mod operations;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};

@@ -408,3 +408,92 @@ pub(super) async fn publish(
     .await;
     revision_made(&state, &who, &action, &format!("draft {id}"), result).await
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum Operation {
+    /// Split `code` by `line` ([[lon, lat], ...]); the right part becomes `new_code`.
+    Split {
+        code: String,
+        line: Vec<[f64; 2]>,
+        new_code: String,
+    },
+    /// Merge `codes` (siblings that touch) into the first.
+    Merge { codes: Vec<String> },
+    /// Re-number the children of `parent` west→east, north→south.
+    Renumber { parent: String },
+}
+
+/// `POST /drafts/{id}/operations`: a geometry operation on the draft's grids
+/// (`{"op": "split", "code", "line", "new_code"}`, `{"op": "merge", "codes"}`,
+/// `{"op": "renumber", "parent"}`); its changes go into the draft.
+pub(super) async fn operation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = draft_id(&id)?;
+    let action = format!("POST /drafts/{id}/operations");
+    let who = planner(&state, &headers, &action, "")?;
+    let op: Operation = command(&body)?;
+    let store = editing(&state)?.store().clone();
+    let result = blocking(move || {
+        let setup = store.setup()?;
+        let draft = DraftState::read(store.as_ref(), id)?;
+        let proposed = draft.proposed();
+        let find = |code: &str| {
+            proposed
+                .iter()
+                .find(|g| g.code == code)
+                .ok_or_else(|| ApiError::NotFound(format!("draft {id} has no grid {code}")))
+        };
+        let (changes, mapping) = match &op {
+            Operation::Split {
+                code,
+                line,
+                new_code,
+            } => {
+                let line: Vec<geo::Coord<f64>> =
+                    line.iter().map(|&[x, y]| geo::Coord { x, y }).collect();
+                let g = find(code)?;
+                (
+                    edit::operations::split(&setup.scheme, g, &line, new_code, &proposed)?,
+                    Vec::new(),
+                )
+            }
+            Operation::Merge { codes } => {
+                let grids = codes.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+                (edit::operations::merge(&setup.scheme, &grids)?, Vec::new())
+            }
+            Operation::Renumber { parent } => {
+                edit::operations::renumber(&setup.scheme, parent, &proposed)?
+            }
+        };
+        let codes: Vec<String> = changes.iter().map(|c| c.code().to_string()).collect();
+        let tags = edit::edit_draft(
+            store.as_ref(),
+            id,
+            changes.into_iter().map(|c| (c, None)).collect(),
+        )?;
+        Ok(json!({
+            "draft": id,
+            "changed": codes.iter().zip(tags).map(|(c, t)| json!({ "code": c, "etag": t })).collect::<Vec<_>>(),
+            "renumbered": mapping.iter().map(|(a, b)| json!({ "from": a, "to": b })).collect::<Vec<_>>(),
+        }))
+    })
+    .await;
+    audit(
+        &state,
+        &who,
+        &action,
+        &format!("draft {id}"),
+        if result.is_ok() { "ok" } else { "refused" },
+        &result
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
+    );
+    Ok(Json(result?))
+}

@@ -447,6 +447,7 @@ pub fn router(state: AppState) -> Router {
         .route("/drafts", get(drafts::list).post(drafts::create))
         .route("/drafts/{id}", get(drafts::get).delete(drafts::discard))
         .route("/drafts/{id}/upload", post(drafts::upload))
+        .route("/drafts/{id}/operations", post(drafts::operation))
         .route("/drafts/{id}/validation", get(drafts::validation))
         .route("/drafts/{id}/impact", get(drafts::impact))
         .route("/drafts/{id}/publish", post(drafts::publish))
