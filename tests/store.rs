@@ -561,6 +561,7 @@ async fn a_split_publishes_and_the_past_stays_readable() {
             .all(|m| m["from"] == a.code.as_str() && m["to"] == new_code.as_str())
     );
     // Publish; lookups see it when the publish has answered.
+    let tiles_before = c.state.tiles();
     let r = publish(&c.app, id, "split for the new estate").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let rev = r.json()["revision"].as_u64().unwrap();
@@ -611,6 +612,29 @@ async fn a_split_publishes_and_the_past_stays_readable() {
     let mut want = vec![a.code.as_str(), new_code.as_str()];
     want.sort();
     assert_eq!(codes, want);
+    // Only the tiles the split touches are drawn again: every other tile
+    // keeps its cache key, and is the same tile in both revisions.
+    let after = c.state.tiles();
+    assert_ne!(after.id(), tiles_before.id());
+    let sources = [
+        wangge::tiles::Source::Grids,
+        wangge::tiles::Source::Components,
+    ];
+    let city_box = c.state.snapshot().extent().unwrap();
+    let (mut kept, mut redrawn) = (0, 0);
+    for z in [12u8, 14, 15] {
+        for t in wangge::tiles::tiles_covering(city_box, z) {
+            let same = wangge::tiles::render(&after, &sources, t)
+                == wangge::tiles::render(&tiles_before, &sources, t);
+            if after.content_key(t) == tiles_before.id() {
+                assert!(same, "tile {t:?} kept its key but changed");
+                kept += 1;
+            } else {
+                redrawn += 1;
+            }
+        }
+    }
+    assert!(kept > 0 && redrawn > 0, "kept {kept}, redrawn {redrawn}");
     // The published draft is closed.
     let r = put(&c.app, id, &west).await;
     r.assert_error(StatusCode::CONFLICT, "conflict");

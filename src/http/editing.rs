@@ -346,7 +346,19 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
         "revision {} served",
         head.revision
     );
-    state.publish(snap, seconds);
+    // Only a single revision that changed grids and no components, taking
+    // effect now, has tiles known to change only where its grids are.
+    let changed_tiles = match &bbox {
+        Some(b)
+            if head.revision == from + 1
+                && head.components_changed == 0
+                && (served_epoch == epoch || epoch == Some(head.effective_at)) =>
+        {
+            Some(tile_ranges(*b))
+        }
+        _ => None,
+    };
+    state.publish_changed(snap, seconds, changed_tiles);
     *editing
         .current_epoch
         .lock()

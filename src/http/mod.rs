@@ -183,6 +183,16 @@ impl TileService {
         }
     }
 
+    /// Makes `set` the tiles of its snapshot.
+    fn adopt(&self, set: TileSet) {
+        let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        sets.retain(|s| s.id() != set.id());
+        sets.push(Arc::new(set));
+        if sets.len() > TILE_SETS {
+            sets.remove(0);
+        }
+    }
+
     /// The tiles of `snap`'s revision (its indexes are built on first use).
     fn set(&self, snap: &Arc<Snapshot>) -> Arc<TileSet> {
         let mut sets = self.sets.lock().unwrap_or_else(|e| e.into_inner());
@@ -296,8 +306,26 @@ impl AppState {
     /// Publishes a new snapshot; requests in flight finish on the old one.
     /// `build_seconds` is how long loading and indexing it took (for metrics).
     pub fn publish(&self, snapshot: Snapshot, build_seconds: f64) {
+        self.publish_changed(snapshot, build_seconds, None);
+    }
+
+    /// Publishes a new snapshot that differs from the current one only in
+    /// the tile ranges `changed` (`[z, x_min, y_min, x_max, y_max]` for every
+    /// zoom), when known: the cached tiles outside them stay valid.
+    pub fn publish_changed(
+        &self,
+        snapshot: Snapshot,
+        build_seconds: f64,
+        changed: Option<Vec<[u32; 5]>>,
+    ) {
         self.metrics.snapshot(snapshot.revision(), build_seconds);
-        self.snapshot.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        if let Some(changed) = changed {
+            let before = self.tiles();
+            self.tiles
+                .adopt(TileSet::succeeding(snapshot.clone(), &before, changed));
+        }
+        self.snapshot.store(snapshot);
     }
 }
 

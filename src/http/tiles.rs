@@ -109,7 +109,7 @@ pub async fn tile(
     let ready = state
         .tiles
         .cache
-        .cached(set.id(), &sources, t)
+        .cached(&set, &sources, t)
         .filter(|e| e.has(enc));
     let entry: Arc<Encoded> = match ready {
         Some(e) => {

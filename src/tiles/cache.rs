@@ -1,9 +1,10 @@
 //! The in-memory tile cache (moka, bounded by bytes) of encoded tiles
 //! ([`Encoded`]).
 //!
-//! The cache key holds the snapshot's id, so once new data is published
-//! no request can be answered from a tile of the old data; old entries age
-//! out of the byte budget.
+//! The cache key holds the id of the snapshot the tile was drawn from, or of
+//! an older one whose tile is known to be the same ([`TileSet::content_key`]):
+//! once new data is published, only the tiles it changed are drawn again;
+//! old entries age out of the byte budget.
 
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ impl TileCache {
                     .entry(Key {
                         sources: sources.to_vec(),
                         tile,
-                        snapshot: set.id(),
+                        snapshot: set.content_key(tile),
                     })
                     .or_insert_with(render);
                 let hit = !entry.is_fresh();
@@ -72,7 +73,8 @@ impl TileCache {
 
     /// The tile if it is cached now, without rendering (cheap: callable
     /// from an async task).
-    pub fn cached(&self, snapshot: u64, sources: &[Source], tile: TileId) -> Option<Arc<Encoded>> {
+    pub fn cached(&self, set: &TileSet, sources: &[Source], tile: TileId) -> Option<Arc<Encoded>> {
+        let snapshot = set.content_key(tile);
         self.inner.as_ref()?.get(&Key {
             sources: sources.to_vec(),
             tile,
