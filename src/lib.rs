@@ -2,11 +2,14 @@
 //! management.
 //!
 //! A city's grid hierarchy (district > street > community > unit grid) and its
-//! coded city components are imported ([`io`]), validated ([`validate`]), held
-//! in memory behind spatial indexes ([`index::Snapshot`]) and queried: "which
-//! grid is this point in" ([`lookup`]), features by code, vector tiles
-//! ([`tiles`]), and over HTTP ([`http`]). All geometry is WGS84 lon/lat degrees (EPSG:4326); other
-//! coordinate systems are converted at the edge ([`crs`]).
+//! coded city components are imported ([`io`]), validated ([`validate`]) and
+//! recorded in a store of record ([`store`]) as revisions, changed through
+//! drafts ([`edit`]), held in memory as one immutable
+//! [`snapshot::Snapshot`] per revision behind spatial indexes ([`index`]) and
+//! queried ([`query`]): "which grid is this point in", now or at any time,
+//! features by code, vector tiles ([`tiles`]), and over HTTP ([`http`]). All
+//! geometry is WGS84 lon/lat degrees (EPSG:4326); other coordinate systems are
+//! converted at the edge ([`crs`]).
 
 pub mod bbox;
 pub mod codes;
