@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::drafts::{MAX_UPLOAD_BYTES, draft_id};
-use super::editing::{audit, blocking, editing, planner};
+use super::editing::{audit, audited, blocking, editing, planner};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::{self, DraftState};
 use crate::model::Grid;
@@ -555,17 +555,13 @@ pub(super) async fn delete(
         Ok(())
     })
     .await;
-    audit(
+    audited(
         &state,
         &who,
         &action,
         &format!("draft {id} grid {code}"),
-        if result.is_ok() { "ok" } else { "refused" },
-        &result
-            .as_ref()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
+        &result,
+        |_| String::new(),
     );
     result?;
     Ok(StatusCode::NO_CONTENT.into_response())

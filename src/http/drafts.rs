@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::editing::{audit, blocking, editing, planner, revision_made};
+use super::editing::{audit, audited, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::{self, DraftState};
 use crate::store::{DraftInfo, GridChange, Timestamp};
@@ -183,14 +183,9 @@ pub(super) async fn discard(
     let who = planner(&state, &headers, &action, "")?;
     let store = editing(&state)?.store().clone();
     let r = blocking(move || Ok(store.discard_draft(id)?)).await;
-    audit(
-        &state,
-        &who,
-        &action,
-        &format!("draft {id}"),
-        if r.is_ok() { "ok" } else { "refused" },
-        &r.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
-    );
+    audited(&state, &who, &action, &format!("draft {id}"), &r, |_| {
+        String::new()
+    });
     r?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -292,16 +287,13 @@ pub(super) async fn upload(
         }))
     })
     .await;
-    audit(
+    audited(
         &state,
         &who,
         &action,
         &format!("draft {id}"),
-        if result.is_ok() { "ok" } else { "refused" },
-        &match &result {
-            Ok(v) => format!("{} grid(s) put", v["put"]),
-            Err(e) => e.to_string(),
-        },
+        &result,
+        |v| format!("{} grid(s) put", v["put"]),
     );
     Ok(Json(result?))
 }
@@ -483,17 +475,13 @@ pub(super) async fn operation(
         }))
     })
     .await;
-    audit(
+    audited(
         &state,
         &who,
         &action,
         &format!("draft {id}"),
-        if result.is_ok() { "ok" } else { "refused" },
-        &result
-            .as_ref()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
+        &result,
+        |_| String::new(),
     );
     Ok(Json(result?))
 }

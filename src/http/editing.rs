@@ -205,6 +205,22 @@ pub(crate) fn audit(
     }
 }
 
+/// Audits the outcome of a write: `ok` with `detail` of the result, or
+/// `refused` with the error.
+pub(crate) fn audited<T>(
+    state: &AppState,
+    who: &str,
+    action: &str,
+    target: &str,
+    result: &Result<T, ApiError>,
+    detail: impl FnOnce(&T) -> String,
+) {
+    match result {
+        Ok(v) => audit(state, who, action, target, "ok", &detail(v)),
+        Err(e) => audit(state, who, action, target, "refused", &e.to_string()),
+    }
+}
+
 /// Runs blocking store work off the request threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
