@@ -221,3 +221,48 @@ fn acknowledged_publishes_survive_kill_9_at_random_moments() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `wangge import --store` by another process while the server runs: the
+/// server serves the new revision within seconds, without a restart.
+#[test]
+fn an_import_by_another_process_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("city.gpkg");
+    let (mut child, addr) = start(&path);
+    let (_, revs) = request(&addr, "GET", "/revisions?limit=1", "").unwrap();
+    assert_eq!(revs["served"], 1);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .current_dir(root)
+        .args(["import", "--grids", "data/sample/grids.fgb", "--store"])
+        .arg(&path)
+        .args(["--message", "spring survey"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut served = 0;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        served = request(&addr, "GET", "/revisions?limit=1", "").unwrap().1["served"]
+            .as_u64()
+            .unwrap();
+        if served == 2 {
+            break;
+        }
+    }
+    let (_, health) = request(&addr, "GET", "/health", "").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        served, 2,
+        "the server did not serve the imported revision within 10 s"
+    );
+    assert_eq!(
+        health["components"], 8000,
+        "an import of grids alone keeps the components: {health}"
+    );
+}

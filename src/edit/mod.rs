@@ -82,8 +82,8 @@ pub fn head_view(store: &dyn Store) -> Result<View> {
 }
 
 /// Records an imported city as a new revision: only the grids and
-/// components that differ from the current ones are stored. The schemes
-/// must be the store's.
+/// components that differ from the current ones are stored (a city with no
+/// components keeps the store's). The schemes must be the store's.
 pub fn import(
     store: &dyn Store,
     data: &Dataset,
@@ -118,7 +118,12 @@ pub fn import(
         kind: "import",
         base: None,
         grids: diff_grids(&old, &data.grids),
-        components: ComponentChange::Replace(components),
+        // An import of grids alone keeps the components the store has.
+        components: if components.is_empty() {
+            ComponentChange::Keep
+        } else {
+            ComponentChange::Replace(components)
+        },
         draft: None,
     })?)
 }
