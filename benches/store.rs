@@ -32,6 +32,27 @@ fn checkpoint(path: &std::path::Path) {
         .unwrap();
 }
 
+/// Records a revision that puts one grid.
+fn redraw(
+    store: &dyn Store,
+    grid: wangge::model::Grid,
+    message: &str,
+    effective_at: Option<Timestamp>,
+) -> wangge::store::RevisionInfo {
+    store
+        .commit(Commit {
+            author: "bench".into(),
+            message: message.into(),
+            effective_at,
+            kind: "publish",
+            base: None,
+            grids: vec![GridChange::Put(grid)],
+            components: ComponentChange::Keep,
+            draft: None,
+        })
+        .unwrap()
+}
+
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -63,10 +84,8 @@ fn bench(c: &mut Criterion) {
             valid_at: Timestamp::now(),
         })
         .unwrap();
-    let unit_grids: Vec<_> = grids
-        .iter()
-        .filter(|g| g.level == grids.iter().map(|g| g.level).max().unwrap())
-        .collect();
+    let finest = grids.iter().map(|g| g.level).max().unwrap();
+    let unit_grids: Vec<_> = grids.iter().filter(|g| g.level == finest).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261202);
     checkpoint(&path);
     let before = file_bytes(&path);
@@ -76,18 +95,8 @@ fn bench(c: &mut Criterion) {
         let mut redrawn = g.clone();
         redrawn.geometry = g.geometry.scale(0.999);
         redrawn.worker = Some(format!("网格员{i}"));
-        store
-            .commit(Commit {
-                author: "bench".into(),
-                message: format!("redraw {i}"),
-                effective_at: Some(Timestamp::from_millis(year_ago + i as i64 * DAY_MS)),
-                kind: "publish",
-                base: None,
-                grids: vec![GridChange::Put(redrawn)],
-                components: ComponentChange::Keep,
-                draft: None,
-            })
-            .unwrap();
+        let effective = Timestamp::from_millis(year_ago + i as i64 * DAY_MS);
+        redraw(&store, redrawn, &format!("redraw {i}"), Some(effective));
     }
     checkpoint(&path);
     let mean_vertices = unit_grids
@@ -126,18 +135,7 @@ fn bench(c: &mut Criterion) {
         let mut redrawn = g.clone();
         redrawn.geometry = g.geometry.scale(0.998);
         let t = Instant::now();
-        let info = store
-            .commit(Commit {
-                author: "bench".into(),
-                message: format!("live {i}"),
-                effective_at: None,
-                kind: "publish",
-                base: None,
-                grids: vec![GridChange::Put(redrawn)],
-                components: ComponentChange::Keep,
-                draft: None,
-            })
-            .unwrap();
+        let info = redraw(&store, redrawn, &format!("live {i}"), None);
         let commit_s = t.elapsed().as_secs_f64();
         let snap = Snapshot::from_store(
             &store,

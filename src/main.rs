@@ -431,7 +431,6 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             }
             let store: Arc<dyn wangge::store::Store> = Arc::new(store);
             let view = wangge::edit::head_view(store.as_ref())?;
-            let epoch = store.epoch(view)?;
             let snap = Snapshot::from_store(store.as_ref(), view)?;
             if planners.is_empty() {
                 tracing::warn!(
@@ -440,7 +439,7 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             }
             Ok((
                 snap,
-                Some(wangge::http::Editing::new(store, planners.clone(), epoch)),
+                Some(wangge::http::Editing::new(store, planners.clone())),
             ))
         }
     }

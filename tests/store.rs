@@ -48,15 +48,11 @@ fn city() -> City {
     assert!(created);
     let store: Arc<dyn Store> = Arc::new(store);
     let view = edit::head_view(store.as_ref()).unwrap();
-    let epoch = store.epoch(view).unwrap();
     let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
     let planners =
         Planners::parse("li.ming:0123456789abcdef0123\nwang.fang:fedcba9876543210fedc").unwrap();
-    let state = AppState::new(snap, Limits::default()).with_editing(Editing::new(
-        store.clone(),
-        planners,
-        epoch,
-    ));
+    let state =
+        AppState::new(snap, Limits::default()).with_editing(Editing::new(store.clone(), planners));
     City {
         app: router(state.clone()),
         state,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::DraftState;
+use crate::codes::GridScheme;
 use crate::index::{LevelIndex, merge_rects};
 use crate::measure::area_m2;
 use crate::model::Grid;
@@ -80,13 +81,13 @@ pub struct Impact {
     pub diff: Value,
 }
 
-fn feature(g: &Grid, role: &str, change: &str) -> Value {
-    json!({
-        "type": "Feature",
-        "id": format!("{}-{role}", g.code),
-        "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
-        "properties": { "code": g.code, "name": g.name, "role": role, "change": change, "area_m2": (area_m2(&g.geometry) * 10.0).round() / 10.0 }
-    })
+/// A changed grid before or after, as a diff feature (id `code-role`).
+fn feature(scheme: &GridScheme, g: &Grid, role: &str, change: &str) -> Value {
+    let mut f = crate::query::features::grid_json(scheme, g);
+    f["id"] = json!(format!("{}-{role}", g.code));
+    f["properties"]["role"] = json!(role);
+    f["properties"]["change"] = json!(change);
+    f
 }
 
 /// The finest grid holding `p` among `levels` (coarsest first), under the
@@ -132,7 +133,7 @@ pub fn impact(snap: &Snapshot, draft: &DraftState) -> Impact {
         grow(before.and_then(|g| g.geometry.bounding_rect()));
         grow(after.and_then(|g| g.geometry.bounding_rect()));
         if let Some(b) = before {
-            diff.push(feature(b, "before", change));
+            diff.push(feature(&snap.data().scheme, b, "before", change));
             if let Some(w) = &b.worker {
                 workers
                     .entry(w.clone())
@@ -142,7 +143,7 @@ pub fn impact(snap: &Snapshot, draft: &DraftState) -> Impact {
             }
         }
         if let Some(a) = after {
-            diff.push(feature(a, "after", change));
+            diff.push(feature(&snap.data().scheme, a, "after", change));
             if let Some(w) = &a.worker {
                 workers
                     .entry(w.clone())

@@ -100,9 +100,8 @@ pub fn import(
     let old = match store.head()? {
         Some(h) => store.grids(View {
             revision: h.revision,
-            valid_at: effective_at
-                .unwrap_or_else(Timestamp::now)
-                .max(Timestamp::now()),
+            // The city the imported one replaces: as it stands when it takes effect.
+            valid_at: effective_at.unwrap_or_else(Timestamp::now),
         })?,
         None => Vec::new(),
     };
@@ -184,33 +183,6 @@ impl DraftState {
         by_code.into_values().cloned().collect()
     }
 
-    /// A grid as the draft has it, with its ETag (`None` for a grid the
-    /// draft has not changed: its ETag is the base revision's).
-    pub fn grid(&self, code: &str) -> Option<(Grid, String)> {
-        if let Some(c) = self.changes.iter().find(|c| c.change.code() == code) {
-            return match &c.change {
-                GridChange::Put(g) => Some((g.clone(), c.etag.clone())),
-                GridChange::Retire { .. } => None,
-            };
-        }
-        self.base
-            .iter()
-            .find(|g| g.code == code)
-            .map(|g| (g.clone(), base_etag(self.info.base, code)))
-    }
-
-    /// The ETag a client holds for `code` now (the draft's, or the base's).
-    pub fn etag(&self, code: &str) -> Option<String> {
-        match self.changes.iter().find(|c| c.change.code() == code) {
-            Some(c) => Some(c.etag.clone()),
-            None => self
-                .base
-                .iter()
-                .any(|g| g.code == code)
-                .then(|| base_etag(self.info.base, code)),
-        }
-    }
-
     /// The problems the draft's changes make, checked on what changed and
     /// its neighbours.
     pub fn validate(&self, setup: &Setup) -> Vec<Problem> {
@@ -231,11 +203,12 @@ pub fn edit_draft(
     id: u64,
     changes: Vec<(GridChange, Option<String>)>,
 ) -> Result<Vec<String>> {
-    let state = DraftState::read(store, id)?;
+    let info = store.draft(id)?;
+    let in_draft = store.draft_grids(id)?;
     let setup = store.setup()?;
     let mut checked = Vec::with_capacity(changes.len());
     for (change, if_match) in changes {
-        check_scope(&state.info, change.code())?;
+        check_scope(&info, change.code())?;
         if let GridChange::Put(g) = &change {
             let level = setup
                 .scheme
@@ -249,11 +222,11 @@ pub fn edit_draft(
             }
         }
         let code = change.code().to_string();
-        let in_draft = state.changes.iter().any(|c| c.change.code() == code);
-        let store_match = match (&if_match, in_draft) {
+        let changed = in_draft.iter().any(|c| c.change.code() == code);
+        let store_match = match (&if_match, changed) {
             // Not yet changed in the draft: the client's tag must be the base's.
             (Some(tag), false) => {
-                let current = state.etag(&code);
+                let current = grid_in(store, &info, &in_draft, &code)?.map(|(_, tag)| tag);
                 if tag != "*" && current.as_deref() != Some(tag.as_str()) {
                     return Err(StoreError::Stale {
                         draft: id,
@@ -269,6 +242,32 @@ pub fn edit_draft(
         checked.push((change, store_match));
     }
     Ok(store.put_draft_grids(id, &checked)?)
+}
+
+/// A grid as draft `id` has it, with the ETag a client holds for it now:
+/// the draft's own change, or else the base's grid (as planned) with the
+/// base's ETag. `None`: the draft retires it, or there is no such grid.
+pub fn draft_grid(store: &dyn Store, id: u64, code: &str) -> Result<Option<(Grid, String)>> {
+    let info = store.draft(id)?;
+    grid_in(store, &info, &store.draft_grids(id)?, code)
+}
+
+/// [`draft_grid`] with the draft and its changes read.
+fn grid_in(
+    store: &dyn Store,
+    info: &DraftInfo,
+    changes: &[DraftGrid],
+    code: &str,
+) -> Result<Option<(Grid, String)>> {
+    if let Some(c) = changes.iter().find(|c| c.change.code() == code) {
+        return Ok(match &c.change {
+            GridChange::Put(g) => Some((g.clone(), c.etag.clone())),
+            GridChange::Retire { .. } => None,
+        });
+    }
+    Ok(store
+        .grid(planned(store, info.base)?, code)?
+        .map(|g| (g, base_etag(info.base, code))))
 }
 
 /// Refuses a code outside a scoped draft.

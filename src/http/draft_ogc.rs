@@ -23,8 +23,11 @@ use crate::store::{GridChange, Setup};
 
 const GEOJSON: &str = "application/geo+json";
 
+/// A JSON answer with a status (the OGC endpoints' one form, with a status).
 fn json_response(status: StatusCode, media: &'static str, v: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, media)], v.to_string()).into_response()
+    let mut r = super::ogc::json_response(media, v);
+    *r.status_mut() = status;
+    r
 }
 
 fn with_etag(mut r: Response, etag: &str) -> Response {
@@ -52,20 +55,10 @@ fn level_of(setup: &Setup, cid: &str) -> Result<usize, ApiError> {
 
 /// A grid as a draft's feature.
 fn feature(b: &str, id: u64, setup: &Setup, g: &Grid) -> Value {
-    let level = &setup.scheme.levels[g.level];
-    json!({
-        "type": "Feature",
-        "id": g.code,
-        "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
-        "properties": {
-            "code": g.code,
-            "name": g.name,
-            "level": level.name,
-            "worker": g.worker,
-            "area_m2": (crate::measure::area_m2(&g.geometry) * 10.0).round() / 10.0,
-        },
-        "links": [{ "rel": "self", "type": GEOJSON, "href": format!("{b}/drafts/{id}/ogc/collections/{}/items/{}", level.name, g.code) }]
-    })
+    let mut f = crate::query::features::grid_json(&setup.scheme, g);
+    let level = &setup.scheme.levels[g.level].name;
+    f["links"] = json!([{ "rel": "self", "type": GEOJSON, "href": format!("{b}/drafts/{id}/ogc/collections/{level}/items/{}", g.code) }]);
+    f
 }
 
 /// Reads a GeoJSON Feature sent to a collection into a grid of `level`.
@@ -339,17 +332,15 @@ pub(super) async fn item(
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
-    let (setup, draft) =
-        blocking(move || Ok((store.setup()?, DraftState::read(store.as_ref(), id)?))).await?;
+    let c = code.clone();
+    let (setup, found) =
+        blocking(move || Ok((store.setup()?, edit::draft_grid(store.as_ref(), id, &c)?))).await?;
     let level = level_of(&setup, &cid)?;
-    let (g, etag) = draft
-        .grid(&code)
-        .filter(|(g, _)| g.level == level)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "draft {id} has no grid {code} in collection '{cid}'"
-            ))
-        })?;
+    let (g, etag) = found.filter(|(g, _)| g.level == level).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "draft {id} has no grid {code} in collection '{cid}'"
+        ))
+    })?;
     Ok(with_etag(
         json_response(StatusCode::OK, GEOJSON, feature(&b, id, &setup, &g)),
         &etag,
@@ -398,8 +389,10 @@ async fn write(
     let result = blocking(move || {
         let setup = store.setup()?;
         let level = level_of(&setup, &cid)?;
-        let draft = DraftState::read(store.as_ref(), id)?;
-        let old = code.as_deref().and_then(|c| draft.grid(c));
+        let old = match code.as_deref() {
+            Some(c) => edit::draft_grid(store.as_ref(), id, c)?,
+            None => None,
+        };
         if op != Op::Create && old.is_none() {
             return Err(ApiError::NotFound(format!(
                 "draft {id} has no grid {} in '{cid}': create it with POST to the collection's items",
@@ -407,7 +400,7 @@ async fn write(
             )));
         }
         let grid = grid_from_feature(&body, level, code.as_deref(), old.as_ref().map(|o| &o.0).filter(|_| op == Op::Update))?;
-        if op == Op::Create && draft.grid(&grid.code).is_some() {
+        if op == Op::Create && edit::draft_grid(store.as_ref(), id, &grid.code)?.is_some() {
             return Err(ApiError::Conflict(format!(
                 "grid {} exists in draft {id}: replace it with PUT {}/drafts/{id}/ogc/collections/{cid}/items/{}",
                 grid.code, b, grid.code
@@ -541,8 +534,7 @@ pub(super) async fn delete(
     let result = blocking(move || {
         let setup = store.setup()?;
         let level = level_of(&setup, &cid)?;
-        let draft = DraftState::read(store.as_ref(), id)?;
-        if draft.grid(&c).is_none_or(|(g, _)| g.level != level) {
+        if edit::draft_grid(store.as_ref(), id, &c)?.is_none_or(|(g, _)| g.level != level) {
             return Err(ApiError::NotFound(format!(
                 "draft {id} has no grid {c} in '{cid}'"
             )));

@@ -96,8 +96,6 @@ pub struct Editing {
     store: Arc<dyn Store>,
     planners: Planners,
     feed: broadcast::Sender<Change>,
-    /// The epoch (see [`Store::epoch`]) of the snapshot served now.
-    current_epoch: Mutex<Option<Timestamp>>,
     /// Snapshots of past views, most recently used last.
     past: Mutex<Vec<(ViewKey, Arc<Snapshot>)>>,
     /// Serialises rebuilds.
@@ -114,14 +112,12 @@ impl std::fmt::Debug for Editing {
 }
 
 impl Editing {
-    /// Editing on `store`, writes allowed to `planners`; `epoch` is the
-    /// epoch of the snapshot served first.
-    pub fn new(store: Arc<dyn Store>, planners: Planners, epoch: Option<Timestamp>) -> Editing {
+    /// Editing on `store`, writes allowed to `planners`.
+    pub fn new(store: Arc<dyn Store>, planners: Planners) -> Editing {
         Editing {
             store,
             planners,
             feed: broadcast::channel(FEED_CAPACITY).0,
-            current_epoch: Mutex::new(epoch),
             past: Mutex::new(Vec::new()),
             building: tokio::sync::Mutex::new(()),
         }
@@ -263,13 +259,7 @@ pub(crate) async fn snapshot_for(
         Ok((view, epoch))
     })
     .await?;
-    if view.revision == current.revision()
-        && epoch
-            == *editing
-                .current_epoch
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-    {
+    if view.revision == current.revision() && epoch == current.epoch() {
         return Ok(current);
     }
     let key = (view.revision, epoch);
@@ -329,10 +319,7 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
     let Some((head, view, epoch)) = check else {
         return Ok(());
     };
-    let served_epoch = *editing
-        .current_epoch
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let served_epoch = current.epoch();
     if head.revision == current.revision() && epoch == served_epoch {
         return Ok(());
     }
@@ -375,10 +362,6 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
         _ => None,
     };
     state.publish_changed(snap, seconds, changed_tiles);
-    *editing
-        .current_epoch
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = epoch;
     let warm = state.clone();
     tokio::task::spawn_blocking(move || warm.warm());
     if head.revision > from {

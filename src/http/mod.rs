@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
-pub use editing::{Change, Editing, Planners, refresher, tile_ranges};
+pub use editing::{Change, Editing, Planners, refresher};
 pub use error::ApiError;
 pub use origin::{BaseUrl, PublicUrl};
 

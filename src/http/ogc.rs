@@ -46,7 +46,8 @@ pub(super) fn negotiate(headers: &HeaderMap, f: Option<&str>) -> Result<(), ApiE
     Ok(())
 }
 
-fn json_response(media: &'static str, v: Value) -> Response {
+/// A JSON answer of `media` type.
+pub(super) fn json_response(media: &'static str, v: Value) -> Response {
     ([(header::CONTENT_TYPE, media)], v.to_string()).into_response()
 }
 

@@ -5,17 +5,29 @@
 use serde_json::json;
 
 use super::{QueryError, Result};
-use crate::model::ComponentRef;
+use crate::codes::GridScheme;
+use crate::model::{ComponentRef, Grid};
 use crate::snapshot::Snapshot;
 
 /// A grid as a GeoJSON Feature (id = code).
 pub fn grid_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
     let g = snap.grid_by_code(code)?;
-    let level = &snap.data().scheme.levels[g.level];
     let chain = crate::query::lookup::chain(snap, g);
-    let parent = chain.len().checked_sub(2).map(|i| chain[i].code);
-    let children = snap.children(g).len();
-    Some(json!({
+    let mut f = grid_json(&snap.data().scheme, g);
+    let p = &mut f["properties"];
+    // The parent the data has (the scheme's parent code may name none).
+    p["parent"] = json!(chain.len().checked_sub(2).map(|i| chain[i].code));
+    p["children"] = json!(snap.children(g).len());
+    p["chain"] = json!(chain);
+    Some(f)
+}
+
+/// The one GeoJSON form of a grid on its own (a Feature, id = code, WGS84
+/// lon/lat; area in m² on the sphere), which the forms with a city around it
+/// (a snapshot's, a draft's, an impact's) add to.
+pub fn grid_json(scheme: &GridScheme, g: &Grid) -> serde_json::Value {
+    let level = &scheme.levels[g.level];
+    json!({
         "type": "Feature",
         "id": g.code,
         "geometry": geojson::Geometry::new(geojson::Value::from(&g.geometry)),
@@ -24,13 +36,11 @@ pub fn grid_feature(snap: &Snapshot, code: &str) -> Option<serde_json::Value> {
             "name": g.name,
             "level": level.name,
             "level_label": level.label,
-            "parent": parent,
+            "parent": scheme.parent_code(&g.code).ok().flatten(),
             "worker": g.worker,
             "area_m2": (crate::measure::area_m2(&g.geometry) * 10.0).round() / 10.0,
-            "children": children,
-            "chain": chain,
         }
-    }))
+    })
 }
 
 /// A component as a GeoJSON Feature (id = code).

@@ -35,6 +35,10 @@ pub struct Snapshot {
     /// The envelope of every level's grids.
     bounds: Option<Rect<f64>>,
     revision: Revision,
+    /// The store's epoch of the view it was built from (see
+    /// [`Store::epoch`](crate::store::Store::epoch)); `None` when not built
+    /// from a store.
+    epoch: Option<crate::store::Timestamp>,
     /// Unique among the snapshots built by this process.
     id: u64,
 }
@@ -93,6 +97,7 @@ impl Snapshot {
             names: Default::default(),
             bounds,
             revision,
+            epoch: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         let assigned: Vec<Option<GridId>> = snap
@@ -122,8 +127,17 @@ impl Snapshot {
         store: &dyn crate::store::Store,
         view: crate::store::View,
     ) -> crate::store::Result<Snapshot> {
+        let epoch = store.epoch(view)?;
         let data = store.load(view)?;
-        Ok(Snapshot::build(data, view.revision))
+        let mut snap = Snapshot::build(data, view.revision);
+        snap.epoch = epoch;
+        Ok(snap)
+    }
+
+    /// The store's epoch of the view this snapshot shows: two views of
+    /// one revision with the same epoch hold the same grids.
+    pub fn epoch(&self) -> Option<crate::store::Timestamp> {
+        self.epoch
     }
 
     /// The dataset (grids sorted by level, then code).

@@ -221,6 +221,7 @@ CREATE TABLE grid_versions (
   geom MULTIPOLYGON);
 CREATE INDEX grid_versions_code ON grid_versions(code, valid_from, revision);
 CREATE INDEX grid_versions_revision ON grid_versions(revision);
+CREATE INDEX grid_versions_valid ON grid_versions(valid_from, revision);
 CREATE TABLE components (
   fid INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL, class TEXT NOT NULL,
   name TEXT NOT NULL, department TEXT NOT NULL, owner TEXT NOT NULL, maintainer TEXT NOT NULL,
@@ -337,6 +338,10 @@ const VIEW_GRIDS: &str = "SELECT v.code, v.level, v.name, v.worker, v.geom FROM 
      AND NOT EXISTS (SELECT 1 FROM grid_versions w WHERE w.code = v.code AND w.revision <= ?1 AND w.valid_from <= ?2 \
      AND (w.valid_from > v.valid_from OR (w.valid_from = v.valid_from AND w.revision > v.revision)))";
 
+/// One code's version valid in a view (`?3`: the code).
+static VIEW_GRID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{VIEW_GRIDS} AND v.code = ?3"));
+
 /// A component row's columns, in [`component_record`]'s order.
 const COMPONENT_COLUMNS: &str = "code, class, name, department, owner, maintainer, state, initial_date, change_date, source, remarks, lon, lat";
 /// How many [`COMPONENT_COLUMNS`] there are.
@@ -363,17 +368,39 @@ fn component_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComponentRecord> 
     })
 }
 
-fn etag_for(code: &str, revision_or_seq: i64, at: Timestamp) -> String {
-    // Opaque, and different for every edit of the same grid.
-    format!("\"{code}-{revision_or_seq}-{}\"", at.millis())
+/// A draft grid's ETag: a hash of what it holds (level, name, worker,
+/// retired, geometry blob), so that it changes with every edit that changes
+/// the grid.
+fn etag_for(
+    code: &str,
+    level: usize,
+    name: &str,
+    worker: Option<&str>,
+    retired: bool,
+    geom: Option<&[u8]>,
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (level, name, worker, retired, geom).hash(&mut h);
+    format!("\"{code}-{:016x}\"", h.finish())
 }
 
 impl GeoPackage {
-    fn grids_with(&self, conn: &Connection, view: View) -> Result<Vec<Grid>> {
-        let mut stmt = conn.prepare_cached(VIEW_GRIDS).map_err(self.err())?;
+    /// The grids valid in `view` (only the one with `code`, when given).
+    fn grids_with(&self, conn: &Connection, view: View, code: Option<&str>) -> Result<Vec<Grid>> {
+        let (revision, at) = (view.revision as i64, view.valid_at.to_rfc3339());
+        let mut stmt = match code {
+            None => conn.prepare_cached(VIEW_GRIDS),
+            Some(_) => conn.prepare_cached(&VIEW_GRID),
+        }
+        .map_err(self.err())?;
         let rows = stmt
             .query_map(
-                params![view.revision as i64, view.valid_at.to_rfc3339()],
+                rusqlite::params_from_iter(
+                    [rusqlite::types::Value::from(revision), at.into()]
+                        .into_iter()
+                        .chain(code.map(|c| c.to_string().into())),
+                ),
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -608,28 +635,6 @@ impl Store for GeoPackage {
             .map_err(self.err())
     }
 
-    fn revision_at(&self, t: Timestamp) -> Result<Option<Revision>> {
-        let conn = self.lock();
-        conn.query_row(
-            "SELECT max(revision) FROM wangge_revisions WHERE recorded_at <= ?1",
-            params![t.to_rfc3339()],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .map(|r| r.map(|r| r as u64))
-        .map_err(self.err())
-    }
-
-    fn next_change_after(&self, revision: Revision, t: Timestamp) -> Result<Option<Timestamp>> {
-        let conn = self.lock();
-        conn.query_row(
-            "SELECT min(valid_from) FROM grid_versions WHERE revision <= ?1 AND valid_from > ?2",
-            params![revision as i64, t.to_rfc3339()],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .map(|r| r.map(ts))
-        .map_err(self.err())
-    }
-
     fn epoch(&self, view: View) -> Result<Option<Timestamp>> {
         let conn = self.lock();
         conn.query_row(
@@ -644,7 +649,7 @@ impl Store for GeoPackage {
     fn load(&self, view: View) -> Result<Dataset> {
         let setup = self.setup()?;
         let conn = self.reader()?;
-        let grids = self.grids_with(&conn, view)?;
+        let grids = self.grids_with(&conn, view, None)?;
         let mut components = Components::new(setup.component_scheme.len());
         // Read in fid ranges on all cores (a connection each), a few ranges
         // at a time so that only those ranges' records are held at once.
@@ -689,7 +694,12 @@ impl Store for GeoPackage {
 
     fn grids(&self, view: View) -> Result<Vec<Grid>> {
         let conn = self.reader()?;
-        self.grids_with(&conn, view)
+        self.grids_with(&conn, view, None)
+    }
+
+    fn grid(&self, view: View, code: &str) -> Result<Option<Grid>> {
+        let conn = self.lock();
+        Ok(self.grids_with(&conn, view, Some(code))?.pop())
     }
 
     fn commit(&self, commit: Commit) -> Result<RevisionInfo> {
@@ -951,7 +961,7 @@ impl Store for GeoPackage {
         self.open_draft(&tx, id)?;
         let now = Timestamp::now();
         let mut tags = Vec::with_capacity(changes.len());
-        for (seq, (change, if_match)) in changes.iter().enumerate() {
+        for (change, if_match) in changes {
             let code = change.code();
             let current = self.draft_etag(&tx, id, code)?;
             if let Some(expected) = if_match
@@ -965,14 +975,6 @@ impl Store for GeoPackage {
                         .unwrap_or_else(|| "none: the grid is as in the draft's base".into()),
                 });
             }
-            let stamp: i64 = tx
-                .query_row(
-                    "SELECT coalesce(max(rowid), 0) + 1 + ?1 FROM wangge_draft_grids",
-                    params![seq as i64],
-                    |r| r.get(0),
-                )
-                .map_err(self.err())?;
-            let etag = etag_for(code, stamp, now);
             let (level, name, worker, retired, geom) = match change {
                 GridChange::Put(g) => (
                     g.level,
@@ -983,6 +985,14 @@ impl Store for GeoPackage {
                 ),
                 GridChange::Retire { level, .. } => (*level, String::new(), None, 1, None),
             };
+            let etag = etag_for(
+                code,
+                level,
+                &name,
+                worker.as_deref(),
+                retired == 1,
+                geom.as_deref(),
+            );
             tx.execute(
                 "INSERT INTO wangge_draft_grids (draft, code, level, name, worker, retired, geom, etag, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (draft, code) DO UPDATE SET level = excluded.level, name = excluded.name, worker = excluded.worker, retired = excluded.retired, geom = excluded.geom, etag = excluded.etag, updated_at = excluded.updated_at",

@@ -282,14 +282,6 @@ pub trait Store: Send + Sync {
     /// Revisions, newest first, at most `limit`.
     fn revisions(&self, limit: usize) -> Result<Vec<RevisionInfo>>;
 
-    /// The newest revision recorded at or before `t` (what "as recorded at
-    /// time t" means).
-    fn revision_at(&self, t: Timestamp) -> Result<Option<Revision>>;
-
-    /// The earliest `valid_from` after `t` of any version recorded up to
-    /// `revision`: when the city of the view changes by itself next.
-    fn next_change_after(&self, revision: Revision, t: Timestamp) -> Result<Option<Timestamp>>;
-
     /// The newest `valid_from` at or before the view's time among the
     /// versions recorded up to its revision: two views of one revision with
     /// the same epoch hold the same grids.
@@ -301,6 +293,9 @@ pub trait Store: Send + Sync {
     /// The grids valid in a view, without the components (cheap: for
     /// drafts, validation and impact).
     fn grids(&self, view: View) -> Result<Vec<Grid>>;
+
+    /// One grid valid in a view, if it exists there.
+    fn grid(&self, view: View, code: &str) -> Result<Option<Grid>>;
 
     /// Records a revision. Refused with [`StoreError::Conflict`] when
     /// `commit.base` is older than the head and a grid it changes was
