@@ -235,7 +235,7 @@ pub fn load(dir: &Path, progress: impl FnMut(u64)) -> Result<(Manifest, Dataset)
             component_scheme: manifest.component_scheme,
             classes,
             grids,
-            components,
+            components: std::sync::Arc::new(components),
         },
     ))
 }

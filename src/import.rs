@@ -276,7 +276,7 @@ pub fn import(
         component_scheme: *cscheme,
         classes: classes.clone(),
         grids,
-        components,
+        components: std::sync::Arc::new(components),
     };
     let snapshot = Snapshot::build(dataset, 0);
     check_component_grids(&snapshot, &recorded_grid, &mut report);
@@ -750,7 +750,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
         return;
     }
     for c in comps.iter() {
-        if c.unit_grid().is_none() {
+        if snap.unit_grid(c.index).is_none() {
             let at = c.location();
             report.problems.push(Problem {
                 geometry: None,
@@ -768,7 +768,7 @@ fn check_component_grids(snap: &Snapshot, recorded: &[RecordedGrid], report: &mu
     for (numeric, given, row, file) in recorded {
         let code = format!("{:0w$}", numeric, w = snap.data().component_scheme.len());
         let Some(c) = comps.find(&code) else { continue };
-        let actual = c.unit_grid().map(|g| snap.grid(g).code.as_str());
+        let actual = snap.unit_grid(c.index).map(|g| snap.grid(g).code.as_str());
         if actual != Some(given.as_str()) {
             let at = c.location();
             report.problems.push(Problem {

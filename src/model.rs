@@ -217,10 +217,6 @@ impl GridId {
     }
 }
 
-/// How the component store marks "not inside any grid" (kept as a plain
-/// `u32` column for memory; read as `Option<GridId>`).
-const NO_GRID: u32 = u32::MAX;
-
 /// Column store of components, sorted by code once [`Components::finish`] ran.
 ///
 /// Codes are kept as integers (all codes of a dataset have the scheme's length,
@@ -232,7 +228,6 @@ pub struct Components {
     class: Vec<u16>,
     state: Vec<u8>,
     location: Vec<[f64; 2]>,
-    unit_grid: Vec<u32>,
     department: Vec<u32>,
     owner: Vec<u32>,
     maintainer: Vec<u32>,
@@ -277,14 +272,6 @@ impl<'a> ComponentRef<'a> {
     pub fn location(&self) -> Coord<f64> {
         let [x, y] = self.store.location[self.index];
         Coord { x, y }
-    }
-    /// Dataset index of the finest grid the component lies in — its unit
-    /// grid, or a coarser grid where no unit grid covers the location (a gap
-    /// in the finest level) — or `None` when it lies in no grid.
-    pub fn unit_grid(&self) -> Option<GridId> {
-        Some(self.store.unit_grid[self.index])
-            .filter(|&g| g != NO_GRID)
-            .map(GridId)
     }
     /// Owner (权属单位).
     pub fn owner(&self) -> &'a str {
@@ -340,7 +327,6 @@ impl Components {
         self.class.reserve(n);
         self.state.reserve(n);
         self.location.reserve(n);
-        self.unit_grid.reserve(n);
         self.department.reserve(n);
         self.owner.reserve(n);
         self.maintainer.reserve(n);
@@ -359,7 +345,6 @@ impl Components {
         self.class.push(class);
         self.state.push(r.state as u8);
         self.location.push([r.location.x, r.location.y]);
-        self.unit_grid.push(NO_GRID);
         self.department.push(self.strings.intern(&r.department));
         self.owner.push(self.strings.intern(&r.owner));
         self.maintainer.push(self.strings.intern(&r.maintainer));
@@ -387,7 +372,6 @@ impl Components {
         permute(&mut self.class, &order);
         permute(&mut self.state, &order);
         permute(&mut self.location, &order);
-        permute(&mut self.unit_grid, &order);
         permute(&mut self.department, &order);
         permute(&mut self.owner, &order);
         permute(&mut self.maintainer, &order);
@@ -447,24 +431,13 @@ impl Components {
         &self.location
     }
 
-    /// Sets each component's finest containing grid (`None`: no grid holds
-    /// it; same order as the store; see [`ComponentRef::unit_grid`]).
-    pub fn set_unit_grids(&mut self, grids: &[Option<GridId>]) {
-        assert_eq!(grids.len(), self.len());
-        self.unit_grid = grids
-            .iter()
-            .map(|g| g.map_or(NO_GRID, GridId::get))
-            .collect();
-    }
-
     /// Approximate heap bytes used by the store.
     pub fn heap_bytes(&self) -> usize {
         self.codes.capacity() * 8
             + self.class.capacity() * 2
             + self.state.capacity()
             + self.location.capacity() * 16
-            + (self.unit_grid.capacity()
-                + self.department.capacity()
+            + (self.department.capacity()
                 + self.owner.capacity()
                 + self.maintainer.capacity()
                 + self.source.capacity()
@@ -481,7 +454,6 @@ impl Components {
         self.class.shrink_to_fit();
         self.state.shrink_to_fit();
         self.location.shrink_to_fit();
-        self.unit_grid.shrink_to_fit();
         self.department.shrink_to_fit();
         self.owner.shrink_to_fit();
         self.maintainer.shrink_to_fit();
@@ -506,8 +478,8 @@ pub struct Dataset {
     pub classes: ClassTable,
     /// Grids of all levels, in any order.
     pub grids: Vec<Grid>,
-    /// Components (unit grid not yet assigned until a snapshot is built).
-    pub components: Components,
+    /// Components, shared by the snapshots of revisions that did not change them.
+    pub components: std::sync::Arc<Components>,
 }
 
 impl Dataset {
@@ -519,7 +491,7 @@ impl Dataset {
             component_scheme: cs,
             classes: ClassTable::builtin(),
             grids: Vec::new(),
-            components: Components::new(cs.len()),
+            components: std::sync::Arc::new(Components::new(cs.len())),
         }
     }
 }

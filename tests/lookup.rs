@@ -30,7 +30,7 @@ fn city() -> &'static (City, Snapshot) {
         data.grids = city.grids.clone();
         for (rec, _) in city.components(&classes) {
             let class = classes.get(&rec.class).unwrap();
-            data.components.push(&rec, class);
+            std::sync::Arc::make_mut(&mut data.components).push(&rec, class);
         }
         let snap = Snapshot::build(data, 1);
         (city, snap)
@@ -211,7 +211,7 @@ fn components_land_in_the_grid_they_were_placed_in() {
     assert_eq!(comps.len(), COMPONENTS);
     for (rec, cell) in city.components(&classes) {
         let c = comps.find(&rec.code).expect("component stored");
-        let unit = c.unit_grid().expect("every component lies in a grid");
+        let unit = snap.unit_grid(c.index).expect("every component lies in a grid");
         assert_eq!(
             snap.grid(unit).code,
             city.unit_code_of_cell(cell),

@@ -173,7 +173,7 @@ async fn stats_equal_brute_force_counts() {
             .components
             .iter()
             .filter(|c| {
-                c.unit_grid()
+                snap.unit_grid(c.index)
                     .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
             })
             .collect();
@@ -437,7 +437,7 @@ async fn ogc_api_features_core() {
         .components
         .iter()
         .filter(|c| {
-            c.unit_grid()
+            snap.unit_grid(c.index)
                 .is_some_and(|u| snap.grid(u).code.starts_with(&community.code))
                 && data.classes.def(c.class()).major() == "04"
                 && c.state() == wangge::model::ComponentState::Intact
@@ -499,7 +499,7 @@ async fn ogc_api_features_core() {
         .components
         .iter()
         .filter(|c| {
-            c.unit_grid()
+            snap.unit_grid(c.index)
                 .is_some_and(|u| snap.grid(u).code.starts_with(&community.code))
                 && half.intersects(&c.location())
         })

@@ -536,7 +536,7 @@ async fn a_split_publishes_and_the_past_stays_readable() {
         .iter()
         .filter(|comp| {
             let p = geo::Point(comp.location());
-            comp.unit_grid().map(|g| snap.grid(g).code.as_str()) == Some(a.code.as_str())
+            snap.unit_grid(comp.index).map(|g| snap.grid(g).code.as_str()) == Some(a.code.as_str())
                 && east.geometry.contains(&p)
         })
         .count();

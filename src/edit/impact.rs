@@ -186,7 +186,7 @@ pub fn impact(snap: &Snapshot, draft: &DraftState) -> Impact {
         let data = snap.data();
         for i in snap.components_in_box(area) {
             let c = data.components.get(i);
-            let from = c.unit_grid().map(|g| snap.grid(g).code.clone());
+            let from = snap.unit_grid(c.index).map(|g| snap.grid(g).code.clone());
             let to = locate(&levels, c.location()).map(|g| g.code.clone());
             if from != to {
                 let class = data.classes.def(c.class()).code.clone();

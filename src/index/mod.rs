@@ -91,11 +91,19 @@ pub enum Probe {
 /// plain `u32`), in ascending code order; [`LevelIndex::dataset_index`] gives
 /// the [`GridId`] of the snapshot's dataset and [`LevelIndex::local_index`]
 /// goes back.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LevelIndex {
     /// Dataset index of this level's first grid.
     first: usize,
-    polys: Vec<IndexedPolygon>,
+    /// The indexes proper, shared by the snapshots whose level is the same.
+    l: std::sync::Arc<Level>,
+}
+
+/// What [`LevelIndex`] shares between snapshots.
+#[derive(Debug)]
+struct Level {
+    /// Shared one by one with the next revision of the level.
+    polys: Vec<std::sync::Arc<IndexedPolygon>>,
     tree: RTree<BoxEntry>,
     raster: Option<Raster>,
     extent: Option<Rect<f64>>,
@@ -106,10 +114,30 @@ pub struct LevelIndex {
 impl LevelIndex {
     /// Builds the indexes over `grids` (all of one level, sorted by code).
     pub fn build(first: usize, grids: &[Grid]) -> Self {
-        let polys: Vec<IndexedPolygon> = grids
+        let polys: Vec<std::sync::Arc<IndexedPolygon>> = grids
             .par_iter()
-            .map(|g| IndexedPolygon::new(&g.geometry))
+            .map(|g| std::sync::Arc::new(IndexedPolygon::new(&g.geometry)))
             .collect();
+        let mut li = Self::without_raster(first, polys);
+        if let Some(extent) = li.l.extent {
+            // About 256 cells per grid, at most 4 million cells (16 MB plus the
+            // edges of mixed cells) for the largest cities.
+            let target = (li.len() * 256).clamp(4096, 4 << 20);
+            let raster = Raster::build(
+                extent,
+                li.len(),
+                target,
+                |g| li.l.polys[g].segments(),
+                |c, skip| li.inside_exact(c, skip),
+                |g, c| li.position(g, c),
+            );
+            li.set_raster(raster);
+        }
+        li
+    }
+
+    /// The level's polygons with their R-tree and extent, and no raster yet.
+    fn without_raster(first: usize, polys: Vec<std::sync::Arc<IndexedPolygon>>) -> Self {
         let tree = RTree::bulk_load(
             polys
                 .iter()
@@ -124,28 +152,82 @@ impl LevelIndex {
                 .collect(),
         );
         let extent = polys.iter().map(|p| p.bbox()).reduce(merge_rects);
-        let mut li = LevelIndex {
+        LevelIndex {
             first,
-            polys,
-            tree,
-            raster: None,
-            extent,
-            borders: std::sync::OnceLock::new(),
-        };
-        if let Some(extent) = extent {
-            // About 256 cells per grid, at most 4 million cells (16 MB plus the
-            // edges of mixed cells) for the largest cities.
-            let target = (li.polys.len() * 256).clamp(4096, 4 << 20);
-            let raster = Raster::build(
+            l: std::sync::Arc::new(Level {
+                polys,
+                tree,
+                raster: None,
                 extent,
-                li.polys.len(),
-                target,
-                |g| li.polys[g].segments(),
-                |c, skip| li.inside_exact(c, skip),
-                |g, c| li.position(g, c),
-            );
-            li.raster = Some(raster);
+                borders: std::sync::OnceLock::new(),
+            }),
         }
+    }
+
+    /// Sets the raster of an index being built (not yet shared).
+    fn set_raster(&mut self, raster: Raster) {
+        std::sync::Arc::get_mut(&mut self.l)
+            .expect("an index being built is not shared")
+            .raster = Some(raster);
+    }
+
+    /// The same level with its first grid at dataset index `first` (a
+    /// coarser level gained or lost grids). Shares everything.
+    pub fn starting_at(&self, first: usize) -> Self {
+        LevelIndex {
+            first,
+            l: self.l.clone(),
+        }
+    }
+
+    /// The index of this level after some of its grids changed, reusing
+    /// what did not. `grids` are the level's grids now (sorted by code);
+    /// `kept[i]` is, for new grid `i` whose geometry did not change, its
+    /// old level-local number; `renumber[old]` is the new level-local
+    /// number of each old grid ([`u32::MAX`] when gone); `area` (lon/lat
+    /// degrees) holds the old and new geometry of every changed grid. Only
+    /// the raster cells meeting `area` are drawn again, unless the level
+    /// now reaches beyond its raster (then all is built anew, as by
+    /// [`LevelIndex::build`]).
+    pub fn revise(
+        &self,
+        first: usize,
+        grids: &[Grid],
+        kept: &[Option<u32>],
+        renumber: &[u32],
+        area: Rect<f64>,
+    ) -> Self {
+        let polys: Vec<std::sync::Arc<IndexedPolygon>> = grids
+            .iter()
+            .zip(kept)
+            .map(|(g, k)| match k {
+                Some(old) => self.l.polys[*old as usize].clone(),
+                None => std::sync::Arc::new(IndexedPolygon::new(&g.geometry)),
+            })
+            .collect();
+        let mut li = Self::without_raster(first, polys);
+        let Some(old) = self.l.raster.as_ref() else {
+            return Self::build(first, grids);
+        };
+        let within = |r: Rect<f64>| {
+            let e = old.extent();
+            r.min().x >= e.min().x
+                && r.min().y >= e.min().y
+                && r.max().x <= e.max().x
+                && r.max().y <= e.max().y
+        };
+        if !li.l.extent.is_some_and(within) {
+            return Self::build(first, grids);
+        }
+        let raster = old.revise(
+            area,
+            renumber,
+            |r| li.grids_in_box(r),
+            |g| li.l.polys[g].segments(),
+            |c, skip| li.inside_exact(c, skip),
+            |g, c| li.position(g, c),
+        );
+        li.set_raster(raster);
         li
     }
 
@@ -169,28 +251,29 @@ impl LevelIndex {
 
     /// Number of grids at this level.
     pub fn len(&self) -> usize {
-        self.polys.len()
+        self.l.polys.len()
     }
 
     /// True when the level has no grids.
     pub fn is_empty(&self) -> bool {
-        self.polys.is_empty()
+        self.l.polys.is_empty()
     }
 
     /// Exact position of `p` relative to level-local grid `g`.
     pub fn position(&self, g: u32, p: Coord<f64>) -> Position {
-        self.polys[g as usize].position(p)
+        self.l.polys[g as usize].position(p)
     }
 
     /// The envelope of the level's grids, lon/lat degrees.
     pub fn extent(&self) -> Option<Rect<f64>> {
-        self.extent
+        self.l.extent
     }
 
     /// Level-local grids whose bounding boxes intersect `r` (lon/lat degrees), ascending.
     pub fn grids_in_box(&self, r: Rect<f64>) -> Vec<u32> {
         let env = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
         let mut v: Vec<u32> = self
+            .l
             .tree
             .locate_in_envelope_intersecting(&env)
             .map(|e| e.data)
@@ -201,7 +284,7 @@ impl LevelIndex {
 
     /// Distance in metres from `p` to the boundary of level-local grid `g`.
     pub fn boundary_distance_m(&self, g: u32, p: Coord<f64>) -> f64 {
-        measure::segments_distance_m(p, self.polys[g as usize].segments().iter().copied())
+        measure::segments_distance_m(p, self.l.polys[g as usize].segments().iter().copied())
     }
 
     /// The R-tree path: candidates by bounding box, then exact tests.
@@ -213,6 +296,7 @@ impl LevelIndex {
     /// Level-local grids whose bounding boxes hold `p`, ascending.
     fn candidates(&self, p: Coord<f64>) -> Vec<u32> {
         let mut cands: Vec<u32> = self
+            .l
             .tree
             .locate_in_envelope_intersecting(&AABB::from_point([p.x, p.y]))
             .map(|e| e.data)
@@ -225,7 +309,7 @@ impl LevelIndex {
     /// its candidates whose interiors hold `p`.
     #[inline]
     fn local_pick(&self, cell: &LocalCell, p: Coord<f64>) -> (Option<(u32, Position)>, u8) {
-        let (inside, boundary) = self.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
+        let (inside, boundary) = self.l.raster.as_ref().map_or((0, 0), |r| r.local(cell, p));
         let cands = cell.candidates();
         let answer = pick(0..cands.len() as u32, |k| {
             if inside & (1 << k) != 0 {
@@ -283,7 +367,7 @@ impl LevelIndex {
             };
             (pick, overlap)
         };
-        match self.raster.as_ref().map(|r| r.cell(p)) {
+        match self.l.raster.as_ref().map(|r| r.cell(p)) {
             Some(Cell::Pure(g)) => (Some((g, Position::Inside)), Vec::new()),
             Some(Cell::Empty | Cell::Nowhere) => (None, Vec::new()),
             Some(Cell::Local(cell)) => {
@@ -324,7 +408,7 @@ impl LevelIndex {
     pub fn probe(&self, p: Coord<f64>) -> Probe {
         let found =
             |r: Option<(u32, Position)>| r.map_or(Probe::Empty, |(g, pos)| Probe::Found(g, pos));
-        found(match self.raster.as_ref().map(|r| r.cell(p)) {
+        found(match self.l.raster.as_ref().map(|r| r.cell(p)) {
             Some(Cell::Pure(g)) => Some((g, Position::Inside)),
             Some(Cell::Empty) => None,
             Some(Cell::Nowhere) => return Probe::Nowhere,
@@ -355,43 +439,46 @@ impl LevelIndex {
     }
 
     fn borders(&self) -> &BorderIndex {
-        self.borders
-            .get_or_init(|| BorderIndex::build(self.polys.len(), |g| self.polys[g].segments()))
+        self.l.borders
+            .get_or_init(|| BorderIndex::build(self.l.polys.len(), |g| self.l.polys[g].segments()))
     }
 
     /// The lookup raster, if the level has grids.
     pub fn raster(&self) -> Option<&Raster> {
-        self.raster.as_ref()
+        self.l.raster.as_ref()
     }
 
     /// Share of raster cells answered without a polygon test (0..1).
     pub fn raster_pure_share(&self) -> f64 {
-        self.raster.as_ref().map_or(0.0, |r| r.pure_share())
+        self.l.raster.as_ref().map_or(0.0, |r| r.pure_share())
     }
 
     /// Approximate heap bytes of the indexes.
     pub fn heap_bytes(&self) -> usize {
-        self.polys
+        self.l.polys
             .iter()
             .map(|p| p.segments().len() * 40 + 64)
             .sum::<usize>()
-            + self.tree.size() * 48
-            + self.raster.as_ref().map_or(0, |r| r.heap_bytes())
-            + self.borders.get().map_or(0, |b| b.heap_bytes())
+            + self.l.tree.size() * 48
+            + self.l.raster.as_ref().map_or(0, |r| r.heap_bytes())
+            + self.l.borders.get().map_or(0, |b| b.heap_bytes())
     }
 }
 
 /// Marks the raster cells of the finest level where every coarser level is
 /// empty too, so that a lookup there stops at the finest level. `levels` are
-/// coarsest first.
-pub fn mark_nowhere(levels: &mut [LevelIndex]) {
+/// coarsest first; the finest must not be shared yet (just built or
+/// revised). With `area` (lon/lat degrees), only cells there are looked at
+/// (again): where a revision changed grids.
+pub fn mark_nowhere(levels: &mut [LevelIndex], area: Option<Rect<f64>>) {
     if let Some((finest, coarser)) = levels.split_last_mut()
-        && let Some(raster) = finest.raster.as_mut()
+        && let Some(level) = std::sync::Arc::get_mut(&mut finest.l)
+        && let Some(raster) = level.raster.as_mut()
     {
-        raster.mark_nowhere(|r| {
+        raster.mark_nowhere(area, |r| {
             coarser
                 .iter()
-                .all(|l| l.raster.as_ref().is_none_or(|c| c.all_empty_in(r)))
+                .all(|l| l.l.raster.as_ref().is_none_or(|c| c.all_empty_in(r)))
         });
     }
 }

@@ -93,9 +93,27 @@ pub struct Raster {
     lists: Vec<u32>,
     locals: Vec<LocalCell>,
     edges: Vec<LocalEdge>,
+    /// Entries of `lists`, `locals` and `edges` no cell names any more
+    /// (left by [`Raster::revise`] until it next compacts).
+    garbage: usize,
 }
 
 const LOCAL: u32 = 1 << 30;
+
+/// A block of cells: columns `c0..=c1`, rows `r0..=r1`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    c0: usize,
+    c1: usize,
+    r0: usize,
+    r1: usize,
+}
+
+impl Window {
+    fn contains(&self, cx: usize, cy: usize) -> bool {
+        (self.c0..=self.c1).contains(&cx) && (self.r0..=self.r1).contains(&cy)
+    }
+}
 
 /// An undirected edge by the bits of its two vertices.
 type EdgeKey = ((u64, u64), (u64, u64));
@@ -132,12 +150,194 @@ impl Raster {
             lists: Vec::new(),
             locals: Vec::new(),
             edges: Vec::new(),
+            garbage: 0,
         };
-        // (cell, grid, edge) for every cell an edge of the grid may cross.
+        let all = Window {
+            c0: 0,
+            c1: nx - 1,
+            r0: 0,
+            r1: ny - 1,
+        };
+        r.fill(all, 0..n, &edges, &classify_center, &position);
+        r
+    }
+
+    /// The lon/lat rectangle the cells cover.
+    pub fn extent(&self) -> Rect<f64> {
+        Rect::new(
+            Coord {
+                x: self.x0,
+                y: self.y0,
+            },
+            Coord {
+                x: self.x0 + self.nx as f64 / self.inv_w,
+                y: self.y0 + self.ny as f64 / self.inv_h,
+            },
+        )
+    }
+
+    /// This raster's cells after some grids of the level changed, every
+    /// change lying inside `area` (lon/lat degrees: the old and the new
+    /// geometry of every changed grid): the same cell lattice, the cells
+    /// meeting `area` (and one cell around it) drawn again, every other cell
+    /// kept with its grid numbers renumbered. `renumber[old]` is the new
+    /// level-local number of an old grid (it must keep their order;
+    /// [`u32::MAX`] for a grid that is gone, which only cells near `area`
+    /// can name); `grids_meeting(r)` lists the new grids whose boxes meet
+    /// the lon/lat rectangle `r` (the cells drawn again); `edges`,
+    /// `classify_center` and `position` are as for [`Raster::build`], over
+    /// the new grids. When no grid was added or removed the kept cells are
+    /// copied as they are (what the cells drawn again named before is left
+    /// unused, until that is a sixteenth of the raster); otherwise kept
+    /// lists, local cells and their edges are copied compactly.
+    pub fn revise<'s>(
+        &self,
+        area: Rect<f64>,
+        renumber: &[u32],
+        grids_meeting: impl FnOnce(Rect<f64>) -> Vec<u32>,
+        edges: impl Fn(usize) -> &'s [[Coord<f64>; 2]],
+        classify_center: impl Fn(Coord<f64>, &[u32]) -> Vec<u32> + Sync,
+        position: impl Fn(u32, Coord<f64>) -> super::Position,
+    ) -> Raster {
+        let w = self.window(area, 1);
+        let same_grids = renumber.iter().enumerate().all(|(i, &g)| g == i as u32);
+        let mut r = if same_grids && self.garbage < self.cells.len() / 16 {
+            let mut r = self.clone();
+            for cy in w.r0..=w.r1 {
+                for cx in w.c0..=w.c1 {
+                    let c = &mut r.cells[cy * r.nx + cx];
+                    if *c & MIXED != 0 && *c != EMPTY && *c != NOWHERE {
+                        r.garbage += if *c & LOCAL != 0 {
+                            1 + self.locals[(*c & !(MIXED | LOCAL)) as usize].nedges as usize
+                        } else {
+                            1 + self.lists[(*c & !MIXED) as usize] as usize
+                        };
+                    }
+                    *c = EMPTY;
+                }
+            }
+            r
+        } else {
+            self.compacted(w, renumber)
+        };
+        let grids = grids_meeting(self.window_rect(w));
+        r.fill(
+            w,
+            grids.into_iter().map(|g| g as usize),
+            &edges,
+            &classify_center,
+            &position,
+        );
+        r
+    }
+
+    /// The lon/lat rectangle of the cells of `w`.
+    fn window_rect(&self, w: Window) -> Rect<f64> {
+        Rect::new(
+            Coord {
+                x: self.x0 + w.c0 as f64 / self.inv_w,
+                y: self.y0 + w.r0 as f64 / self.inv_h,
+            },
+            Coord {
+                x: self.x0 + (w.c1 + 1) as f64 / self.inv_w,
+                y: self.y0 + (w.r1 + 1) as f64 / self.inv_h,
+            },
+        )
+    }
+
+    /// A copy with the cells of `w` emptied and every other cell's grids
+    /// renumbered (`renumber[old]`), naming only what its cells use.
+    fn compacted(&self, w: Window, renumber: &[u32]) -> Raster {
+        let mut r = Raster {
+            cells: Vec::with_capacity(self.cells.len()),
+            lists: Vec::with_capacity(self.lists.len()),
+            locals: Vec::with_capacity(self.locals.len()),
+            edges: Vec::with_capacity(self.edges.len()),
+            garbage: 0,
+            ..*self
+        };
+        let map = |g: u32| renumber.get(g as usize).copied().unwrap_or(u32::MAX);
+        for (i, &c) in self.cells.iter().enumerate() {
+            let (cx, cy) = (i % self.nx, i / self.nx);
+            let kept = if w.contains(cx, cy) {
+                EMPTY
+            } else if c == EMPTY || c == NOWHERE {
+                c
+            } else if c & MIXED != 0 && c & LOCAL != 0 {
+                let old = &self.locals[(c & !(MIXED | LOCAL)) as usize];
+                let mut l = old.clone();
+                for k in 0..l.ncand as usize {
+                    l.cands[k] = map(l.cands[k]);
+                }
+                if l.candidates().contains(&u32::MAX) {
+                    debug_assert!(false, "a changed grid is named outside the changed area");
+                    EMPTY
+                } else {
+                    let start = old.edges_start as usize;
+                    l.edges_start = r.edges.len() as u32;
+                    r.edges
+                        .extend_from_slice(&self.edges[start..start + old.nedges as usize]);
+                    r.locals.push(l);
+                    MIXED | LOCAL | (r.locals.len() - 1) as u32
+                }
+            } else if c & MIXED != 0 {
+                let start = (c & !MIXED) as usize;
+                let len = self.lists[start] as usize;
+                let list: Vec<u32> = self.lists[start + 1..start + 1 + len]
+                    .iter()
+                    .map(|&g| map(g))
+                    .filter(|&g| g != u32::MAX)
+                    .collect();
+                debug_assert_eq!(list.len(), len, "a changed grid is named outside the changed area");
+                let at = r.lists.len() as u32;
+                r.lists.push(list.len() as u32);
+                r.lists.extend(&list);
+                MIXED | at
+            } else {
+                let g = map(c);
+                debug_assert!(g != u32::MAX, "a changed grid is named outside the changed area");
+                if g == u32::MAX { EMPTY } else { g }
+            };
+            r.cells.push(kept);
+        }
+        r
+    }
+
+    /// The cells meeting `area` (lon/lat degrees), and `margin` cells around them.
+    fn window(&self, area: Rect<f64>, margin: usize) -> Window {
+        let u0 = (area.min().x - self.x0) * self.inv_w - EPS;
+        let u1 = (area.max().x - self.x0) * self.inv_w + EPS;
+        let v0 = (area.min().y - self.y0) * self.inv_h - EPS;
+        let v1 = (area.max().y - self.y0) * self.inv_h + EPS;
+        Window {
+            c0: clamp_idx(u0, self.nx).saturating_sub(margin),
+            c1: (clamp_idx(u1, self.nx) + margin).min(self.nx - 1),
+            r0: clamp_idx(v0, self.ny).saturating_sub(margin),
+            r1: (clamp_idx(v1, self.ny) + margin).min(self.ny - 1),
+        }
+    }
+
+    /// Draws the cells of `w` (all empty) from the edges of `grids` (every
+    /// grid whose edges may cross `w`) and the grids holding their centres.
+    fn fill<'s>(
+        &mut self,
+        w: Window,
+        grids: impl Iterator<Item = usize>,
+        edges: &impl Fn(usize) -> &'s [[Coord<f64>; 2]],
+        classify_center: &(impl Fn(Coord<f64>, &[u32]) -> Vec<u32> + Sync),
+        position: &impl Fn(u32, Coord<f64>) -> super::Position,
+    ) {
+        let nx = self.nx;
+        // (cell, grid, edge) for every cell of the window an edge of the grid may cross.
         let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
-        for g in 0..n {
+        for g in grids {
             for (e, &[a, b]) in edges(g).iter().enumerate() {
-                r.mark_segment(a, b, |cell| pairs.push((cell, g as u32, e as u32)));
+                self.mark_segment(a, b, |cell| {
+                    let (cx, cy) = (cell as usize % nx, cell as usize / nx);
+                    if w.contains(cx, cy) {
+                        pairs.push((cell, g as u32, e as u32));
+                    }
+                });
             }
         }
         pairs.sort_unstable();
@@ -152,11 +352,12 @@ impl Raster {
         // A grid that holds a crossed cell's centre and has no edge in the
         // cell holds all of it: only where grids overlap, but then it must be
         // a candidate too, or points there would not see it.
+        let (x0, y0, inv_w, inv_h) = (self.x0, self.y0, self.inv_w, self.inv_h);
         let center_of = |cell: u32| {
             let (cx, cy) = (cell as usize % nx, cell as usize / nx);
             Coord {
-                x: r.x0 + (cx as f64 + 0.5) / r.inv_w,
-                y: r.y0 + (cy as f64 + 0.5) / r.inv_h,
+                x: x0 + (cx as f64 + 0.5) / inv_w,
+                y: y0 + (cy as f64 + 0.5) / inv_h,
             }
         };
         let covering: Vec<Vec<u32>> = {
@@ -177,31 +378,32 @@ impl Raster {
                 cands.extend(covering);
                 cands.sort_unstable();
             }
-            let local = r.local_cell(cell, &cands, &pairs[i..end], &edges, &position);
-            r.cells[cell as usize] = match local {
+            let local = self.local_cell(cell, &cands, &pairs[i..end], edges, position);
+            self.cells[cell as usize] = match local {
                 Some(l) => {
-                    r.locals.push(l);
-                    MIXED | LOCAL | (r.locals.len() - 1) as u32
+                    self.locals.push(l);
+                    MIXED | LOCAL | (self.locals.len() - 1) as u32
                 }
                 None => {
-                    let at = r.lists.len() as u32;
-                    r.lists.push(cands.len() as u32);
-                    r.lists.extend(&cands);
+                    let at = self.lists.len() as u32;
+                    self.lists.push(cands.len() as u32);
+                    self.lists.extend(&cands);
                     MIXED | at
                 }
             };
         }
         // Cells no edge crosses: the grids holding their centres, row by row
         // on all cores; where two or more do (an overlap) the cell is mixed.
-        let (x0, y0, inv_w, inv_h) = (r.x0, r.y0, r.inv_w, r.inv_h);
         let overlapping: Vec<(usize, Vec<u32>)> = {
             use rayon::prelude::*;
-            r.cells
+            self.cells
                 .par_chunks_mut(nx)
                 .enumerate()
+                .skip(w.r0)
+                .take(w.r1 + 1 - w.r0)
                 .flat_map_iter(|(cy, row)| {
                     let mut many = Vec::new();
-                    for (cx, cell) in row.iter_mut().enumerate() {
+                    for (cx, cell) in row.iter_mut().enumerate().take(w.c1 + 1).skip(w.c0) {
                         if *cell != EMPTY {
                             continue;
                         }
@@ -221,12 +423,11 @@ impl Raster {
                 .collect()
         };
         for (idx, inside) in overlapping {
-            let at = r.lists.len() as u32;
-            r.lists.push(inside.len() as u32);
-            r.lists.extend(&inside);
-            r.cells[idx] = MIXED | at;
+            let at = self.lists.len() as u32;
+            self.lists.push(inside.len() as u32);
+            self.lists.extend(&inside);
+            self.cells[idx] = MIXED | at;
         }
-        r
     }
 
     /// The cell's reference point and edges, when the cell can be answered locally.
@@ -424,10 +625,29 @@ impl Raster {
 
     /// Turns every empty cell for which `elsewhere_empty(cell rectangle)`
     /// holds into a "nowhere" cell, so lookups there stop at this level.
-    pub fn mark_nowhere(&mut self, elsewhere_empty: impl Fn(Rect<f64>) -> bool) {
-        for cy in 0..self.ny {
-            for cx in 0..self.nx {
+    /// With `area` (lon/lat degrees), only the cells meeting it (and one
+    /// around) are looked at, and those marked before are looked at again:
+    /// what to do after coarser levels changed there.
+    pub fn mark_nowhere(
+        &mut self,
+        area: Option<Rect<f64>>,
+        elsewhere_empty: impl Fn(Rect<f64>) -> bool,
+    ) {
+        let w = match area {
+            Some(a) => self.window(a, 1),
+            None => Window {
+                c0: 0,
+                c1: self.nx - 1,
+                r0: 0,
+                r1: self.ny - 1,
+            },
+        };
+        for cy in w.r0..=w.r1 {
+            for cx in w.c0..=w.c1 {
                 let i = cy * self.nx + cx;
+                if self.cells[i] == NOWHERE {
+                    self.cells[i] = EMPTY;
+                }
                 if self.cells[i] != EMPTY {
                     continue;
                 }

@@ -54,7 +54,7 @@ pub fn component_json(snap: &Snapshot, c: ComponentRef<'_>) -> serde_json::Value
     let data = snap.data();
     let r = c.record(&data.classes);
     let class = data.classes.def(c.class());
-    let grid = c.unit_grid().map(|g| snap.grid(g));
+    let grid = snap.unit_grid(c.index).map(|g| snap.grid(g));
     json!({
         "type": "Feature",
         "id": r.code,

@@ -186,7 +186,7 @@ pub fn component_items(snap: &Snapshot, f: &ComponentFilter<'_>, mut page: Page)
             .is_none_or(|c| c.accepts(snap, comp.class()))
             && f.state.is_none_or(|s| comp.state() == s)
             && f.grid.is_none_or(|g| {
-                comp.unit_grid()
+                snap.unit_grid(comp.index)
                     .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
             })
             && f.owner.is_none_or(|o| comp.owner() == o);

@@ -6,15 +6,18 @@
 //! the request threads and swaps it in. It sits above [`crate::index`] (pure
 //! spatial structures) and below [`crate::query`] (what readers ask of it).
 
+mod revise;
 mod stats;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use geo::{Coord, Rect};
 use rayon::prelude::*;
 
 use crate::index::{LevelIndex, NameIndex, PointIndex, Position, Probe, merge_rects};
 use crate::model::{Dataset, Grid, GridId};
+pub use revise::GridEdits;
 pub use stats::{GridCounts, Stats, state_names};
 
 /// A store-issued revision number: revisions are numbered 1, 2, 3... in the
@@ -29,7 +32,11 @@ pub struct Snapshot {
     by_code: HashMap<String, GridId>,
     /// Each grid's parent (the code prefix of the level above), if the data has it.
     parents: Vec<Option<GridId>>,
-    points: PointIndex,
+    /// Per component (store order), the dataset index of the finest grid
+    /// it lies in, or [`NO_GRID`].
+    unit_grids: Vec<u32>,
+    /// Shared by the snapshots of revisions that did not change components.
+    points: Arc<PointIndex>,
     stats: Stats,
     names: NameIndex,
     /// The envelope of every level's grids.
@@ -43,6 +50,10 @@ pub struct Snapshot {
     id: u64,
 }
 
+/// How the unit grid column marks "not inside any grid" (a plain `u32`
+/// column for memory; read as `Option<GridId>`).
+const NO_GRID: u32 = u32::MAX;
+
 /// The next [`Snapshot::id`].
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -53,73 +64,79 @@ impl Snapshot {
     pub fn build(mut data: Dataset, revision: Revision) -> Self {
         data.grids
             .sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
-        let by_code = data
-            .grids
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (g.code.clone(), GridId::new(i as u32)))
-            .collect::<HashMap<String, GridId>>();
-        let parents = data
-            .grids
-            .iter()
-            .map(|g| {
-                let len = g
-                    .level
-                    .checked_sub(1)
-                    .map(|l| data.scheme.levels[l].code_len);
-                len.and_then(|len| g.code.get(..len))
-                    .and_then(|c| by_code.get(c).copied())
-            })
+        let (by_code, parents) = links(&data);
+        let mut levels: Vec<LevelIndex> = level_ranges(&data)
+            .into_iter()
+            .map(|r| LevelIndex::build(r.start, &data.grids[r]))
             .collect();
-        let mut levels = Vec::with_capacity(data.scheme.depth());
-        let mut start = 0;
-        for level in 0..data.scheme.depth() {
-            let end = start
-                + data.grids[start..]
-                    .iter()
-                    .take_while(|g| g.level == level)
-                    .count();
-            levels.push(LevelIndex::build(start, &data.grids[start..end]));
-            start = end;
-        }
         // Where the finest level is empty and every coarser level is empty
         // too, a lookup can stop at the finest level.
-        crate::index::mark_nowhere(&mut levels);
-        data.components.finish();
-        let bounds = levels.iter().filter_map(|l| l.extent()).reduce(merge_rects);
-        let mut snap = Snapshot {
-            data,
-            levels,
-            by_code,
-            parents,
-            points: PointIndex::default(),
-            stats: Default::default(),
-            names: Default::default(),
-            bounds,
-            revision,
-            epoch: None,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        };
-        let assigned: Vec<Option<GridId>> = snap
+        crate::index::mark_nowhere(&mut levels, None);
+        {
+            let components = Arc::make_mut(&mut data.components);
+            components.finish();
+            components.shrink();
+        }
+        let mut snap = Snapshot::assemble(data, levels, by_code, parents, revision);
+        let assigned: Vec<u32> = snap
             .data
             .components
             .locations()
             .par_iter()
-            .map(|&[x, y]| snap.locate(Coord { x, y }).map(|(g, _)| g))
+            .map(|&[x, y]| snap.locate_id(Coord { x, y }))
             .collect();
-        snap.data.components.set_unit_grids(&assigned);
-        snap.names = NameIndex::new(&snap.data.grids);
-        let levels_of: Vec<usize> = snap.data.grids.iter().map(|g| g.level).collect();
-        snap.stats = Stats::build(
-            &snap.data.components,
-            snap.data.classes.len(),
-            &snap.parents,
-            &levels_of,
-        );
-        snap.data.components.shrink();
+        snap.unit_grids = assigned;
+        snap.stats = snap.count();
         let mid_lat = snap.bounds.map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
-        snap.points = PointIndex::build(snap.data.components.locations(), mid_lat);
+        snap.points = Arc::new(PointIndex::build(
+            snap.data.components.locations(),
+            mid_lat,
+        ));
         snap
+    }
+
+    /// A snapshot of `data` with its level indexes and links, and no
+    /// component assignment, statistics or point index yet.
+    fn assemble(
+        data: Dataset,
+        levels: Vec<LevelIndex>,
+        by_code: HashMap<String, GridId>,
+        parents: Vec<Option<GridId>>,
+        revision: Revision,
+    ) -> Snapshot {
+        let bounds = levels.iter().filter_map(|l| l.extent()).reduce(merge_rects);
+        let names = NameIndex::new(&data.grids);
+        Snapshot {
+            data,
+            levels,
+            by_code,
+            parents,
+            unit_grids: Vec::new(),
+            points: Arc::default(),
+            stats: Stats::default(),
+            names,
+            bounds,
+            revision,
+            epoch: None,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The component statistics from the unit grid assignment.
+    fn count(&self) -> Stats {
+        let levels_of: Vec<usize> = self.data.grids.iter().map(|g| g.level).collect();
+        Stats::build(
+            &self.data.components,
+            |i| self.unit_grid(i),
+            self.data.classes.len(),
+            &self.parents,
+            &levels_of,
+        )
+    }
+
+    /// [`Snapshot::locate`]'s grid as stored in the unit grid column.
+    fn locate_id(&self, p: Coord<f64>) -> u32 {
+        self.locate(p).map_or(NO_GRID, |(g, _)| g.get())
     }
 
     /// Loads a view of a store and indexes it (all cores).
@@ -227,6 +244,16 @@ impl Snapshot {
         None
     }
 
+    /// Dataset index of the finest grid component `index` (store order)
+    /// lies in — its unit grid, or a coarser grid where no unit grid covers
+    /// the location (a gap in the finest level) — or `None` when it lies in
+    /// no grid.
+    pub fn unit_grid(&self, index: usize) -> Option<GridId> {
+        Some(self.unit_grids[index])
+            .filter(|&g| g != NO_GRID)
+            .map(GridId::new)
+    }
+
     /// Grid names, for substring search.
     pub fn names(&self) -> &NameIndex {
         &self.names
@@ -258,6 +285,7 @@ impl Snapshot {
     pub fn heap_bytes(&self) -> usize {
         self.levels.iter().map(|l| l.heap_bytes()).sum::<usize>()
             + self.data.components.heap_bytes()
+            + self.unit_grids.capacity() * 4
             + self.points.heap_bytes()
     }
 
@@ -273,6 +301,46 @@ impl Snapshot {
     pub fn extent(&self) -> Option<Rect<f64>> {
         self.bounds
     }
+}
+
+/// The grids' positions by code, and each grid's parent (the grid whose
+/// code is its prefix of the level above), for grids sorted by level and code.
+fn links(data: &Dataset) -> (HashMap<String, GridId>, Vec<Option<GridId>>) {
+    let by_code = data
+        .grids
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.code.clone(), GridId::new(i as u32)))
+        .collect::<HashMap<String, GridId>>();
+    let parents = data
+        .grids
+        .iter()
+        .map(|g| {
+            let len = g
+                .level
+                .checked_sub(1)
+                .map(|l| data.scheme.levels[l].code_len);
+            len.and_then(|len| g.code.get(..len))
+                .and_then(|c| by_code.get(c).copied())
+        })
+        .collect();
+    (by_code, parents)
+}
+
+/// The dataset positions of each level's grids (sorted by level and code).
+fn level_ranges(data: &Dataset) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::with_capacity(data.scheme.depth());
+    let mut start = 0;
+    for level in 0..data.scheme.depth() {
+        let end = start
+            + data.grids[start..]
+                .iter()
+                .take_while(|g| g.level == level)
+                .count();
+        ranges.push(start..end);
+        start = end;
+    }
+    ranges
 }
 
 #[cfg(test)]

@@ -23,6 +23,23 @@ impl GridCounts {
             .map_or(0, |i| self.by_class[i].1)
     }
 
+    /// Counts one component of `class` and `state` in (`plus`) or out.
+    fn count(&mut self, class: u16, state: ComponentState, plus: bool) {
+        let step = |v: &mut u64| *v = if plus { *v + 1 } else { v.saturating_sub(1) };
+        step(&mut self.total);
+        step(&mut self.by_state[state as usize]);
+        match self.by_class.binary_search_by_key(&class, |c| c.0) {
+            Ok(i) => {
+                step(&mut self.by_class[i].1);
+                if self.by_class[i].1 == 0 {
+                    self.by_class.remove(i);
+                }
+            }
+            Err(i) if plus => self.by_class.insert(i, (class, 1)),
+            Err(_) => {}
+        }
+    }
+
     fn add(&mut self, other: &GridCounts) {
         self.total += other.total;
         for (a, b) in self.by_state.iter_mut().zip(other.by_state) {
@@ -67,10 +84,12 @@ pub struct Stats {
 
 impl Stats {
     /// Counts components per unit grid, then adds children into parents,
-    /// finest level first. `parents[g]` is grid `g`'s parent, if the data
-    /// has it; `levels[g]` its level.
+    /// finest level first. `unit_grid(i)` is the grid component `i` lies
+    /// in; `parents[g]` is grid `g`'s parent, if the data has it;
+    /// `levels[g]` its level.
     pub fn build(
         components: &Components,
+        unit_grid: impl Fn(usize) -> Option<GridId>,
         n_classes: usize,
         parents: &[Option<GridId>],
         levels: &[usize],
@@ -85,7 +104,7 @@ impl Stats {
             if cls < n_classes {
                 class_totals[cls] += 1;
             }
-            let Some(g) = c.unit_grid() else {
+            let Some(g) = unit_grid(c.index) else {
                 continue;
             };
             let gc = &mut per_grid[g.index()];
@@ -119,6 +138,48 @@ impl Stats {
         Stats {
             per_grid,
             class_totals,
+        }
+    }
+
+    /// These statistics after components moved between grids of a
+    /// revision that added, changed or removed grids of the finest level
+    /// only (so every other grid keeps its parent): `n` grids now,
+    /// `remap[old]` the new dataset index of each old grid (`None` when
+    /// gone), `moves` each moved component's (class, state, grid before,
+    /// grid now), `parents_before` and `parents_now` the hierarchy.
+    pub fn revise(
+        &self,
+        n: usize,
+        remap: &[Option<GridId>],
+        moves: &[(u16, ComponentState, Option<GridId>, Option<GridId>)],
+        parents_before: &[Option<GridId>],
+        parents_now: &[Option<GridId>],
+    ) -> Stats {
+        let mut per_grid = vec![GridCounts::default(); n];
+        for (old, new) in remap.iter().enumerate() {
+            if let Some(new) = new {
+                per_grid[new.index()] = self.per_grid[old].clone();
+            }
+        }
+        for &(class, state, before, now) in moves {
+            // Out of the old grid and its ancestors (those still here)...
+            let mut g = before;
+            while let Some(old) = g {
+                if let Some(new) = remap[old.index()] {
+                    per_grid[new.index()].count(class, state, false);
+                }
+                g = parents_before[old.index()];
+            }
+            // ...into the new grid and its ancestors.
+            let mut g = now;
+            while let Some(new) = g {
+                per_grid[new.index()].count(class, state, true);
+                g = parents_now[new.index()];
+            }
+        }
+        Stats {
+            per_grid,
+            class_totals: self.class_totals.clone(),
         }
     }
 

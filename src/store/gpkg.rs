@@ -688,7 +688,7 @@ impl Store for GeoPackage {
             component_scheme: setup.component_scheme,
             classes: setup.classes,
             grids,
-            components,
+            components: std::sync::Arc::new(components),
         })
     }
 
