@@ -211,7 +211,9 @@ fn components_land_in_the_grid_they_were_placed_in() {
     assert_eq!(comps.len(), COMPONENTS);
     for (rec, cell) in city.components(&classes) {
         let c = comps.find(&rec.code).expect("component stored");
-        let unit = snap.unit_grid(c.index).expect("every component lies in a grid");
+        let unit = snap
+            .unit_grid(c.index)
+            .expect("every component lies in a grid");
         assert_eq!(
             snap.grid(unit).code,
             city.unit_code_of_cell(cell),

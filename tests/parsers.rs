@@ -1318,7 +1318,9 @@ fn small_data_dir(root: &Path) -> PathBuf {
     let data = sample();
     let small = wangge::model::Dataset {
         grids: some_grids(&data, 3),
-        components: std::sync::Arc::new(wangge::model::Components::new(data.component_scheme.len())),
+        components: std::sync::Arc::new(wangge::model::Components::new(
+            data.component_scheme.len(),
+        )),
         ..data.clone()
     };
     let manifest = wangge::datadir::manifest_for(&small, "parsers");

@@ -536,7 +536,9 @@ async fn a_split_publishes_and_the_past_stays_readable() {
         .iter()
         .filter(|comp| {
             let p = geo::Point(comp.location());
-            snap.unit_grid(comp.index).map(|g| snap.grid(g).code.as_str()) == Some(a.code.as_str())
+            snap.unit_grid(comp.index)
+                .map(|g| snap.grid(g).code.as_str())
+                == Some(a.code.as_str())
                 && east.geometry.contains(&p)
         })
         .count();
@@ -558,6 +560,8 @@ async fn a_split_publishes_and_the_past_stays_readable() {
     );
     // Publish; lookups see it when the publish has answered.
     let tiles_before = c.state.tiles();
+    // Its tile index is built, so the next revision's shares what did not change.
+    tiles_before.warm();
     let r = publish(&c.app, id, "split for the new estate").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let rev = r.json()["revision"].as_u64().unwrap();
@@ -617,11 +621,18 @@ async fn a_split_publishes_and_the_past_stays_readable() {
         wangge::tiles::Source::Components,
     ];
     let city_box = c.state.snapshot().extent().unwrap();
+    // A tile set built from scratch for the new revision, beside the one
+    // that shares its predecessor's unchanged levels.
+    let fresh = wangge::tiles::TileSet::new(c.state.snapshot());
     let (mut kept, mut redrawn) = (0, 0);
     for z in [12u8, 14, 15] {
         for t in wangge::tiles::tiles_covering(city_box, z) {
-            let same = wangge::tiles::render(&after, &sources, t)
-                == wangge::tiles::render(&tiles_before, &sources, t);
+            let tile = wangge::tiles::render(&after, &sources, t);
+            assert!(
+                tile == wangge::tiles::render(&fresh, &sources, t),
+                "tile {t:?} differs from the one built from scratch"
+            );
+            let same = tile == wangge::tiles::render(&tiles_before, &sources, t);
             if after.content_key(t) == tiles_before.id() {
                 assert!(same, "tile {t:?} kept its key but changed");
                 kept += 1;
@@ -631,6 +642,39 @@ async fn a_split_publishes_and_the_past_stays_readable() {
         }
     }
     assert!(kept > 0 && redrawn > 0, "kept {kept}, redrawn {redrawn}");
+    // The served snapshot, revised from the one before, is the city the
+    // store holds: the same grids, components' grids and statistics as a
+    // snapshot loaded whole.
+    let served = c.state.snapshot();
+    assert!(
+        Arc::ptr_eq(
+            &served.data().components,
+            &tiles_before.snapshot().data().components
+        ),
+        "the publish revised the snapshot instead of loading the city again"
+    );
+    let loaded = Snapshot::from_store(
+        c.store.as_ref(),
+        View {
+            revision: 2,
+            valid_at: Timestamp::now(),
+        },
+    )
+    .unwrap();
+    assert_eq!(served.data().grids, loaded.data().grids);
+    for i in 0..loaded.data().components.len() {
+        let code = |s: &Snapshot| s.unit_grid(i).map(|g| s.grid(g).code.clone());
+        assert_eq!(code(&served), code(&loaded), "component {i}");
+    }
+    for (i, g) in loaded.data().grids.iter().enumerate() {
+        let id = wangge::model::GridId::new(i as u32);
+        assert_eq!(
+            served.stats().grid(id),
+            loaded.stats().grid(id),
+            "{}",
+            g.code
+        );
+    }
     // The published draft is closed.
     let r = put(&c.app, id, &west).await;
     r.assert_error(StatusCode::CONFLICT, "conflict");

@@ -326,8 +326,9 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
     let started = std::time::Instant::now();
     let store = editing.store.clone();
     let from = current.revision();
+    let served = current.clone();
     let (snap, changed) = blocking(move || {
-        let snap = Snapshot::from_store(store.as_ref(), view)?;
+        let snap = served.next(store.as_ref(), view)?;
         let changed = if view.revision > from {
             store.changes(from, view.revision)?
         } else {

@@ -300,7 +300,7 @@ impl AppState {
     /// threads.
     pub fn warm(&self) {
         self.snapshot().warm();
-        self.tiles().index();
+        self.tiles().warm();
     }
 
     /// Publishes a new snapshot; requests in flight finish on the old one.

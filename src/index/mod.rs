@@ -439,7 +439,8 @@ impl LevelIndex {
     }
 
     fn borders(&self) -> &BorderIndex {
-        self.l.borders
+        self.l
+            .borders
             .get_or_init(|| BorderIndex::build(self.l.polys.len(), |g| self.l.polys[g].segments()))
     }
 
@@ -455,7 +456,8 @@ impl LevelIndex {
 
     /// Approximate heap bytes of the indexes.
     pub fn heap_bytes(&self) -> usize {
-        self.l.polys
+        self.l
+            .polys
             .iter()
             .map(|p| p.segments().len() * 40 + 64)
             .sum::<usize>()

@@ -288,14 +288,21 @@ impl Raster {
                     .map(|&g| map(g))
                     .filter(|&g| g != u32::MAX)
                     .collect();
-                debug_assert_eq!(list.len(), len, "a changed grid is named outside the changed area");
+                debug_assert_eq!(
+                    list.len(),
+                    len,
+                    "a changed grid is named outside the changed area"
+                );
                 let at = r.lists.len() as u32;
                 r.lists.push(list.len() as u32);
                 r.lists.extend(&list);
                 MIXED | at
             } else {
                 let g = map(c);
-                debug_assert!(g != u32::MAX, "a changed grid is named outside the changed area");
+                debug_assert!(
+                    g != u32::MAX,
+                    "a changed grid is named outside the changed area"
+                );
                 if g == u32::MAX { EMPTY } else { g }
             };
             r.cells.push(kept);

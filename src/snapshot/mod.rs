@@ -17,7 +17,6 @@ use rayon::prelude::*;
 
 use crate::index::{LevelIndex, NameIndex, PointIndex, Position, Probe, merge_rects};
 use crate::model::{Dataset, Grid, GridId};
-pub use revise::GridEdits;
 pub use stats::{GridCounts, Stats, state_names};
 
 /// A store-issued revision number: revisions are numbered 1, 2, 3... in the
@@ -88,10 +87,7 @@ impl Snapshot {
         snap.unit_grids = assigned;
         snap.stats = snap.count();
         let mid_lat = snap.bounds.map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
-        snap.points = Arc::new(PointIndex::build(
-            snap.data.components.locations(),
-            mid_lat,
-        ));
+        snap.points = Arc::new(PointIndex::build(snap.data.components.locations(), mid_lat));
         snap
     }
 
@@ -149,6 +145,24 @@ impl Snapshot {
         let mut snap = Snapshot::build(data, view.revision);
         snap.epoch = epoch;
         Ok(snap)
+    }
+
+    /// The next snapshot, for `view` of the store: this one revised with
+    /// the grids that differ ([`Snapshot::revise`]) when the store can say
+    /// which (no components changed, not too many grids), else the view
+    /// loaded whole. `view` must be no earlier than this snapshot's.
+    pub fn next(
+        &self,
+        store: &dyn crate::store::Store,
+        view: crate::store::View,
+    ) -> crate::store::Result<Snapshot> {
+        match store.edits_since(self.revision, self.epoch, view)? {
+            Some(edits) => {
+                let epoch = store.epoch(view)?;
+                Ok(self.revise(edits, view.revision, epoch))
+            }
+            None => Snapshot::from_store(store, view),
+        }
     }
 
     /// The store's epoch of the view this snapshot shows: two views of

@@ -17,23 +17,7 @@ use rayon::prelude::*;
 use super::{NO_GRID, Revision, Snapshot, level_ranges, links};
 use crate::index::merge_rects;
 use crate::model::{Dataset, Grid};
-
-/// What a revision did to the grids valid in a view: the versions now
-/// valid of the grids it put, and the codes of the grids it retired.
-#[derive(Debug, Clone, Default)]
-pub struct GridEdits {
-    /// Grids added or changed (their versions now valid).
-    pub put: Vec<Grid>,
-    /// Codes of grids no longer valid.
-    pub gone: Vec<String>,
-}
-
-impl GridEdits {
-    /// True when nothing changes.
-    pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.gone.is_empty()
-    }
-}
+use crate::store::GridEdits;
 
 /// A unit grid column entry as a grid.
 fn snap_id(g: u32) -> Option<crate::model::GridId> {
@@ -251,7 +235,13 @@ mod tests {
     /// points (and on the changed grids' vertices), every component's grid,
     /// and every grid's statistics.
     fn assert_same_answers(a: &Snapshot, b: &Snapshot, rng: &mut impl Rng, what: &str) {
-        let codes = |s: &Snapshot| s.data().grids.iter().map(|g| g.code.clone()).collect::<Vec<_>>();
+        let codes = |s: &Snapshot| {
+            s.data()
+                .grids
+                .iter()
+                .map(|g| g.code.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(codes(a), codes(b), "{what}: grids");
         let e = b.extent().unwrap();
         let (dx, dy) = (e.width() * 0.05, e.height() * 0.05);
@@ -290,7 +280,8 @@ mod tests {
     fn split(g: &Grid, k: usize) -> [Grid; 2] {
         let b = g.geometry.bounding_rect().unwrap();
         let mid = (b.min().x + b.max().x) / 2.0;
-        let west = crate::validate::rect_polygon(b.min().x - 1.0, b.min().y - 1.0, mid, b.max().y + 1.0);
+        let west =
+            crate::validate::rect_polygon(b.min().x - 1.0, b.min().y - 1.0, mid, b.max().y + 1.0);
         let west = geo::MultiPolygon(vec![west]);
         let n = g.code.len();
         let code = |i: usize| format!("{}{:03}", &g.code[..n - 3], 900 + 2 * k + i);
@@ -317,7 +308,9 @@ mod tests {
         for round in 0..12 {
             let level = if round % 4 == 3 { depth - 2 } else { depth - 1 };
             let of_level: Vec<&Grid> = data.grids.iter().filter(|g| g.level == level).collect();
-            let pick = |rng: &mut rand_chacha::ChaCha8Rng| of_level[rng.random_range(0..of_level.len())].clone();
+            let pick = |rng: &mut rand_chacha::ChaCha8Rng| {
+                of_level[rng.random_range(0..of_level.len())].clone()
+            };
             let mut edits = GridEdits::default();
             match round % 6 {
                 // Shrunk (a gap its community answers), grown (an overlap,
@@ -359,7 +352,10 @@ mod tests {
             data = edited(&data, &edits);
             let revised = snap.revise(edits, round as u64 + 2, None);
             let built = Snapshot::build(data.clone(), round as u64 + 2);
-            assert!(Arc::ptr_eq(&revised.data().components, &snap.data().components));
+            assert!(Arc::ptr_eq(
+                &revised.data().components,
+                &snap.data().components
+            ));
             assert_same_answers(&revised, &built, &mut rng, &format!("round {round}"));
             // The next round revises the revised one, so renumbering compounds.
             snap = revised;

@@ -23,8 +23,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
 use super::{
-    AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridVersion, Result,
-    Revision, RevisionInfo, Setup, Store, StoreError, Timestamp, View,
+    AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits, GridVersion,
+    MAX_EDITS, Result, Revision, RevisionInfo, Setup, Store, StoreError, Timestamp, View,
 };
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid};
@@ -690,6 +690,61 @@ impl Store for GeoPackage {
             grids,
             components: std::sync::Arc::new(components),
         })
+    }
+
+    fn edits_since(
+        &self,
+        revision: Revision,
+        epoch: Option<Timestamp>,
+        view: View,
+    ) -> Result<Option<GridEdits>> {
+        let conn = self.lock();
+        let components: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM wangge_revisions WHERE revision > ?1 AND revision <= ?2 AND components_changed > 0",
+                params![revision as i64, view.revision as i64],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        if components > 0 {
+            return Ok(None);
+        }
+        // Versions recorded since, and versions recorded before whose
+        // effective time came since the epoch (none came between the epoch
+        // and the earlier view's time: the epoch is the latest of them).
+        let since = epoch.map(|e| e.to_rfc3339()).unwrap_or_default();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT code FROM grid_versions WHERE revision > ?1 AND revision <= ?2 \
+                 UNION SELECT code FROM grid_versions WHERE valid_from > ?3 AND valid_from <= ?4 AND revision <= ?2 \
+                 LIMIT ?5",
+            )
+            .map_err(self.err())?;
+        let codes = stmt
+            .query_map(
+                params![
+                    revision as i64,
+                    view.revision as i64,
+                    since,
+                    view.valid_at.to_rfc3339(),
+                    MAX_EDITS as i64 + 1
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(self.err())?;
+        if codes.len() > MAX_EDITS {
+            return Ok(None);
+        }
+        let mut edits = GridEdits::default();
+        for code in codes {
+            match self.grids_with(&conn, view, Some(&code))?.pop() {
+                Some(g) => edits.put.push(g),
+                None => edits.gone.push(code),
+            }
+        }
+        Ok(Some(edits))
     }
 
     fn grids(&self, view: View) -> Result<Vec<Grid>> {

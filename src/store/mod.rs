@@ -130,6 +130,28 @@ pub struct View {
     pub valid_at: Timestamp,
 }
 
+/// How the grids valid in one view differ from those of an earlier view:
+/// what a served snapshot needs to become the next one
+/// ([`Snapshot::revise`](crate::snapshot::Snapshot::revise)).
+#[derive(Debug, Clone, Default)]
+pub struct GridEdits {
+    /// Grids added or changed (their versions now valid).
+    pub put: Vec<Grid>,
+    /// Codes of grids no longer valid.
+    pub gone: Vec<String>,
+}
+
+impl GridEdits {
+    /// True when nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.gone.is_empty()
+    }
+}
+
+/// Most grids [`Store::edits_since`] hands out one by one; beyond it a
+/// whole load is cheaper.
+pub const MAX_EDITS: usize = 2000;
+
 /// A change to one grid in a commit or a draft.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GridChange {
@@ -289,6 +311,18 @@ pub trait Store: Send + Sync {
 
     /// The city of a view, with its components as of the view's revision.
     fn load(&self, view: View) -> Result<Dataset>;
+
+    /// How the grids valid in `view` differ from those of an earlier view
+    /// of `revision` whose epoch was `epoch` (`view.valid_at` no earlier
+    /// than that view's time): every grid whose valid version may differ,
+    /// put or gone. `None` when components changed in between or more than
+    /// [`MAX_EDITS`] grids may differ: then load the view whole.
+    fn edits_since(
+        &self,
+        revision: Revision,
+        epoch: Option<Timestamp>,
+        view: View,
+    ) -> Result<Option<GridEdits>>;
 
     /// The grids valid in a view, without the components (cheap: for
     /// drafts, validation and impact).

@@ -27,6 +27,8 @@ mod tilejson;
 pub mod topology;
 mod valid;
 
+use std::sync::Arc;
+
 use crate::snapshot::Snapshot;
 use topology::LevelTopology;
 
@@ -62,15 +64,33 @@ pub const COMPONENT_LAYER: &str = "components";
 const MAX_LAT: f64 = 85.051_128_779_806_59;
 
 /// Tile-side indexes of a snapshot: border topology per level and the
-/// components in Morton order. Built on first use (see [`TileSet::index`]).
+/// components in Morton order. Built on first use (see [`TileSet::index`]);
+/// the index of a revision that changed some grids shares what did not
+/// change with its predecessor's ([`TileIndex::succeeding`]).
 #[derive(Debug)]
 pub struct TileIndex {
-    levels: Vec<LevelTopology>,
-    /// Per level and zoom, the grids prepared for that zoom (on first use).
-    prepared: Vec<Vec<std::sync::OnceLock<prepared::Prepared>>>,
+    /// Per level, built on first use where a revision changed the level.
+    levels: Vec<std::sync::OnceLock<Arc<LevelTiles>>>,
     minzoom: Vec<u8>,
     label_minzoom: Vec<u8>,
-    points: points::MortonIndex,
+    points: Arc<points::MortonIndex>,
+}
+
+/// One level's border topology and, per zoom, its grids prepared for that
+/// zoom (on first use).
+#[derive(Debug)]
+struct LevelTiles {
+    topology: LevelTopology,
+    prepared: Vec<std::sync::OnceLock<prepared::Prepared>>,
+}
+
+impl LevelTiles {
+    fn build(grids: &[crate::model::Grid]) -> Arc<LevelTiles> {
+        Arc::new(LevelTiles {
+            topology: LevelTopology::build(grids),
+            prepared: (0..=MAX_ZOOM).map(|_| std::sync::OnceLock::new()).collect(),
+        })
+    }
 }
 
 /// Smallest zoom where a feature of `size` world units spans `units` tile units.
@@ -84,17 +104,17 @@ impl TileIndex {
     /// Builds the tile indexes of `snap`. Uses all cores.
     pub fn build(snap: &Snapshot) -> TileIndex {
         let grids = &snap.data().grids;
-        let levels: Vec<LevelTopology> = snap
+        let levels: Vec<Arc<LevelTiles>> = snap
             .levels()
             .iter()
-            .map(|l| LevelTopology::build(&grids[l.dataset_range()]))
+            .map(|l| LevelTiles::build(&grids[l.dataset_range()]))
             .collect();
         // Derived from the grids' sizes for any extent (a city's districts
         // from zoom 9 or so, a country's provinces from zoom 2), unless the
         // scheme sets a level's zoom.
         let mut minzoom: Vec<u8> = levels
             .iter()
-            .map(|t| zoom_for(t.median_size(), MIN_MEDIAN_UNITS))
+            .map(|t| zoom_for(t.topology.median_size(), MIN_MEDIAN_UNITS))
             .collect();
         // A finer level never appears before a coarser one.
         for i in 1..minzoom.len() {
@@ -108,24 +128,76 @@ impl TileIndex {
         let label_minzoom = levels
             .iter()
             .zip(&minzoom)
-            .map(|(t, &m)| zoom_for(t.median_size(), LABEL_MEDIAN_UNITS).max(m))
+            .map(|(t, &m)| zoom_for(t.topology.median_size(), LABEL_MEDIAN_UNITS).max(m))
             .collect();
         TileIndex {
-            prepared: levels
-                .iter()
-                .map(|_| (0..=MAX_ZOOM).map(|_| std::sync::OnceLock::new()).collect())
-                .collect(),
-            levels,
+            levels: levels.into_iter().map(std::sync::OnceLock::from).collect(),
             minzoom,
             label_minzoom,
-            points: points::MortonIndex::build(&snap.data().components),
+            points: Arc::new(points::MortonIndex::build(&snap.data().components)),
         }
     }
 
+    /// The tile indexes of `snap`, a revision of `before`'s snapshot
+    /// (`index` is `before`'s tile index): levels whose grid shapes are the
+    /// same, and the components when they are shared, are shared; changed
+    /// levels are built on first use. Zoom ranges are kept, so that a
+    /// revision does not move what is drawn at which zoom; `None` when the
+    /// two have different levels or components.
+    pub fn succeeding(index: &TileIndex, before: &Snapshot, snap: &Snapshot) -> Option<TileIndex> {
+        if before.levels().len() != snap.levels().len()
+            || !Arc::ptr_eq(&before.data().components, &snap.data().components)
+        {
+            return None;
+        }
+        let same = |l: usize| {
+            let (a, b) = (
+                before.level(l).dataset_range(),
+                snap.level(l).dataset_range(),
+            );
+            let (a, b) = (&before.data().grids[a], &snap.data().grids[b]);
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.code == y.code && x.geometry == y.geometry)
+        };
+        let levels = (0..snap.levels().len())
+            .map(|l| match index.levels[l].get() {
+                Some(tiles) if same(l) => std::sync::OnceLock::from(tiles.clone()),
+                _ => std::sync::OnceLock::new(),
+            })
+            .collect();
+        Some(TileIndex {
+            levels,
+            minzoom: index.minzoom.clone(),
+            label_minzoom: index.label_minzoom.clone(),
+            points: index.points.clone(),
+        })
+    }
+
+    /// The tiles of `level` of `snap` (this index's snapshot).
+    fn level(&self, snap: &Snapshot, level: usize) -> &LevelTiles {
+        self.levels[level].get_or_init(|| {
+            LevelTiles::build(&snap.data().grids[snap.level(level).dataset_range()])
+        })
+    }
+
+    /// Builds every level not built yet (`snap`: this index's snapshot).
+    pub fn warm(&self, snap: &Snapshot) {
+        for level in 0..self.levels.len() {
+            self.level(snap, level);
+        }
+    }
+
+    /// The border topology of `level` of `snap` (this index's snapshot).
+    fn topology(&self, snap: &Snapshot, level: usize) -> &LevelTopology {
+        &self.level(snap, level).topology
+    }
+
     /// The grids of `level` prepared for zoom `z`.
-    fn prepared(&self, level: usize, z: u8) -> &prepared::Prepared {
-        self.prepared[level][z as usize]
-            .get_or_init(|| prepared::Prepared::build(&self.levels[level], z))
+    fn prepared(&self, snap: &Snapshot, level: usize, z: u8) -> &prepared::Prepared {
+        let tiles = self.level(snap, level);
+        tiles.prepared[z as usize].get_or_init(|| prepared::Prepared::build(&tiles.topology, z))
     }
 
     /// Zoom from which grids of `level` are drawn.

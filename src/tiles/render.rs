@@ -102,14 +102,15 @@ pub(super) fn grid_layers<'a>(
     let unit = t.unit();
     let scheme = &snap.data().scheme;
     let mut labels = Layer::new(LABEL_LAYER, EXTENT);
-    for (level, topo) in index.levels.iter().enumerate() {
+    for level in 0..snap.levels().len() {
         if t.z < index.minzoom[level] {
             continue;
         }
+        let topo = index.topology(snap, level);
         let level_name = &scheme.levels[level].name;
         let li = snap.level(level);
         let mut layer = Layer::new(level_name, EXTENT);
-        let prepared = index.prepared(level, t.z);
+        let prepared = index.prepared(snap, level, t.z);
         let origin = [(t.x * EXTENT) as i32, (t.y * EXTENT) as i32];
         let candidates = li.grids_in_box(rect);
         for &g in &candidates {

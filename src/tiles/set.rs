@@ -37,12 +37,19 @@ impl TileSet {
     /// zoom listed): every other tile is the same as `before`'s, and is
     /// cached under the same key, so a publish invalidates only the tiles
     /// it touches.
+    /// Its tile index shares with `before`'s what the revision did not
+    /// change ([`TileIndex::succeeding`]).
     pub fn succeeding(snap: Arc<Snapshot>, before: &TileSet, changed: Vec<[u32; 5]>) -> TileSet {
         let mut lineage = vec![(snap.id(), changed)];
         lineage.extend(before.lineage.iter().take(LINEAGE - 1).cloned());
+        let index = before
+            .index
+            .get()
+            .and_then(|i| TileIndex::succeeding(i, &before.snap, &snap))
+            .map_or_else(OnceLock::new, OnceLock::from);
         TileSet {
             snap,
-            index: OnceLock::new(),
+            index,
             lineage,
         }
     }
@@ -75,6 +82,12 @@ impl TileSet {
     /// The snapshot's revision.
     pub fn revision(&self) -> Revision {
         self.snap.revision()
+    }
+
+    /// Builds now, off the request threads, what the first tiles would
+    /// otherwise wait for: the tile index and every level's topology.
+    pub fn warm(&self) {
+        self.index().warm(&self.snap);
     }
 
     /// The tile indexes, built on the first call.
