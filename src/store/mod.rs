@@ -141,13 +141,6 @@ pub struct GridEdits {
     pub gone: Vec<String>,
 }
 
-impl GridEdits {
-    /// True when nothing changes.
-    pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.gone.is_empty()
-    }
-}
-
 /// Most grids [`Store::edits_since`] hands out one by one; beyond it a
 /// whole load is cheaper.
 pub const MAX_EDITS: usize = 2000;
