@@ -72,7 +72,7 @@ async fn call_with(
     uri: &str,
     auth: Option<&str>,
     headers: &[(&str, &str)],
-    body: &str,
+    body: impl AsRef<[u8]>,
 ) -> Reply {
     let mut r = Request::builder().method(method).uri(uri);
     if let Some(a) = auth {
@@ -81,7 +81,7 @@ async fn call_with(
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
-    send(app, r.body(Body::from(body.to_string())).unwrap()).await
+    send(app, r.body(Body::from(body.as_ref().to_vec())).unwrap()).await
 }
 
 async fn new_draft(app: &Router, auth: &str, body: &str) -> u64 {
@@ -922,12 +922,200 @@ async fn an_upload_of_changed_grids_goes_into_the_draft_with_the_import_rules() 
     call(
         &c.app,
         "POST",
-        &format!("/drafts/{id}/upload?format=shp"),
+        &format!("/drafts/{id}/upload?format=kml"),
         Some(LI),
         &body,
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "bad_parameter");
+    // GeoJSON sent as a zipped Shapefile is not a zip.
+    call(
+        &c.app,
+        "POST",
+        &format!("/drafts/{id}/upload?format=shapefile"),
+        Some(LI),
+        &body,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_upload");
+}
+
+/// Runs ogr2ogr (GDAL: an independent writer of the formats planners
+/// export) with `args`.
+fn ogr2ogr(args: &[&str]) {
+    let out = std::process::Command::new("ogr2ogr")
+        .args(args)
+        .output()
+        .expect("ogr2ogr (gdal-bin) is needed: scripts/deps installs it");
+    assert!(
+        out.status.success(),
+        "ogr2ogr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A zipped Shapefile (GBK attributes, parts in a folder of the zip) and
+/// GeoPackages (one table in WGS84; one in Web Mercator; a store's
+/// `grids_*` layout), all written by GDAL, upload like GeoJSON: the codes,
+/// the Chinese names and the areas arrive. A GeoPackage with several
+/// unrelated tables and a zip without a `.shp` are refused with what to do.
+#[tokio::test]
+async fn shapefile_zips_and_geopackages_upload_with_the_import_rules() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, b, _) = neighbours(&grids);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("changed.geojson");
+    let renamed = [
+        Grid {
+            name: "甲网格".into(),
+            ..a.clone()
+        },
+        Grid {
+            name: "乙网格".into(),
+            ..b.clone()
+        },
+    ];
+    let fc = json!({"type": "FeatureCollection", "features": renamed.iter().map(|g| serde_json::from_str::<Value>(&feature(g)).unwrap()).collect::<Vec<_>>()});
+    std::fs::write(&src, fc.to_string()).unwrap();
+    let src = src.to_str().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let area = wangge::measure::area_m2;
+    let check = |state: &edit::DraftState, what: &str| {
+        let proposed = state.proposed();
+        for want in &renamed {
+            let got = grid(&proposed, &want.code);
+            assert_eq!(got.name, want.name, "{what}: the name arrives");
+            let (x, y) = (area(&got.geometry), area(&want.geometry));
+            assert!((x - y).abs() < y * 1e-6, "{what}: area {x} vs {y}");
+        }
+    };
+    // A Shapefile in GBK, zipped in a folder with a stray file.
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        "-lco",
+        "ENCODING=GBK",
+        &path("changed.shp"),
+        src,
+    ]);
+    let mut zipped = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut zipped);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for ext in ["shp", "shx", "dbf", "prj", "cpg"] {
+            z.start_file(format!("export/changed.{ext}"), opts).unwrap();
+            std::io::Write::write_all(
+                &mut z,
+                &std::fs::read(path(&format!("changed.{ext}"))).unwrap(),
+            )
+            .unwrap();
+        }
+        z.start_file("export/readme.txt", opts).unwrap();
+        std::io::Write::write_all(&mut z, b"exported from QGIS").unwrap();
+        z.finish().unwrap();
+    }
+    let zipped = zipped.into_inner();
+    let upload = |id: u64, q: &'static str, ctype: &'static str, body: Vec<u8>| {
+        let app = c.app.clone();
+        async move {
+            call_with(
+                &app,
+                "POST",
+                &format!("/drafts/{id}/upload{q}"),
+                Some(LI),
+                &[("content-type", ctype)],
+                body,
+            )
+            .await
+        }
+    };
+    let id = new_draft(&c.app, LI, "{}").await;
+    let r = upload(id, "", "application/zip", zipped.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["put"], 2);
+    check(
+        &edit::DraftState::read(c.store.as_ref(), id).unwrap(),
+        "shapefile",
+    );
+    // GeoPackages: WGS84, and Web Mercator (its SRS read from the file).
+    for (name, extra) in [
+        ("wgs84.gpkg", vec![]),
+        ("mercator.gpkg", vec!["-t_srs", "EPSG:3857"]),
+    ] {
+        let mut args = vec!["-f", "GPKG", "-nln", "changed"];
+        args.extend(extra);
+        let out = path(name);
+        args.extend([out.as_str(), src]);
+        ogr2ogr(&args);
+        let id = new_draft(&c.app, LI, "{}").await;
+        // Sent without a format or media type: told by its first bytes.
+        let r = upload(
+            id,
+            "",
+            "application/octet-stream",
+            std::fs::read(&out).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
+        assert_eq!(r.json()["put"], 2);
+        check(&edit::DraftState::read(c.store.as_ref(), id).unwrap(), name);
+    }
+    // Two tables that are not a store's grids: refused, naming them.
+    let two = path("two.gpkg");
+    ogr2ogr(&["-f", "GPKG", "-nln", "roads", &two, src]);
+    ogr2ogr(&["-f", "GPKG", "-update", "-nln", "parks", &two, src]);
+    let id = new_draft(&c.app, LI, "{}").await;
+    let r = upload(
+        id,
+        "?format=gpkg",
+        "application/geopackage+sqlite3",
+        std::fs::read(&two).unwrap(),
+    )
+    .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_upload");
+    assert!(
+        r.text().contains("parks") && r.text().contains("roads"),
+        "{}",
+        r.text()
+    );
+    // The same two tables named as a store's levels are read together.
+    let store_like = path("store_like.gpkg");
+    let (one, other) = (path("one.geojson"), path("other.geojson"));
+    for (f, g) in [(&one, &renamed[0]), (&other, &renamed[1])] {
+        std::fs::write(f, json!({"type": "FeatureCollection", "features": [serde_json::from_str::<Value>(&feature(g)).unwrap()]}).to_string()).unwrap();
+    }
+    ogr2ogr(&["-f", "GPKG", "-nln", "grids_unit", &store_like, &one]);
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-update",
+        "-nln",
+        "grids_unit_more",
+        &store_like,
+        &other,
+    ]);
+    let r = upload(
+        id,
+        "",
+        "application/octet-stream",
+        std::fs::read(&store_like).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["put"], 2);
+    // A zip without a Shapefile.
+    let mut empty = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut empty);
+        z.start_file("notes.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.finish().unwrap();
+    }
+    let r = upload(id, "", "application/zip", empty.into_inner()).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_upload");
+    assert!(r.text().contains(".shp"), "{}", r.text());
 }
 
 #[tokio::test]
@@ -1158,6 +1346,124 @@ async fn split_by_a_line_and_merge_back_keep_the_partition() {
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "refused");
+}
+
+/// Moving the border of two neighbouring unit grids through
+/// `POST /drafts/{id}/operations`: a bulge drawn into one of them goes to
+/// the other, both grids carry the new vertex bit for bit, their union is
+/// kept (geo's boolean operations), the draft is publishable and lookups
+/// follow the new border.
+#[tokio::test]
+async fn a_moved_border_changes_both_neighbours_and_lookups_follow() {
+    let c = city();
+    let grids = grids_now(c.store.as_ref());
+    let (a, b, _) = neighbours(&grids);
+    // The test's own reading of the shared border: a's exterior vertices
+    // that are b's too, in a's order, starting after one that is not.
+    let ring = &a.geometry.0[0].exterior().0;
+    let ring = &ring[..ring.len() - 1];
+    let on_b = |p: &Coord<f64>| {
+        b.geometry
+            .0
+            .iter()
+            .any(|poly| poly.exterior().0.iter().any(|q| q == p))
+    };
+    let n = ring.len();
+    let first = (0..n)
+        .find(|&i| !on_b(&ring[i]) && on_b(&ring[(i + 1) % n]))
+        .expect("a has vertices off b");
+    let shared: Vec<Coord<f64>> = (1..n)
+        .map(|k| ring[(first + k) % n])
+        .take_while(on_b)
+        .collect();
+    assert!(
+        shared.len() >= 2,
+        "the sample's neighbours share an edge vertex for vertex"
+    );
+    // A bulge 1 m deep at the middle of the middle edge, into b.
+    let k = (shared.len() - 2) / 2;
+    let (u, v) = (shared[k], shared[k + 1]);
+    let mid = Coord {
+        x: (u.x + v.x) / 2.0,
+        y: (u.y + v.y) / 2.0,
+    };
+    let len = ((v.x - u.x).powi(2) + (v.y - u.y).powi(2)).sqrt();
+    let normal = Coord {
+        x: -(v.y - u.y) / len,
+        y: (v.x - u.x) / len,
+    };
+    let d = 1e-5;
+    let towards_b = if b
+        .geometry
+        .contains(&geo::Point::from(mid + normal * (d / 2.0)))
+    {
+        1.0
+    } else {
+        -1.0
+    };
+    let apex = mid + normal * (d * towards_b);
+    let probe = geo::Point::from(mid + normal * (d / 3.0 * towards_b));
+    assert!(b.geometry.contains(&probe), "the probe starts in b");
+    let mut line: Vec<Coord<f64>> = shared[..=k].to_vec();
+    line.push(apex);
+    line.extend_from_slice(&shared[k + 1..]);
+    let pairs = |l: &[Coord<f64>]| l.iter().map(|c| [c.x, c.y]).collect::<Vec<_>>();
+    let id = new_draft(&c.app, LI, "{}").await;
+    let ops = format!("/drafts/{id}/operations");
+    let body = json!({"op": "move_border", "codes": [a.code, b.code], "line": pairs(&line)});
+    let r = call(&c.app, "POST", &ops, Some(LI), &body.to_string()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let state = edit::DraftState::read(c.store.as_ref(), id).unwrap();
+    let proposed = state.proposed();
+    let (a2, b2) = (grid(&proposed, &a.code), grid(&proposed, &b.code));
+    for g in [a2, b2] {
+        assert!(
+            g.geometry.0.iter().any(|p| p.exterior().0.contains(&apex)),
+            "{} carries the new vertex exactly",
+            g.code
+        );
+    }
+    let area = wangge::measure::area_m2;
+    let before = a.geometry.union(&b.geometry);
+    assert!(
+        area(&before.xor(&a2.geometry.union(&b2.geometry))) < 1e-3,
+        "union kept"
+    );
+    assert!(
+        area(&a2.geometry.intersection(&b2.geometry)) < 1e-3,
+        "no overlap"
+    );
+    assert!(area(&a2.geometry) > area(&a.geometry));
+    // Ends that are not the shared border's ends, a grid that is not a
+    // neighbour: refused with what to do.
+    let mut off = line.clone();
+    off[0] = off[0] + Coord { x: 1e-4, y: 1e-4 };
+    let body = json!({"op": "move_border", "codes": [a.code, b.code], "line": pairs(&off)});
+    call(&c.app, "POST", &ops, Some(LI), &body.to_string())
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "refused");
+    let v = get(&c.app, &format!("/drafts/{id}/validation"))
+        .await
+        .json();
+    assert_eq!(v["publishable"], true, "{v}");
+    let r = get(
+        &c.app,
+        &format!("/lookup?lon={}&lat={}", probe.x(), probe.y()),
+    )
+    .await
+    .json();
+    assert_eq!(r["grid"]["code"], b.code.as_str(), "before the publish");
+    assert_eq!(
+        publish(&c.app, id, "move a border").await.status,
+        StatusCode::CREATED
+    );
+    let r = get(
+        &c.app,
+        &format!("/lookup?lon={}&lat={}", probe.x(), probe.y()),
+    )
+    .await
+    .json();
+    assert_eq!(r["grid"]["code"], a.code.as_str(), "after the publish");
 }
 
 /// Re-numbering a community: codes 001..n, every geometry kept, and the

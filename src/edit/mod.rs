@@ -4,6 +4,7 @@
 
 mod impact;
 pub mod operations;
+pub mod upload;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};

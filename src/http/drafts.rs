@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::editing::{audit, audited, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, BaseUrl, parse_query};
+use crate::edit::upload::UploadFormat;
 use crate::edit::{self, DraftState};
 use crate::store::{DraftInfo, GridChange, Timestamp};
 
@@ -197,9 +198,10 @@ struct UploadParams {
     crs: Option<String>,
 }
 
-/// `POST /drafts/{id}/upload`: a file of changed grids (GeoJSON, NDJSON or
-/// FlatGeobuf; `format` or the media type says which), read with the
-/// import's field and CRS handling; every grid in it is put into the draft.
+/// `POST /drafts/{id}/upload`: a file of changed grids (GeoJSON, NDJSON,
+/// FlatGeobuf, GeoPackage or a zipped Shapefile; `format` or the media type
+/// says which), read with the import's field and CRS handling; every grid
+/// in it is put into the draft, or none when any has an error.
 pub(super) async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -217,26 +219,23 @@ pub(super) async fn upload(
             body.len()
         )));
     }
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let ext = match p.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("geojson") | Some("json") => "geojson",
-        Some("ndjson") | Some("geojsonl") => "ndjson",
-        Some("fgb") | Some("flatgeobuf") => "fgb",
-        Some(other) => {
-            return Err(ApiError::bad(
+    let format = match p.format.as_deref() {
+        Some(name) => UploadFormat::named(name).ok_or_else(|| {
+            ApiError::bad(
                 "bad_parameter",
                 format!(
-                    "parameter 'format' = '{other}' is not one of geojson, ndjson, fgb (upload a Shapefile or GeoPackage as GeoJSON: ogr2ogr -f GeoJSON out.geojson in.shp)"
+                    "parameter 'format' = '{name}' is not one of {}",
+                    UploadFormat::NAMES
                 ),
-            ));
-        }
-        None if media.contains("flatgeobuf") => "fgb",
-        None if media.contains("ndjson") || media.contains("geo+json-seq") => "ndjson",
-        None => "geojson",
+            )
+        })?,
+        None => UploadFormat::detect(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            &body,
+        ),
     };
     let crs = p
         .crs
@@ -246,32 +245,7 @@ pub(super) async fn upload(
     let store = editing(&state)?.store().clone();
     let result = blocking(move || {
         let setup = store.setup()?;
-        let dir = tempfile::tempdir().map_err(|e| ApiError::Internal(format!("upload dir: {e}")))?;
-        let path = dir.path().join(format!("upload.{ext}"));
-        std::fs::write(&path, &body).map_err(|e| ApiError::Internal(format!("upload file: {e}")))?;
-        let options = crate::import::ImportOptions {
-            grid_files: vec![path],
-            crs,
-            scheme: setup.scheme.clone(),
-            component_scheme: setup.component_scheme,
-            classes: setup.classes.clone(),
-            ..Default::default()
-        };
-        let (grids, report) = crate::import::read_grid_files(&options)
-            .map_err(|e| ApiError::bad("bad_upload", format!("cannot read the upload: {e}")))?;
-        if report.errors() > 0 {
-            return Err(ApiError::Invalid {
-                message: format!(
-                    "{} grid(s) of the upload have errors and nothing was put into the draft: {}",
-                    report.errors(),
-                    report.to_text(3).trim()
-                ),
-                problems: serde_json::to_value(&report.problems).unwrap_or_default(),
-            });
-        }
-        if grids.is_empty() {
-            return Err(ApiError::bad("bad_upload", "the upload holds no grids"));
-        }
+        let (grids, warnings) = edit::upload::read_upload(&body, format, crs, &setup)?;
         let n = grids.len();
         let codes: Vec<String> = grids.iter().map(|g| g.code.clone()).collect();
         let tags = edit::edit_draft(
@@ -283,7 +257,7 @@ pub(super) async fn upload(
             "draft": id,
             "put": n,
             "grids": codes.iter().zip(tags).map(|(c, t)| json!({ "code": c, "etag": t })).collect::<Vec<_>>(),
-            "warnings": report.problems,
+            "warnings": warnings,
         }))
     })
     .await;
@@ -412,13 +386,21 @@ enum Operation {
     },
     /// Merge `codes` (siblings that touch) into the first.
     Merge { codes: Vec<String> },
+    /// Move the border `codes` (two neighbours) share onto `line`
+    /// ([[lon, lat], ...], from one end of the shared border to the other).
+    #[serde(rename = "move_border")]
+    MoveBorder {
+        codes: [String; 2],
+        line: Vec<[f64; 2]>,
+    },
     /// Re-number the children of `parent` west→east, north→south.
     Renumber { parent: String },
 }
 
 /// `POST /drafts/{id}/operations`: a geometry operation on the draft's grids
 /// (`{"op": "split", "code", "line", "new_code"}`, `{"op": "merge", "codes"}`,
-/// `{"op": "renumber", "parent"}`); its changes go into the draft.
+/// `{"op": "move_border", "codes": [a, b], "line"}`, `{"op": "renumber",
+/// "parent"}`); its changes go into the draft.
 pub(super) async fn operation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -457,6 +439,14 @@ pub(super) async fn operation(
             Operation::Merge { codes } => {
                 let grids = codes.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
                 (edit::operations::merge(&setup.scheme, &grids)?, Vec::new())
+            }
+            Operation::MoveBorder { codes, line } => {
+                let line: Vec<geo::Coord<f64>> =
+                    line.iter().map(|&[x, y]| geo::Coord { x, y }).collect();
+                (
+                    edit::operations::move_border(find(&codes[0])?, find(&codes[1])?, &line)?,
+                    Vec::new(),
+                )
             }
             Operation::Renumber { parent } => {
                 edit::operations::renumber(&setup.scheme, parent, &proposed)?

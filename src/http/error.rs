@@ -8,6 +8,7 @@ use super::edge;
 use crate::codes::CodeError;
 use crate::crs::CrsError;
 use crate::edit::EditError;
+use crate::edit::upload::UploadError;
 use crate::query::QueryError;
 use crate::store::StoreError;
 use crate::tiles::TileError;
@@ -221,6 +222,21 @@ impl From<StoreError> for ApiError {
 }
 
 /// A draft that breaks the rules is a 422 listing the problems.
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Unreadable(_) | UploadError::Empty => {
+                ApiError::bad("bad_upload", e.to_string())
+            }
+            UploadError::Invalid { ref problems, .. } => ApiError::Invalid {
+                message: e.to_string(),
+                problems: serde_json::to_value(problems).unwrap_or_default(),
+            },
+            UploadError::Disk(e) => ApiError::Internal(format!("upload: {e}")),
+        }
+    }
+}
+
 impl From<EditError> for ApiError {
     fn from(e: EditError) -> Self {
         match e {

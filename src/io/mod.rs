@@ -1,6 +1,6 @@
 //! Readers for the files GIS teams have: FlatGeobuf, GeoJSON, newline-delimited
-//! GeoJSON, ESRI Shapefile (with `.prj` CRS and `.cpg` encoding, GBK included)
-//! and CSV of points.
+//! GeoJSON, ESRI Shapefile (with `.prj` CRS and `.cpg` encoding, GBK included),
+//! GeoPackage and CSV of points.
 //!
 //! Every reader streams [`RawFeature`]s (geometry in the file's own CRS, all
 //! attributes as text) to a callback, so a ten-million-row inventory is never
@@ -10,6 +10,7 @@
 mod csv_points;
 mod fgb;
 mod geojson_file;
+mod gpkg;
 mod shp;
 mod text;
 
@@ -36,7 +37,7 @@ pub enum ReadError {
     },
     /// The format could not be told from the file name.
     #[error(
-        "cannot tell the format of {0}: use a .fgb, .geojson, .json, .ndjson, .geojsonl, .shp or .csv file, or pass --format"
+        "cannot tell the format of {0}: use a .fgb, .geojson, .json, .ndjson, .geojsonl, .shp, .gpkg or .csv file, or pass --format"
     )]
     UnknownFormat(PathBuf),
     /// The file's content is malformed.
@@ -75,6 +76,9 @@ pub enum Format {
     Shapefile,
     /// CSV of points with x/y (lon/lat) columns.
     Csv,
+    /// GeoPackage (`.gpkg`): its one feature table, or the `grids_*` tables
+    /// of a wangge store.
+    Gpkg,
 }
 
 impl Format {
@@ -87,6 +91,7 @@ impl Format {
             "ndjson" | "geojsonl" | "geojsons" | "jsonl" => Format::Ndjson,
             "shp" => Format::Shapefile,
             "csv" | "txt" => Format::Csv,
+            "gpkg" => Format::Gpkg,
             _ => return None,
         })
     }
@@ -173,18 +178,21 @@ pub fn read_features(
         Format::Ndjson => geojson_file::read_lines(path, &mut sink)?,
         Format::Shapefile => shp::read(path, options.encoding.as_deref(), &mut sink)?,
         Format::Csv => csv_points::read(path, options, &mut sink)?,
+        Format::Gpkg => gpkg::read(path, &mut sink)?,
     }
     Ok(count)
 }
 
 /// The CRS a file declares, without reading its features: a Shapefile's
-/// `.prj`, a FlatGeobuf header, a GeoJSON legacy `crs` member. `None` when the
+/// `.prj`, a FlatGeobuf header, a GeoJSON legacy `crs` member, a
+/// GeoPackage's spatial reference system. `None` when the
 /// file declares none (GeoJSON per RFC 7946 and CSV are then WGS84).
 pub fn declared_crs(path: &Path, options: &ReadOptions) -> Result<Option<Crs>> {
     match format_of(path, options)? {
         Format::Fgb => fgb::declared_crs(path),
         Format::Geojson => geojson_file::declared_crs(path),
         Format::Shapefile => Ok(shp::declared_crs(path)),
+        Format::Gpkg => gpkg::declared_crs(path),
         Format::Ndjson | Format::Csv => Ok(None),
     }
 }
