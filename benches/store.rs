@@ -147,15 +147,12 @@ fn bench(c: &mut Criterion) {
         let t = Instant::now();
         let info = redraw(&store, redrawn.clone(), &format!("live {i}"), None);
         let commit_s = t.elapsed().as_secs_f64();
-        let next = served
-            .next(
-                &store,
-                View {
-                    revision: info.revision,
-                    valid_at: Timestamp::now(),
-                },
-            )
-            .unwrap();
+        let view = View {
+            revision: info.revision,
+            valid_at: Timestamp::now(),
+        };
+        let epoch = store.epoch(view).unwrap();
+        let next = served.next(&store, view, epoch).unwrap().snapshot;
         let next = std::sync::Arc::new(next);
         let found = next
             .locate(inside.0)

@@ -624,13 +624,22 @@ async fn a_split_publishes_and_the_past_stays_readable() {
     // A tile set built from scratch for the new revision, beside the one
     // that shares its predecessor's unchanged levels.
     let fresh = wangge::tiles::TileSet::new(c.state.snapshot());
+    // And one whose changed levels are never built: each of its tiles is
+    // drawn from a topology of the grids near it.
+    let unwarmed =
+        wangge::tiles::TileSet::succeeding(c.state.snapshot(), &tiles_before, Vec::new());
     let (mut kept, mut redrawn) = (0, 0);
     for z in [12u8, 14, 15] {
         for t in wangge::tiles::tiles_covering(city_box, z) {
             let tile = wangge::tiles::render(&after, &sources, t);
+            let scratch = wangge::tiles::render(&fresh, &sources, t);
             assert!(
-                tile == wangge::tiles::render(&fresh, &sources, t),
+                tile == scratch,
                 "tile {t:?} differs from the one built from scratch"
+            );
+            assert!(
+                wangge::tiles::render(&unwarmed, &sources, t) == scratch,
+                "tile {t:?} drawn from the grids near it differs from the one built from scratch"
             );
             let same = tile == wangge::tiles::render(&tiles_before, &sources, t);
             if after.content_key(t) == tiles_before.id() {

@@ -143,6 +143,45 @@ pub fn planned(store: &dyn Store, revision: Revision) -> Result<View> {
     })
 }
 
+/// Most grids of a revision whose areas [`revision_box`] looks up one by
+/// one; a larger revision (an import) is said to change everything.
+pub const MAX_BOX_GRIDS: usize = 256;
+
+/// The lon/lat box `[west, south, east, north]` (degrees) of what a
+/// revision changed: each grid version it recorded and the version it
+/// replaced, at the new version's effective time. `None` when it changed
+/// components, more than [`MAX_BOX_GRIDS`] grids, or nothing with an area.
+pub fn revision_box(
+    store: &dyn Store,
+    info: &crate::store::RevisionInfo,
+    versions: &[crate::store::GridVersion],
+) -> Result<Option<[f64; 4]>> {
+    use geo::BoundingRect;
+    if info.components_changed > 0 || versions.len() > MAX_BOX_GRIDS {
+        return Ok(None);
+    }
+    let parent = info.parent.unwrap_or(0);
+    let mut rect: Option<geo::Rect<f64>> = None;
+    for v in versions {
+        let at = |revision| View {
+            revision,
+            valid_at: v.valid_from,
+        };
+        let after = store.grid(at(info.revision), &v.code)?;
+        let before = if parent > 0 {
+            store.grid(at(parent), &v.code)?
+        } else {
+            None
+        };
+        for g in after.iter().chain(before.iter()) {
+            if let Some(r) = g.geometry.bounding_rect() {
+                rect = Some(rect.map_or(r, |a| crate::index::merge_rects(a, r)));
+            }
+        }
+    }
+    Ok(rect.map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]))
+}
+
 /// A draft with the grids of its base and its own changes.
 #[derive(Debug, Clone)]
 pub struct DraftState {

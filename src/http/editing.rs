@@ -14,7 +14,7 @@ use super::{ApiError, AppState};
 use crate::query::Selector;
 use crate::snapshot::Snapshot;
 use crate::store::{AuditEntry, Revision, RevisionInfo, Store, Timestamp, View};
-use crate::tiles::{MAX_ZOOM, world};
+use crate::tiles::tile_ranges;
 
 /// How many past views' snapshots are kept for time-travelling reads.
 const PAST_SNAPSHOTS: usize = 2;
@@ -82,9 +82,11 @@ pub struct Change {
     pub revision: RevisionInfo,
     /// The grids it changed.
     pub grids: Vec<String>,
-    /// Lon/lat box of what changed (before and after), if anything spatial did.
+    /// Lon/lat box of what changed (before and after), when known: `None`
+    /// when anything may have (components changed, a large import).
     pub bbox: Option<[f64; 4]>,
-    /// Per zoom, the range of tiles to refresh: `[z, x_min, y_min, x_max, y_max]`.
+    /// Per zoom, the range of tiles to refresh: `[z, x_min, y_min, x_max,
+    /// y_max]`; empty when `bbox` is `None` (refresh all).
     pub tiles: Vec<[u32; 5]>,
 }
 
@@ -327,20 +329,27 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
     let store = editing.store.clone();
     let from = current.revision();
     let served = current.clone();
-    let (snap, changed) = blocking(move || {
-        let snap = served.next(store.as_ref(), view)?;
-        let changed = if view.revision > from {
-            store.changes(from, view.revision)?
-        } else {
-            Vec::new()
+    let (next, codes) = blocking(move || {
+        let next = served.next(store.as_ref(), view, epoch)?;
+        let codes = match &next.revised {
+            Some(codes) => codes.clone(),
+            None if view.revision > from => {
+                let mut codes: Vec<String> = store
+                    .changes(from, view.revision)?
+                    .into_iter()
+                    .map(|v| v.code)
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                codes
+            }
+            None => Vec::new(),
         };
-        Ok((snap, changed))
+        Ok((next, codes))
     })
     .await?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut codes: Vec<String> = changed.into_iter().map(|v| v.code).collect();
-    codes.sort();
-    codes.dedup();
+    let snap = next.snapshot;
     let bbox = changed_box(&current, &snap, &codes);
     tracing::info!(
         revision = head.revision,
@@ -350,18 +359,12 @@ async fn refresh(state: &AppState, editing: &Arc<Editing>) -> Result<(), ApiErro
         "revision {} served",
         head.revision
     );
-    // Only a single revision that changed grids and no components, taking
-    // effect now, has tiles known to change only where its grids are.
-    let changed_tiles = match &bbox {
-        Some(b)
-            if head.revision == from + 1
-                && head.components_changed == 0
-                && (served_epoch == epoch || epoch == Some(head.effective_at)) =>
-        {
-            Some(tile_ranges(*b))
-        }
-        _ => None,
-    };
+    // A revised snapshot differs only where the grids that may differ are
+    // (before or after); one loaded whole may differ anywhere.
+    let changed_tiles = next
+        .revised
+        .as_ref()
+        .map(|_| bbox.map(tile_ranges).unwrap_or_default());
     state.publish_changed(snap, seconds, changed_tiles);
     let warm = state.clone();
     tokio::task::spawn_blocking(move || warm.warm());
@@ -386,22 +389,6 @@ fn changed_box(before: &Snapshot, after: &Snapshot, codes: &[String]) -> Option<
         .filter_map(|g| g.geometry.bounding_rect())
         .reduce(crate::index::merge_rects)
         .map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
-}
-
-/// Per zoom, the tiles a lon/lat box touches (with a one-tile margin for the
-/// tile buffer and labels).
-pub fn tile_ranges(b: [f64; 4]) -> Vec<[u32; 5]> {
-    (0..=MAX_ZOOM as u32)
-        .map(|z| {
-            let n = 1u64 << z;
-            let [x0, y0] = world(b[0], b[3]);
-            let [x1, y1] = world(b[2], b[1]);
-            let clamp = |v: f64| ((v * n as f64).floor() as i64).clamp(0, n as i64 - 1) as u32;
-            let lo = |v: f64| clamp(v).saturating_sub(1);
-            let hi = |v: f64| (clamp(v) + 1).min((n - 1) as u32);
-            [z, lo(x0), lo(y0), hi(x1), hi(y1)]
-        })
-        .collect()
 }
 
 /// After a write the client waited for: make the new revision the served

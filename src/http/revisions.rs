@@ -14,6 +14,8 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::tiles::tile_ranges;
+
 use super::drafts::command;
 use super::editing::{Change, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, parse_query};
@@ -212,15 +214,15 @@ pub(super) async fn changes(
                 revs.reverse();
                 for r in revs {
                     let versions = store.changes(r.parent.unwrap_or(0), r.revision)?;
-                    let mut grids: Vec<String> = versions.iter().map(|v| v.code.clone()).collect();
+                    let bbox = crate::edit::revision_box(store.as_ref(), &r, &versions)?;
+                    let mut grids: Vec<String> = versions.into_iter().map(|v| v.code).collect();
+                    grids.sort();
                     grids.dedup();
-                    // The box of the versions' areas is not stored: name the grids
-                    // and let the client refresh them; tiles: the whole range.
                     out.push(Change {
                         revision: r,
                         grids,
-                        bbox: None,
-                        tiles: Vec::new(),
+                        tiles: bbox.map(tile_ranges).unwrap_or_default(),
+                        bbox,
                     });
                 }
                 Ok(out)

@@ -56,6 +56,18 @@ const NO_GRID: u32 = u32::MAX;
 /// The next [`Snapshot::id`].
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// A snapshot's successor ([`Snapshot::next`]) and how it came about.
+#[derive(Debug)]
+pub struct Succession {
+    /// The next snapshot.
+    pub snapshot: Snapshot,
+    /// When it was revised from its predecessor: the codes (sorted) of
+    /// every grid whose valid version may differ, and nothing else differs
+    /// (components included), so what is drawn differs only where those
+    /// grids are, before or after. `None` when it was loaded whole.
+    pub revised: Option<Vec<String>>,
+}
+
 impl Snapshot {
     /// Indexes a dataset: sorts grids by level and code, builds the level
     /// indexes, assigns every component its unit grid from its location, and
@@ -147,7 +159,8 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// The next snapshot, for `view` of the store: this one revised with
+    /// The next snapshot, for `view` of the store (whose epoch is `epoch`,
+    /// as [`crate::store::Store::epoch`] gives it): this one revised with
     /// the grids that differ ([`Snapshot::revise`]) when the store can say
     /// which (no components changed, not too many grids), else the view
     /// loaded whole. `view` must be no earlier than this snapshot's.
@@ -155,13 +168,27 @@ impl Snapshot {
         &self,
         store: &dyn crate::store::Store,
         view: crate::store::View,
-    ) -> crate::store::Result<Snapshot> {
+        epoch: Option<crate::store::Timestamp>,
+    ) -> crate::store::Result<Succession> {
         match store.edits_since(self.revision, self.epoch, view)? {
             Some(edits) => {
-                let epoch = store.epoch(view)?;
-                Ok(self.revise(edits, view.revision, epoch))
+                let mut codes: Vec<String> = edits
+                    .put
+                    .iter()
+                    .map(|g| g.code.clone())
+                    .chain(edits.gone.iter().cloned())
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                Ok(Succession {
+                    snapshot: self.revise(edits, view.revision, epoch),
+                    revised: Some(codes),
+                })
             }
-            None => Snapshot::from_store(store, view),
+            None => Ok(Succession {
+                snapshot: Snapshot::from_store(store, view)?,
+                revised: None,
+            }),
         }
     }
 

@@ -35,7 +35,9 @@ use topology::LevelTopology;
 pub use render::{Dropped, render, render_counted};
 pub(crate) use rings::emit_polygon;
 pub use set::TileSet;
-pub use tile::{Source, TileError, TileId, lonlat, lonlat_rect, tiles_covering, world};
+pub use tile::{
+    Source, TileError, TileId, lonlat, lonlat_rect, tile_ranges, tiles_covering, world,
+};
 pub use tilejson::{LayerInfo, data_bounds, layers, tilejson};
 
 /// Tile units per tile side.
@@ -90,6 +92,59 @@ impl LevelTiles {
             topology: LevelTopology::build(grids),
             prepared: (0..=MAX_ZOOM).map(|_| std::sync::OnceLock::new()).collect(),
         })
+    }
+}
+
+/// Rings of neighbours around a tile's grids that a tile drawn before its
+/// level's topology is built takes in (see [`TileIndex::for_tile`]): one
+/// gives every border of the tile's grids both sides; the others keep the
+/// rare repairs that make a neighbour valid at a zoom, which reach across
+/// its borders, the same as in the whole level.
+const NEAR_RINGS: usize = 3;
+
+/// The border topology one tile of one level is drawn from.
+enum TileTopology<'a> {
+    /// The level's own, with its grids prepared per zoom.
+    Level(&'a LevelTiles),
+    /// Built for the grids near the tile; `ids` are their level-local
+    /// numbers, sorted, in the order of the topology's grids.
+    Near {
+        topology: LevelTopology,
+        ids: Vec<u32>,
+    },
+}
+
+impl TileTopology<'_> {
+    fn topology(&self) -> &LevelTopology {
+        match self {
+            TileTopology::Level(t) => &t.topology,
+            TileTopology::Near { topology, .. } => topology,
+        }
+    }
+
+    /// The topology's number of level-local grid `g` (one of the tile's).
+    fn local(&self, g: u32) -> usize {
+        match self {
+            TileTopology::Level(_) => g as usize,
+            TileTopology::Near { ids, .. } => ids
+                .binary_search(&g)
+                .expect("every grid meeting the tile is in its near topology"),
+        }
+    }
+
+    /// Grid `g` (the topology's number) prepared for zoom `z` (see
+    /// [`prepared`]): the level's prepared copy, or prepared now.
+    fn prepared(&self, g: usize, z: u8) -> Option<([i32; 2], std::borrow::Cow<'_, [u8]>)> {
+        match self {
+            TileTopology::Level(t) => {
+                let p = t.prepared[z as usize]
+                    .get_or_init(|| prepared::Prepared::build(&t.topology, z));
+                p.grid(g).map(|(first, rest)| (first, rest.into()))
+            }
+            TileTopology::Near { topology, .. } => {
+                prepared::encode(topology, g, z).map(|(first, rest)| (first, rest.into()))
+            }
+        }
     }
 }
 
@@ -182,22 +237,46 @@ impl TileIndex {
         })
     }
 
+    /// The border topology tile `rect` (lon/lat, the tile's buffered box)
+    /// of `level` is drawn from: the level's own when it is built; while it
+    /// is not (just after a publish, before [`TileIndex::warm`] is done),
+    /// one built for the grids meeting the tile and [`NEAR_RINGS`] rings
+    /// of their neighbours, in level order. Every border of a grid in the
+    /// tile then has all its grids on both sides, so it is cut into chains
+    /// and simplified as the level's own topology does it: the tile is the
+    /// same, drawn in a millisecond instead of the level's build.
+    fn for_tile(&self, snap: &Snapshot, level: usize, rect: geo::Rect<f64>) -> TileTopology<'_> {
+        if let Some(tiles) = self.levels[level].get() {
+            return TileTopology::Level(tiles);
+        }
+        use geo::BoundingRect;
+        let li = snap.level(level);
+        let grid = |g: u32| snap.grid(li.dataset_index(g));
+        let mut ids = li.grids_in_box(rect);
+        for _ in 0..NEAR_RINGS {
+            let around = ids
+                .iter()
+                .filter_map(|&g| grid(g).geometry.bounding_rect())
+                .reduce(crate::index::merge_rects);
+            match around {
+                Some(r) => ids = li.grids_in_box(r),
+                None => break,
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let grids: Vec<crate::model::Grid> = ids.iter().map(|&g| grid(g).clone()).collect();
+        TileTopology::Near {
+            topology: LevelTopology::build(&grids),
+            ids,
+        }
+    }
+
     /// Builds every level not built yet (`snap`: this index's snapshot).
     pub fn warm(&self, snap: &Snapshot) {
         for level in 0..self.levels.len() {
             self.level(snap, level);
         }
-    }
-
-    /// The border topology of `level` of `snap` (this index's snapshot).
-    fn topology(&self, snap: &Snapshot, level: usize) -> &LevelTopology {
-        &self.level(snap, level).topology
-    }
-
-    /// The grids of `level` prepared for zoom `z`.
-    fn prepared(&self, snap: &Snapshot, level: usize, z: u8) -> &prepared::Prepared {
-        let tiles = self.level(snap, level);
-        tiles.prepared[z as usize].get_or_init(|| prepared::Prepared::build(&tiles.topology, z))
     }
 
     /// Zoom from which grids of `level` are drawn.

@@ -18,6 +18,27 @@ use super::rings::snap_ring;
 use super::topology::LevelTopology;
 use super::{EXTENT, emit_polygon};
 
+/// Grid `g` of `topo` prepared for `zoom`: its first point (world
+/// lattice) and the rest of its commands; `None` when it collapsed.
+pub fn encode(topo: &LevelTopology, g: usize, zoom: u8) -> Option<([i32; 2], Vec<u8>)> {
+    if topo.collapsed(g, zoom) {
+        return None;
+    }
+    let s = EXTENT as f64 * (1u64 << zoom) as f64;
+    let everywhere = Bounds {
+        min_x: f64::NEG_INFINITY,
+        min_y: f64::NEG_INFINITY,
+        max_x: f64::INFINITY,
+        max_y: f64::INFINITY,
+    };
+    let mut geom = Geometry::default();
+    for poly in topo.polygons(g, zoom, &everywhere) {
+        let rings = poly.iter().map(|r| snap_ring(r, s)).collect();
+        emit_polygon(&mut geom, rings);
+    }
+    geom.split_first()
+}
+
 /// One level's grids prepared for one zoom.
 #[derive(Debug, Default)]
 pub struct Prepared {
@@ -31,26 +52,9 @@ pub struct Prepared {
 impl Prepared {
     /// Prepares every grid of `topo` for `zoom`. Uses all cores.
     pub fn build(topo: &LevelTopology, zoom: u8) -> Prepared {
-        let s = EXTENT as f64 * (1u64 << zoom) as f64;
-        let everywhere = Bounds {
-            min_x: f64::NEG_INFINITY,
-            min_y: f64::NEG_INFINITY,
-            max_x: f64::INFINITY,
-            max_y: f64::INFINITY,
-        };
         let encoded: Vec<Option<([i32; 2], Vec<u8>)>> = (0..topo.len())
             .into_par_iter()
-            .map(|g| {
-                let mut geom = Geometry::default();
-                if topo.collapsed(g, zoom) {
-                    return None;
-                }
-                for poly in topo.polygons(g, zoom, &everywhere) {
-                    let rings = poly.iter().map(|r| snap_ring(r, s)).collect();
-                    emit_polygon(&mut geom, rings);
-                }
-                geom.split_first()
-            })
+            .map(|g| encode(topo, g, zoom))
             .collect();
         let mut p = Prepared::default();
         for e in encoded {

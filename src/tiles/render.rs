@@ -106,15 +106,15 @@ pub(super) fn grid_layers<'a>(
         if t.z < index.minzoom[level] {
             continue;
         }
-        let topo = index.topology(snap, level);
+        let near = index.for_tile(snap, level, rect);
+        let topo = near.topology();
         let level_name = &scheme.levels[level].name;
         let li = snap.level(level);
         let mut layer = Layer::new(level_name, EXTENT);
-        let prepared = index.prepared(snap, level, t.z);
         let origin = [(t.x * EXTENT) as i32, (t.y * EXTENT) as i32];
         let candidates = li.grids_in_box(rect);
-        for &g in &candidates {
-            let g = g as usize;
+        for &id in &candidates {
+            let g = near.local(id);
             let gb = topo.bounds(g);
             if !gb.intersects(&buffered) {
                 continue;
@@ -125,15 +125,15 @@ pub(super) fn grid_layers<'a>(
                 dropped.tiny_grids += 1;
                 continue;
             }
-            let grid = snap.grid(li.dataset_index(g as u32));
+            let grid = snap.grid(li.dataset_index(id));
             let props = [
                 ("code", Value::Str(grid.code.as_str().into())),
                 ("name", Value::Str(grid.name.as_str().into())),
                 ("level", Value::Str(level_name.as_str().into())),
             ];
             if buffered.contains(&gb) {
-                if let Some((first, rest)) = prepared.grid(g) {
-                    layer.add_prepared(code_id(&grid.code), first, origin, rest, props);
+                if let Some((first, rest)) = near.prepared(g, t.z) {
+                    layer.add_prepared(code_id(&grid.code), first, origin, &rest, props);
                 }
                 continue;
             }
@@ -145,8 +145,8 @@ pub(super) fn grid_layers<'a>(
         }
         layers.push(layer);
         if t.z >= index.label_minzoom[level] {
-            for &g in &candidates {
-                let p = topo.label(g as usize);
+            for &id in &candidates {
+                let p = topo.label(near.local(id));
                 if !(p[0] >= inner.min_x
                     && p[0] < inner.max_x
                     && p[1] >= inner.min_y
@@ -154,7 +154,7 @@ pub(super) fn grid_layers<'a>(
                 {
                     continue;
                 }
-                let grid = snap.grid(li.dataset_index(g));
+                let grid = snap.grid(li.dataset_index(id));
                 let mut geom = Geometry::default();
                 geom.points(&[t.tile_units(p)]);
                 labels.add(

@@ -178,3 +178,20 @@ pub fn tiles_covering(bounds: Rect<f64>, z: u8) -> Vec<TileId> {
     }
     out
 }
+
+/// Per zoom (0 to [`MAX_ZOOM`]), the tiles `[z, x_min, y_min, x_max, y_max]`
+/// a lon/lat box `[west, south, east, north]` (degrees) touches (with a one-tile margin for the
+/// tile buffer and labels).
+pub fn tile_ranges(b: [f64; 4]) -> Vec<[u32; 5]> {
+    (0..=MAX_ZOOM as u32)
+        .map(|z| {
+            let n = 1u64 << z;
+            let [x0, y0] = world(b[0], b[3]);
+            let [x1, y1] = world(b[2], b[1]);
+            let clamp = |v: f64| ((v * n as f64).floor() as i64).clamp(0, n as i64 - 1) as u32;
+            let lo = |v: f64| clamp(v).saturating_sub(1);
+            let hi = |v: f64| (clamp(v) + 1).min((n - 1) as u32);
+            [z, lo(x0), lo(y0), hi(x1), hi(y1)]
+        })
+        .collect()
+}
