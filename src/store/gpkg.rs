@@ -47,6 +47,9 @@ pub struct GeoPackage {
     path: PathBuf,
     /// The one writing connection (SQLite has one writer at a time).
     conn: Mutex<Connection>,
+    /// The city's setup, written once when the store is created; read on
+    /// first use.
+    setup: std::sync::OnceLock<Setup>,
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -109,6 +112,7 @@ impl GeoPackage {
         Ok(GeoPackage {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            setup: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +178,30 @@ impl GeoPackage {
             path: self.path.display().to_string(),
             message,
         }
+    }
+
+    /// The setup as the store's metadata holds it.
+    fn read_setup(&self) -> Result<Setup> {
+        let conn = self.lock();
+        let get = |k: &str| -> Result<String> {
+            conn.query_row(
+                "SELECT value FROM wangge_meta WHERE key = ?1",
+                params![k],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+        };
+        let scheme: GridScheme = serde_json::from_str(&get("scheme")?)
+            .map_err(|e| self.corrupt(format!("grid scheme: {e}")))?;
+        let component_scheme: ComponentScheme = serde_json::from_str(&get("component_scheme")?)
+            .map_err(|e| self.corrupt(format!("component scheme: {e}")))?;
+        let classes = ClassTable::from_csv_str(&get("classes")?, "store")
+            .map_err(|e| self.corrupt(format!("class table: {e}")))?;
+        Ok(Setup {
+            scheme,
+            component_scheme,
+            classes,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -575,26 +603,11 @@ impl Store for GeoPackage {
     }
 
     fn setup(&self) -> Result<Setup> {
-        let conn = self.lock();
-        let get = |k: &str| -> Result<String> {
-            conn.query_row(
-                "SELECT value FROM wangge_meta WHERE key = ?1",
-                params![k],
-                |r| r.get(0),
-            )
-            .map_err(self.err())
-        };
-        let scheme: GridScheme = serde_json::from_str(&get("scheme")?)
-            .map_err(|e| self.corrupt(format!("grid scheme: {e}")))?;
-        let component_scheme: ComponentScheme = serde_json::from_str(&get("component_scheme")?)
-            .map_err(|e| self.corrupt(format!("component scheme: {e}")))?;
-        let classes = ClassTable::from_csv_str(&get("classes")?, "store")
-            .map_err(|e| self.corrupt(format!("class table: {e}")))?;
-        Ok(Setup {
-            scheme,
-            component_scheme,
-            classes,
-        })
+        if let Some(s) = self.setup.get() {
+            return Ok(s.clone());
+        }
+        let setup = self.read_setup()?;
+        Ok(self.setup.get_or_init(|| setup).clone())
     }
 
     fn head(&self) -> Result<Option<RevisionInfo>> {
