@@ -11,6 +11,7 @@
 //! geometry is WGS84 lon/lat degrees (EPSG:4326); other coordinate systems are
 //! converted at the edge ([`crs`]).
 
+pub mod auth;
 pub mod bbox;
 pub mod codes;
 pub mod crs;

@@ -48,6 +48,26 @@ enum Command {
         /// WANGGE_PLANNERS, the same pairs separated by commas).
         #[arg(long)]
         planners: Option<PathBuf>,
+        /// Accept the JWTs of an identity provider: a JWKS file with its
+        /// public keys (RS256, ES256); needs --jwt-issuer and --jwt-audience.
+        #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
+        jwks: Option<PathBuf>,
+        /// The `iss` the provider's JWTs carry.
+        #[arg(long)]
+        jwt_issuer: Option<String>,
+        /// The `aud` the JWTs must carry for this server.
+        #[arg(long)]
+        jwt_audience: Option<String>,
+        /// The JWT claim with the role (public, viewer, worker, department,
+        /// planner, admin; a list gives the highest).
+        #[arg(long, default_value = "role")]
+        jwt_role_claim: String,
+        /// The JWT claim with a worker's id.
+        #[arg(long, default_value = "worker")]
+        jwt_worker_claim: String,
+        /// The JWT claim with a department's component classes.
+        #[arg(long, default_value = "classes")]
+        jwt_classes_claim: String,
         /// Log format on standard error: text or json.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
@@ -189,6 +209,24 @@ enum Command {
         #[command(flatten)]
         input: InputArgs,
     },
+    /// API keys for machine clients: create (shown once), revoke, list.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the audit log of a store, newest first: every write and every
+    /// refused request (who, when, what, from where, outcome).
+    Audit {
+        /// The store.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
+        /// Most entries printed.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// As JSON lines instead of tab-separated columns.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate a synthetic city with a fixed seed.
     Generate {
         /// Output data directory (written beside it, then renamed into place).
@@ -203,6 +241,44 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 20261129)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API key and print it (it is shown only now; the store
+    /// keeps a hash).
+    Create {
+        /// The store.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
+        /// Who or what holds the key (recorded as the author of its writes).
+        #[arg(long)]
+        name: String,
+        /// Its role: viewer, worker, department, planner or admin.
+        #[arg(long)]
+        role: String,
+        /// A worker's id (role worker).
+        #[arg(long)]
+        worker: Option<String>,
+        /// A department's component classes, comma-separated (role department).
+        #[arg(long, value_delimiter = ',')]
+        classes: Vec<String>,
+    },
+    /// Revoke an API key: it stops working at once on this store's servers
+    /// (within a minute where a server checked it recently).
+    Revoke {
+        /// The store.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
+        /// The key's number (`wg_<id>_...`, or the first column of `list`).
+        id: u64,
+    },
+    /// List the API keys (never the keys themselves).
+    List {
+        /// The store.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
     },
 }
 
@@ -385,6 +461,7 @@ enum ServeSource {
         path: PathBuf,
         seed: PathBuf,
         planners: wangge::http::Planners,
+        jwt: Option<wangge::auth::JwtConfig>,
     },
 }
 
@@ -420,6 +497,7 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             path,
             seed,
             planners,
+            jwt,
         } => {
             let (store, created) = wangge::edit::open_or_seed(path, seed)?;
             if created {
@@ -432,15 +510,13 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             let store: Arc<dyn wangge::store::Store> = Arc::new(store);
             let view = wangge::edit::head_view(store.as_ref())?;
             let snap = Snapshot::from_store(store.as_ref(), view)?;
-            if planners.is_empty() {
-                tracing::warn!(
-                    "no planner tokens (--planners FILE or WANGGE_PLANNERS): every write is refused"
-                );
-            }
-            Ok((
-                snap,
-                Some(wangge::http::Editing::new(store, planners.clone())),
-            ))
+            let jwt = jwt
+                .clone()
+                .map(wangge::auth::JwtVerifier::open)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--jwks: {e}"))?;
+            let editing = wangge::http::Editing::with_auth(store, planners.clone(), jwt);
+            Ok((snap, Some(editing)))
         }
     }
 }
@@ -774,6 +850,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             seed,
             planners,
+            jwks,
+            jwt_issuer,
+            jwt_audience,
+            jwt_role_claim,
+            jwt_worker_claim,
+            jwt_classes_claim,
             log_format: _,
             bind,
             port,
@@ -844,6 +926,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         seed,
                         planners: wangge::http::Planners::parse(&text)
                             .map_err(|e| anyhow::anyhow!("planner tokens: {e}"))?,
+                        jwt: jwks.map(|path| wangge::auth::JwtConfig {
+                            jwks: path,
+                            issuer: jwt_issuer.unwrap_or_default(),
+                            audience: jwt_audience.unwrap_or_default(),
+                            role_claim: jwt_role_claim,
+                            worker_claim: jwt_worker_claim,
+                            classes_claim: jwt_classes_claim,
+                        }),
                     }
                 }
             };
@@ -1006,8 +1096,91 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             components,
             seed,
         } => generate(&out, unit_grids, components, seed)?,
+        Command::Token { command } => token(command)?,
+        Command::Audit { store, limit, json } => {
+            let store = wangge::store::GeoPackage::open(&store)?;
+            for e in wangge::store::Store::audit_log(&store, limit)? {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        e.at.to_rfc3339(),
+                        e.actor,
+                        e.action,
+                        e.target,
+                        e.outcome,
+                        e.origin,
+                        e.detail
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `wangge token ...`.
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    use wangge::auth::{Role, keys};
+    use wangge::store::{GeoPackage, Store};
+    match command {
+        TokenCommand::Create {
+            store,
+            name,
+            role,
+            worker,
+            classes,
+        } => {
+            let store = GeoPackage::open(&store)?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--role {role}: one of viewer, worker, department, planner, admin"
+                )
+            })?;
+            let (record, key) = keys::create(
+                &store,
+                &keys::KeyRequest {
+                    name,
+                    role,
+                    worker,
+                    classes,
+                },
+            )?;
+            eprintln!(
+                "API key {} for {} ({}): shown only now, keep it safe",
+                record.id, record.name, record.role
+            );
+            println!("{key}");
+        }
+        TokenCommand::Revoke { store, id } => {
+            let store = GeoPackage::open(&store)?;
+            let r = keys::revoke(&store, id)?;
+            eprintln!(
+                "API key {} of {} revoked at {}",
+                r.id,
+                r.name,
+                r.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+        }
+        TokenCommand::List { store } => {
+            let store = GeoPackage::open(&store)?;
+            for k in store.api_keys()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name,
+                    k.role,
+                    k.worker.unwrap_or_default(),
+                    k.classes.join(","),
+                    k.created_at.to_rfc3339(),
+                    k.revoked_at
+                        .map_or("active".to_string(), |t| format!("revoked {}", t.to_rfc3339()))
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -191,21 +191,37 @@ async fn writes_need_a_planner_token_and_every_write_and_refusal_is_audited() {
     .await;
     r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     let id = new_draft(&c.app, LI, r#"{"title":"t"}"#).await;
-    // Reading the audit log is a planner's right too.
+    // Reading the audit log is an admin's right: not anonymous, not a planner.
     get(&c.app, "/audit")
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    let log = call(&c.app, "GET", "/audit", Some(WANG), "").await.json();
+    call(&c.app, "GET", "/audit", Some(WANG), "")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let (_, admin) = wangge::auth::keys::create(
+        c.store.as_ref(),
+        &wangge::auth::keys::KeyRequest {
+            name: "ops".into(),
+            role: wangge::auth::Role::Admin,
+            worker: None,
+            classes: Vec::new(),
+        },
+    )
+    .unwrap();
+    let bearer = format!("Bearer {admin}");
+    let log = call(&c.app, "GET", "/audit", Some(&bearer), "").await.json();
     let entries = log["entries"].as_array().unwrap();
     let refused: Vec<&Value> = entries
         .iter()
-        .filter(|e| e["outcome"] == "refused")
+        .filter(|e| e["outcome"] == "refused" && e["actor"] == "anonymous")
         .collect();
     assert!(refused.len() >= 3, "{log}");
-    assert!(refused.iter().all(|e| e["actor"] == "anonymous"));
     assert!(entries.iter().any(|e| e["outcome"] == "ok"
-        && e["actor"] == "li.ming"
+        && e["actor"] == "li.ming (planner:li.ming, planner)"
         && e["target"] == format!("draft {id}")));
+    assert!(entries.iter().any(|e| e["outcome"] == "refused"
+        && e["actor"] == "wang.fang (planner:wang.fang, planner)"
+        && e["action"] == "GET /audit"));
 }
 
 #[tokio::test]

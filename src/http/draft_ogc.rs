@@ -382,7 +382,8 @@ async fn write(
         "{method} /drafts/{id}/ogc/collections/{cid}/items{}",
         code.as_deref().map(|c| format!("/{c}")).unwrap_or_default()
     );
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let expected = if_match(&headers);
     let store = editing(&state)?.store().clone();
     let target = code.clone().unwrap_or_default();
@@ -527,7 +528,8 @@ pub(super) async fn delete(
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("DELETE /drafts/{id}/ogc/collections/{cid}/items/{code}");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let expected = if_match(&headers);
     let store = editing(&state)?.store().clone();
     let c = code.clone();

@@ -90,10 +90,11 @@ pub(super) async fn create(
     BaseUrl(b): BaseUrl,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = planner(&state, &headers, "POST /drafts", "")?;
+    let caller = planner(&state, &headers, "POST /drafts", "")?;
+    let who = caller.audit_name();
     let req: NewDraft = command(&body)?;
     let store = editing(&state)?.store().clone();
-    let author = who.clone();
+    let author = caller.name.clone();
     let result = blocking(move || {
         let base = match req.base {
             Some(b) => b,
@@ -181,7 +182,8 @@ pub(super) async fn discard(
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("DELETE /drafts/{id}");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let store = editing(&state)?.store().clone();
     let r = blocking(move || Ok(store.discard_draft(id)?)).await;
     audited(&state, &who, &action, &format!("draft {id}"), &r, |_| {
@@ -211,7 +213,8 @@ pub(super) async fn upload(
 ) -> Result<Json<Value>, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/upload");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let p: UploadParams = parse_query(q.as_deref())?;
     if body.len() > MAX_UPLOAD_BYTES {
         return Err(ApiError::TooLarge(format!(
@@ -346,7 +349,8 @@ pub(super) async fn publish(
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/publish");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let req: PublishRequest = command(&body)?;
     let message = req.message.unwrap_or_default();
     if message.trim().is_empty() {
@@ -361,7 +365,7 @@ pub(super) async fn publish(
         .map(|t| Timestamp::parse(t).map_err(|e| ApiError::bad("bad_effective_at", e.to_string())))
         .transpose()?;
     let store = editing(&state)?.store().clone();
-    let author = who.clone();
+    let author = caller.name.clone();
     let result = blocking(move || {
         Ok(edit::publish(
             store.as_ref(),
@@ -409,7 +413,8 @@ pub(super) async fn operation(
 ) -> Result<Json<Value>, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/operations");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let op: Operation = command(&body)?;
     let store = editing(&state)?.store().clone();
     let result = blocking(move || {

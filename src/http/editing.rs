@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{ApiError, AppState};
+use crate::auth::{Authenticator, Principal, Role};
 use crate::query::Selector;
 use crate::snapshot::Snapshot;
 use crate::store::{AuditEntry, Revision, RevisionInfo, Store, Timestamp, View};
@@ -21,8 +22,8 @@ const PAST_SNAPSHOTS: usize = 2;
 /// Change events kept for subscribers that fall behind.
 const FEED_CAPACITY: usize = 256;
 
-/// Planner tokens: the bearer tokens allowed to write, each with the name
-/// that revisions and the audit log record.
+/// Planner tokens given on the command line: each a planner's name and a
+/// bearer token allowed to write (see [`crate::auth`] for the other kinds).
 #[derive(Debug, Clone, Default)]
 pub struct Planners(Vec<(String, String)>);
 
@@ -51,28 +52,10 @@ impl Planners {
         Ok(Planners(out))
     }
 
-    /// Whether no planner is configured (all writes are refused).
+    /// Whether no planner token is given.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// The planner a bearer token belongs to (compared in constant time).
-    fn name_of(&self, token: &str) -> Option<&str> {
-        let mut found = None;
-        for (name, t) in &self.0 {
-            if constant_time_eq(t.as_bytes(), token.as_bytes()) {
-                found = Some(name.as_str());
-            }
-        }
-        found
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A new revision as the change feed announces it.
@@ -96,7 +79,7 @@ type ViewKey = (Revision, Option<Timestamp>);
 /// The store-backed part of the server state.
 pub struct Editing {
     store: Arc<dyn Store>,
-    planners: Planners,
+    auth: Authenticator,
     feed: broadcast::Sender<Change>,
     /// Snapshots of past views, most recently used last.
     past: Mutex<Vec<(ViewKey, Arc<Snapshot>)>>,
@@ -108,17 +91,27 @@ impl std::fmt::Debug for Editing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Editing")
             .field("store", &self.store.location())
-            .field("planners", &self.planners.0.len())
+            .field("auth", &self.auth)
             .finish()
     }
 }
 
 impl Editing {
-    /// Editing on `store`, writes allowed to `planners`.
+    /// Editing on `store`, writes allowed to `planners` and to the
+    /// planners' and admins' API keys of the store.
     pub fn new(store: Arc<dyn Store>, planners: Planners) -> Editing {
+        Editing::with_auth(store.clone(), planners, None)
+    }
+
+    /// Editing on `store` with JWTs of `jwt` accepted too.
+    pub fn with_auth(
+        store: Arc<dyn Store>,
+        planners: Planners,
+        jwt: Option<crate::auth::JwtVerifier>,
+    ) -> Editing {
         Editing {
+            auth: Authenticator::new(planners.0, Some(store.clone()), jwt),
             store,
-            planners,
             feed: broadcast::channel(FEED_CAPACITY).0,
             past: Mutex::new(Vec::new()),
             building: tokio::sync::Mutex::new(()),
@@ -130,38 +123,73 @@ impl Editing {
         &self.store
     }
 
+    /// Who may do what.
+    pub fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
     /// New revisions as they are served.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.feed.subscribe()
     }
 }
 
-/// The planner making a request, from `Authorization: Bearer`; a refusal is
-/// audited.
+/// The planner (or admin) making a request, from `Authorization:
+/// Bearer`; a refusal is audited.
 pub(crate) fn planner(
     state: &AppState,
     headers: &HeaderMap,
     action: &str,
     target: &str,
-) -> Result<String, ApiError> {
+) -> Result<Principal, ApiError> {
+    require(state, headers, action, target, Role::may_edit, "change grids: a planner's or an admin's token is needed")
+}
+
+/// The admin making a request; a refusal is audited.
+pub(crate) fn admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+    target: &str,
+) -> Result<Principal, ApiError> {
+    require(state, headers, action, target, Role::may_audit, "read the audit log: an admin's token is needed")
+}
+
+/// The principal making a request whose role `may` do it (`what` says
+/// what and who may): 401 without a valid token, 403 with another role's;
+/// every refusal is audited.
+fn require(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+    target: &str,
+    may: fn(Role) -> bool,
+    what: &str,
+) -> Result<Principal, ApiError> {
     let editing = editing(state)?;
-    let token = headers
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim));
-    let name = token.and_then(|t| editing.planners.name_of(t));
-    match name {
-        Some(n) => Ok(n.to_string()),
-        None => {
-            let why = if editing.planners.is_empty() {
-                "no planner tokens are configured: start the server with --planners FILE (lines name:token) or WANGGE_PLANNERS"
-            } else if token.is_some() {
-                "the bearer token is not a planner's"
+        .and_then(|v| v.to_str().ok());
+    match editing.auth.authenticate(header) {
+        Ok(p) if may(p.role) => Ok(p),
+        Ok(p) if p.role == Role::Public => {
+            let why = if editing.auth.accepts_tokens() {
+                format!("this needs a token to {what}: send Authorization: Bearer TOKEN")
             } else {
-                "writes need a planner's token: send Authorization: Bearer TOKEN"
+                "no tokens are configured: create an API key (wangge token create) or start the server with --planners FILE (lines name:token) or WANGGE_PLANNERS".to_string()
             };
-            audit(state, "anonymous", action, target, "refused", why);
-            Err(ApiError::Unauthorized(why.to_string()))
+            audit(state, "anonymous", action, target, "refused", &why);
+            Err(ApiError::Unauthorized(why))
+        }
+        Ok(p) => {
+            let why = format!("role {} may not {what}", p.role);
+            audit(state, &p.audit_name(), action, target, "refused", &why);
+            Err(ApiError::Forbidden(why))
+        }
+        Err(e) => {
+            let why = e.to_string();
+            audit(state, "anonymous", action, target, "refused", &why);
+            Err(ApiError::Unauthorized(why))
         }
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::tiles::tile_ranges;
 
 use super::drafts::command;
-use super::editing::{Change, blocking, editing, planner, revision_made};
+use super::editing::{Change, admin, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, parse_query};
 use crate::edit;
 
@@ -130,10 +130,11 @@ pub(super) async fn revert(
 ) -> Result<Response, ApiError> {
     let n = revision_number(&n)?;
     let action = format!("POST /revisions/{n}/revert");
-    let who = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &headers, &action, "")?;
+    let who = caller.audit_name();
     let req: RevertRequest = command(&body)?;
     let store = editing(&state)?.store().clone();
-    let author = who.clone();
+    let author = caller.name.clone();
     let result = blocking(move || {
         Ok(edit::revert(
             store.as_ref(),
@@ -173,7 +174,7 @@ pub(super) async fn audit_log(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    planner(&state, &headers, "GET /audit", "")?;
+    admin(&state, &headers, "GET /audit", "")?;
     let p: ListParams = parse_query(q.as_deref())?;
     let n = limit(&p)?;
     let store = editing(&state)?.store().clone();

@@ -23,8 +23,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
 use super::{
-    AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits, GridVersion,
-    MAX_EDITS, Result, Revision, RevisionInfo, Setup, Store, StoreError, Timestamp, View,
+    ApiKeyRecord, AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits, GridVersion,
+    MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo, Setup, Store, StoreError, Timestamp,
+    View,
 };
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid};
@@ -109,6 +110,9 @@ impl GeoPackage {
                 ),
             });
         }
+        // Added since the first layout, created where missing: API keys,
+        // and the rule that the audit log is only ever appended to.
+        conn.execute_batch(ACCESS_SCHEMA).map_err(db_err(path))?;
         Ok(GeoPackage {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -208,6 +212,39 @@ impl GeoPackage {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// API keys, and triggers that keep the audit log append-only (an
+/// UPDATE or DELETE of it fails).
+const ACCESS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS wangge_api_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, role TEXT NOT NULL,
+  worker TEXT, classes TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL,
+  created_at TEXT NOT NULL, revoked_at TEXT);
+CREATE TRIGGER IF NOT EXISTS wangge_audit_no_update BEFORE UPDATE ON wangge_audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS wangge_audit_no_delete BEFORE DELETE ON wangge_audit
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let classes: String = r.get(4)?;
+    Ok(ApiKeyRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        worker: r.get(3)?,
+        classes: classes
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+        hash: r.get(5)?,
+        created_at: ts(r.get(6)?),
+        revoked_at: r.get::<_, Option<String>>(7)?.map(ts),
+    })
+}
+
+const API_KEY_COLUMNS: &str = "id, name, role, worker, classes, hash, created_at, revoked_at";
 
 /// The GeoPackage core tables, the wangge tables, and the layers.
 fn create_schema(conn: &Connection, setup: &Setup) -> rusqlite::Result<()> {
@@ -1106,6 +1143,71 @@ impl Store for GeoPackage {
         )
         .map_err(self.err())?;
         Ok(())
+    }
+
+    fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO wangge_api_keys (name, role, worker, classes, hash, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                key.name,
+                key.role,
+                key.worker,
+                key.classes.join(","),
+                key.hash,
+                Timestamp::now().to_rfc3339()
+            ],
+        )
+        .map_err(self.err())?;
+        let id = conn.last_insert_rowid();
+        conn.query_row(
+            &format!("SELECT {API_KEY_COLUMNS} FROM wangge_api_keys WHERE id = ?1"),
+            params![id],
+            api_key_row,
+        )
+        .map_err(self.err())
+    }
+
+    fn api_key(&self, id: u64) -> Result<Option<ApiKeyRecord>> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("SELECT {API_KEY_COLUMNS} FROM wangge_api_keys WHERE id = ?1"),
+            params![id as i64],
+            api_key_row,
+        )
+        .optional()
+        .map_err(self.err())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {API_KEY_COLUMNS} FROM wangge_api_keys ORDER BY id"))
+            .map_err(self.err())?;
+        stmt.query_map([], api_key_row)
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())
+    }
+
+    fn revoke_api_key(&self, id: u64, at: Timestamp) -> Result<ApiKeyRecord> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "UPDATE wangge_api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                params![id as i64, at.to_rfc3339()],
+            )
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no API key {id}")));
+        }
+        conn.query_row(
+            &format!("SELECT {API_KEY_COLUMNS} FROM wangge_api_keys WHERE id = ?1"),
+            params![id as i64],
+            api_key_row,
+        )
+        .map_err(self.err())
     }
 
     fn audit(&self, e: &AuditEntry) -> Result<()> {

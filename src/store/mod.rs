@@ -279,6 +279,44 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An API key as the store keeps it: never the key itself, only an
+/// argon2 hash of its secret (see [`crate::auth::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    /// The key's number (in the key: `wg_<id>_...`).
+    pub id: u64,
+    /// Who or what holds it.
+    pub name: String,
+    /// Its role's name.
+    pub role: String,
+    /// A worker's id.
+    pub worker: Option<String>,
+    /// A department's classes.
+    pub classes: Vec<String>,
+    /// The PHC string of the secret's hash.
+    #[serde(skip)]
+    pub hash: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A key to record.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// Who or what holds it.
+    pub name: String,
+    /// Its role's name.
+    pub role: String,
+    /// A worker's id.
+    pub worker: Option<String>,
+    /// A department's classes.
+    pub classes: Vec<String>,
+    /// The PHC string of the secret's hash.
+    pub hash: String,
+}
+
 /// The store of record. Every method is one transaction; a method that
 /// returns `Ok` has made its write durable.
 pub trait Store: Send + Sync {
@@ -367,6 +405,18 @@ pub trait Store: Send + Sync {
 
     /// Closes a draft without publishing it.
     fn discard_draft(&self, id: u64) -> Result<()>;
+
+    /// Records a new API key; its id is the store's.
+    fn create_api_key(&self, key: NewApiKey) -> Result<ApiKeyRecord>;
+
+    /// One API key, revoked or not.
+    fn api_key(&self, id: u64) -> Result<Option<ApiKeyRecord>>;
+
+    /// Every API key, oldest first.
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+
+    /// Marks key `id` revoked at `at` (a key revoked before keeps its time).
+    fn revoke_api_key(&self, id: u64, at: Timestamp) -> Result<ApiKeyRecord>;
 
     /// Appends to the audit log.
     fn audit(&self, entry: &AuditEntry) -> Result<()>;

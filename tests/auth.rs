@@ -1,0 +1,285 @@
+//! Who may write, through the router in process: API keys from the store
+//! (created, checked, revoked), JWTs of an identity provider checked
+//! against a JWKS (keys made by openssl for the test, tokens signed with
+//! the jsonwebtoken crate), planner tokens; roles below planner are
+//! refused writes with 403, bad tokens with 401, and every refusal is in
+//! the audit log with who asked.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use common::{Reply, send};
+use wangge::auth::keys::{self, KeyRequest};
+use wangge::auth::{JwtConfig, JwtVerifier, Role};
+use wangge::edit;
+use wangge::http::{AppState, Editing, Limits, Planners, router};
+use wangge::snapshot::Snapshot;
+use wangge::store::Store;
+
+const ISSUER: &str = "https://idp.example.cn/realms/city";
+const AUDIENCE: &str = "wangge";
+
+struct City {
+    app: Router,
+    state: AppState,
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+}
+
+fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed: scripts/deps installs it");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Base64url without padding (RFC 7515), for the test's own JWKS.
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Keys made by openssl in `dir`: the provider's RSA and EC keys (in the
+/// JWKS), and another RSA key (not in it). Returns the JWKS path.
+fn make_keys(dir: &Path) -> std::path::PathBuf {
+    for name in ["idp", "other"] {
+        openssl(
+            &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &format!("{name}.pem")],
+            dir,
+        );
+    }
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec-raw.pem"], dir);
+    openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", "ec-raw.pem", "-out", "ec.pem"], dir);
+    let modulus = String::from_utf8(openssl(&["rsa", "-in", "idp.pem", "-noout", "-modulus"], dir)).unwrap();
+    let hex = modulus.trim().trim_start_matches("Modulus=");
+    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    // The P-256 public key's DER ends with the uncompressed point 04 || x || y.
+    let der = openssl(&["ec", "-in", "ec-raw.pem", "-pubout", "-outform", "DER"], dir);
+    let point = &der[der.len() - 65..];
+    assert_eq!(point[0], 4);
+    let jwks = json!({"keys": [
+        {"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": b64url(&n), "e": "AQAB"},
+        {"kty": "EC", "kid": "ec-1", "alg": "ES256", "use": "sig", "crv": "P-256",
+         "x": b64url(&point[1..33]), "y": b64url(&point[33..])}
+    ]});
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    path
+}
+
+fn city() -> City {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("city.gpkg");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let (store, _) = edit::open_or_seed(&path, &sample).unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let view = edit::head_view(store.as_ref()).unwrap();
+    let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
+    let jwks = make_keys(dir.path());
+    let jwt = JwtVerifier::open(JwtConfig::new(&jwks, ISSUER, AUDIENCE)).unwrap();
+    let planners = Planners::parse("li.ming:0123456789abcdef0123").unwrap();
+    let state = AppState::new(snap, Limits::default())
+        .with_editing(Editing::with_auth(store.clone(), planners, Some(jwt)));
+    City {
+        app: router(state.clone()),
+        state,
+        store,
+        dir,
+    }
+}
+
+async fn call(app: &Router, method: &str, uri: &str, token: Option<&str>, body: &str) -> Reply {
+    let mut r = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    send(app, r.body(Body::from(body.to_string())).unwrap()).await
+}
+
+fn key(c: &City, name: &str, role: Role) -> (u64, String) {
+    let (record, key) = keys::create(
+        c.store.as_ref(),
+        &KeyRequest {
+            name: name.into(),
+            role,
+            worker: (role == Role::Worker).then(|| "W001".to_string()),
+            classes: if role == Role::Department { vec!["0101".into()] } else { Vec::new() },
+        },
+    )
+    .unwrap();
+    (record.id, key)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A JWT signed with `pem` (`alg`, `kid`) carrying `claims` over the
+/// defaults (a planner valid for an hour, the right issuer and audience).
+fn jwt(c: &City, pem: &str, alg: jsonwebtoken::Algorithm, kid: &str, claims: Value) -> String {
+    let mut all = json!({
+        "sub": "u-42", "name": "陈规划", "role": "planner",
+        "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 3600, "nbf": now() - 10,
+    });
+    for (k, v) in claims.as_object().unwrap() {
+        all[k] = v.clone();
+    }
+    let bytes = std::fs::read(c.dir.path().join(pem)).unwrap();
+    let key = match alg {
+        jsonwebtoken::Algorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_pem(&bytes).unwrap(),
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(&bytes).unwrap(),
+    };
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, &all, &key).unwrap()
+}
+
+async fn draft(c: &City, token: Option<&str>) -> Reply {
+    call(&c.app, "POST", "/drafts", token, r#"{"title": "t"}"#).await
+}
+
+#[tokio::test]
+async fn api_keys_write_by_role_and_a_revoked_or_wrong_key_is_refused() {
+    let c = city();
+    let (_, planner) = key(&c, "district-gis", Role::Planner);
+    let r = draft(&c, Some(&planner)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_u64().unwrap();
+    assert_eq!(c.store.draft(id).unwrap().author, "district-gis", "the key's name is the author");
+    // Roles below planner are refused writes: 403, with the role named.
+    for role in [Role::Viewer, Role::Worker, Role::Department] {
+        let (_, k) = key(&c, &format!("a {role}"), role);
+        let r = draft(&c, Some(&k)).await;
+        let m = r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+        assert!(m.contains(role.as_str()), "{m}");
+    }
+    // A wrong secret for a real key, a key that does not exist, a malformed one.
+    let (id_a, good) = key(&c, "app-backend", Role::Planner);
+    let wrong = format!("wg_{id_a}_{}", "0".repeat(64));
+    for (bad, why) in [
+        (wrong.as_str(), "does not match"),
+        ("wg_999999_00", "no such API key"),
+        ("wg_x", "wg_<id>_<secret>"),
+    ] {
+        let m = draft(&c, Some(bad)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(m.contains(why), "{bad}: {m}");
+        assert!(!m.contains(&good[10..]), "an error never repeats a secret");
+    }
+    // Revoked before this server ever saw it: refused at once.
+    let (id_b, revoked) = key(&c, "old-app", Role::Planner);
+    keys::revoke(c.store.as_ref(), id_b).unwrap();
+    let m = draft(&c, Some(&revoked)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(m.contains("revoked"), "{m}");
+    // Seen (and remembered), then revoked here: refused once forgotten.
+    assert_eq!(draft(&c, Some(&good)).await.status, StatusCode::CREATED);
+    keys::revoke(c.store.as_ref(), id_a).unwrap();
+    c.state.editing().unwrap().auth().forget_key(id_a);
+    draft(&c, Some(&good)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    // The store keeps hashes, never keys.
+    let listed = c.store.api_keys().unwrap();
+    assert!(listed.iter().all(|k| k.hash.starts_with("$argon2id$") && !good.contains(&k.hash)));
+    assert!(listed.iter().any(|k| k.id == id_a && k.revoked_at.is_some()));
+}
+
+#[tokio::test]
+async fn jwts_are_checked_for_signature_time_issuer_audience_and_algorithm() {
+    let c = city();
+    use jsonwebtoken::Algorithm::{ES256, HS256, RS256};
+    let ok = jwt(&c, "idp.pem", RS256, "rsa-1", json!({}));
+    let r = draft(&c, Some(&ok)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_u64().unwrap();
+    assert_eq!(c.store.draft(id).unwrap().author, "陈规划");
+    let ec = jwt(&c, "ec.pem", ES256, "ec-1", json!({}));
+    assert_eq!(draft(&c, Some(&ec)).await.status, StatusCode::CREATED, "ES256");
+    // A viewer's token (or one with no role claim) may not write.
+    for claims in [json!({"role": "viewer"}), json!({"role": null})] {
+        let t = jwt(&c, "idp.pem", RS256, "rsa-1", claims);
+        draft(&c, Some(&t)).await.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    // A list of roles gives the highest.
+    let t = jwt(&c, "idp.pem", RS256, "rsa-1", json!({"role": ["viewer", "planner"]}));
+    assert_eq!(draft(&c, Some(&t)).await.status, StatusCode::CREATED);
+    let bad = [
+        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"exp": now() - 120})), "expired"),
+        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"nbf": now() + 600})), "not valid yet"),
+        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"iss": "https://evil.example"})), "issuer"),
+        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"aud": "another-service"})), "audience"),
+        (jwt(&c, "other.pem", RS256, "rsa-1", json!({})), "signature"),
+        (jwt(&c, "other.pem", RS256, "unknown-kid", json!({})), "no key"),
+    ];
+    for (t, why) in &bad {
+        let m = draft(&c, Some(t)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(m.contains(why), "{why}: {m}");
+    }
+    // alg none, and HS256 "signed" with the provider's public JWKS as the
+    // secret (the algorithm confusion attack): refused.
+    let payload = b64url(
+        json!({"sub": "x", "role": "admin", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 3600})
+            .to_string()
+            .as_bytes(),
+    );
+    let none = format!("{}.{payload}.", b64url(br#"{"alg":"none","typ":"JWT"}"#));
+    draft(&c, Some(&none)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let jwks = std::fs::read(c.dir.path().join("jwks.json")).unwrap();
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(HS256),
+        &json!({"sub": "x", "role": "admin", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(&jwks).unwrap(),
+    )
+    .unwrap();
+    let m = draft(&c, Some(&hs)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(m.contains("RS256 or ES256"), "{m}");
+}
+
+#[tokio::test]
+async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
+    let c = city();
+    let (viewer_id, viewer) = key(&c, "screen", Role::Viewer);
+    let (_, admin) = key(&c, "ops", Role::Admin);
+    draft(&c, Some(&viewer)).await.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    draft(&c, Some("wg_77_nonsense")).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    call(&c.app, "GET", "/audit", Some(&viewer), "")
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let log = call(&c.app, "GET", "/audit", Some(&admin), "").await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text());
+    let entries = log.json()["entries"].as_array().unwrap().clone();
+    let by_viewer = format!("screen (key:{viewer_id}, viewer)");
+    assert!(
+        entries.iter().any(|e| e["actor"] == by_viewer.as_str()
+            && e["action"] == "POST /drafts"
+            && e["outcome"] == "refused"),
+        "{entries:?}"
+    );
+    assert!(entries.iter().any(|e| e["actor"] == by_viewer.as_str() && e["action"] == "GET /audit"));
+    assert!(entries.iter().any(|e| e["actor"] == "anonymous"
+        && e["outcome"] == "refused"
+        && e["detail"].as_str().unwrap().contains("no such API key")));
+    // The log is append-only in the store itself.
+    let db = rusqlite::Connection::open(c.dir.path().join("city.gpkg")).unwrap();
+    let e = db.execute("DELETE FROM wangge_audit", []).unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(db.execute("UPDATE wangge_audit SET actor = 'x'", []).is_err());
+}
