@@ -1134,9 +1134,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         } => {
             let store = GeoPackage::open(&store)?;
             let role = Role::parse(&role).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--role {role}: one of viewer, worker, department, planner, admin"
-                )
+                anyhow::anyhow!("--role {role}: one of viewer, worker, department, planner, admin")
             })?;
             let (record, key) = keys::create(
                 &store,
@@ -1174,8 +1172,10 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                     k.worker.unwrap_or_default(),
                     k.classes.join(","),
                     k.created_at.to_rfc3339(),
-                    k.revoked_at
-                        .map_or("active".to_string(), |t| format!("revoked {}", t.to_rfc3339()))
+                    k.revoked_at.map_or("active".to_string(), |t| format!(
+                        "revoked {}",
+                        t.to_rfc3339()
+                    ))
                 );
             }
         }

@@ -167,6 +167,11 @@ impl TextColumn {
     fn bytes(&self) -> usize {
         self.ends.capacity() * 4 + self.text.capacity()
     }
+    fn append(&mut self, other: &TextColumn) {
+        let base = self.text.len() as u32;
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+    }
 }
 
 /// Repeated strings (departments, owners) stored once, referenced by `u32`.
@@ -355,6 +360,31 @@ impl Components {
             .push(parse_date(&r.change_date).unwrap_or(0));
         self.names.push(&r.name);
         self.remarks.push(&r.remarks);
+    }
+
+    /// Appends `other`'s components after these (the same code length):
+    /// what lets several threads each read a part of a city and the parts
+    /// be joined in order.
+    pub fn append(&mut self, other: Components) {
+        let remap: Vec<u32> = other
+            .strings
+            .strings
+            .iter()
+            .map(|s| self.strings.intern(s))
+            .collect();
+        let ids = |v: &[u32]| v.iter().map(|&i| remap[i as usize]).collect::<Vec<u32>>();
+        self.codes.extend_from_slice(&other.codes);
+        self.class.extend_from_slice(&other.class);
+        self.state.extend_from_slice(&other.state);
+        self.location.extend_from_slice(&other.location);
+        self.department.extend(ids(&other.department));
+        self.owner.extend(ids(&other.owner));
+        self.maintainer.extend(ids(&other.maintainer));
+        self.source.extend(ids(&other.source));
+        self.initial_date.extend_from_slice(&other.initial_date);
+        self.change_date.extend_from_slice(&other.change_date);
+        self.names.append(&other.names);
+        self.remarks.append(&other.remarks);
     }
 
     /// Sorts by code so that [`Components::find`] can binary-search. Text columns

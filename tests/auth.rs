@@ -40,7 +40,11 @@ fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
         .current_dir(dir)
         .output()
         .expect("openssl is needed: scripts/deps installs it");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -62,17 +66,57 @@ fn b64url(bytes: &[u8]) -> String {
 fn make_keys(dir: &Path) -> std::path::PathBuf {
     for name in ["idp", "other"] {
         openssl(
-            &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &format!("{name}.pem")],
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                &format!("{name}.pem"),
+            ],
             dir,
         );
     }
-    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec-raw.pem"], dir);
-    openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", "ec-raw.pem", "-out", "ec.pem"], dir);
-    let modulus = String::from_utf8(openssl(&["rsa", "-in", "idp.pem", "-noout", "-modulus"], dir)).unwrap();
+    openssl(
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec-raw.pem",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "ec-raw.pem",
+            "-out",
+            "ec.pem",
+        ],
+        dir,
+    );
+    let modulus = String::from_utf8(openssl(
+        &["rsa", "-in", "idp.pem", "-noout", "-modulus"],
+        dir,
+    ))
+    .unwrap();
     let hex = modulus.trim().trim_start_matches("Modulus=");
-    let n: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let n: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
     // The P-256 public key's DER ends with the uncompressed point 04 || x || y.
-    let der = openssl(&["ec", "-in", "ec-raw.pem", "-pubout", "-outform", "DER"], dir);
+    let der = openssl(
+        &["ec", "-in", "ec-raw.pem", "-pubout", "-outform", "DER"],
+        dir,
+    );
     let point = &der[der.len() - 65..];
     assert_eq!(point[0], 4);
     let jwks = json!({"keys": [
@@ -96,8 +140,11 @@ fn city() -> City {
     let jwks = make_keys(dir.path());
     let jwt = JwtVerifier::open(JwtConfig::new(&jwks, ISSUER, AUDIENCE)).unwrap();
     let planners = Planners::parse("li.ming:0123456789abcdef0123").unwrap();
-    let state = AppState::new(snap, Limits::default())
-        .with_editing(Editing::with_auth(store.clone(), planners, Some(jwt)));
+    let state = AppState::new(snap, Limits::default()).with_editing(Editing::with_auth(
+        store.clone(),
+        planners,
+        Some(jwt),
+    ));
     City {
         app: router(state.clone()),
         state,
@@ -121,7 +168,11 @@ fn key(c: &City, name: &str, role: Role) -> (u64, String) {
             name: name.into(),
             role,
             worker: (role == Role::Worker).then(|| "W001".to_string()),
-            classes: if role == Role::Department { vec!["0101".into()] } else { Vec::new() },
+            classes: if role == Role::Department {
+                vec!["0101".into()]
+            } else {
+                Vec::new()
+            },
         },
     )
     .unwrap();
@@ -166,7 +217,11 @@ async fn api_keys_write_by_role_and_a_revoked_or_wrong_key_is_refused() {
     let r = draft(&c, Some(&planner)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let id = r.json()["id"].as_u64().unwrap();
-    assert_eq!(c.store.draft(id).unwrap().author, "district-gis", "the key's name is the author");
+    assert_eq!(
+        c.store.draft(id).unwrap().author,
+        "district-gis",
+        "the key's name is the author"
+    );
     // Roles below planner are refused writes: 403, with the role named.
     for role in [Role::Viewer, Role::Worker, Role::Department] {
         let (_, k) = key(&c, &format!("a {role}"), role);
@@ -182,24 +237,38 @@ async fn api_keys_write_by_role_and_a_revoked_or_wrong_key_is_refused() {
         ("wg_999999_00", "no such API key"),
         ("wg_x", "wg_<id>_<secret>"),
     ] {
-        let m = draft(&c, Some(bad)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        let m = draft(&c, Some(bad))
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
         assert!(m.contains(why), "{bad}: {m}");
         assert!(!m.contains(&good[10..]), "an error never repeats a secret");
     }
     // Revoked before this server ever saw it: refused at once.
     let (id_b, revoked) = key(&c, "old-app", Role::Planner);
     keys::revoke(c.store.as_ref(), id_b).unwrap();
-    let m = draft(&c, Some(&revoked)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let m = draft(&c, Some(&revoked))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(m.contains("revoked"), "{m}");
     // Seen (and remembered), then revoked here: refused once forgotten.
     assert_eq!(draft(&c, Some(&good)).await.status, StatusCode::CREATED);
     keys::revoke(c.store.as_ref(), id_a).unwrap();
     c.state.editing().unwrap().auth().forget_key(id_a);
-    draft(&c, Some(&good)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    draft(&c, Some(&good))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     // The store keeps hashes, never keys.
     let listed = c.store.api_keys().unwrap();
-    assert!(listed.iter().all(|k| k.hash.starts_with("$argon2id$") && !good.contains(&k.hash)));
-    assert!(listed.iter().any(|k| k.id == id_a && k.revoked_at.is_some()));
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.hash.starts_with("$argon2id$") && !good.contains(&k.hash))
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.id == id_a && k.revoked_at.is_some())
+    );
 }
 
 #[tokio::test]
@@ -212,25 +281,66 @@ async fn jwts_are_checked_for_signature_time_issuer_audience_and_algorithm() {
     let id = r.json()["id"].as_u64().unwrap();
     assert_eq!(c.store.draft(id).unwrap().author, "陈规划");
     let ec = jwt(&c, "ec.pem", ES256, "ec-1", json!({}));
-    assert_eq!(draft(&c, Some(&ec)).await.status, StatusCode::CREATED, "ES256");
+    assert_eq!(
+        draft(&c, Some(&ec)).await.status,
+        StatusCode::CREATED,
+        "ES256"
+    );
     // A viewer's token (or one with no role claim) may not write.
     for claims in [json!({"role": "viewer"}), json!({"role": null})] {
         let t = jwt(&c, "idp.pem", RS256, "rsa-1", claims);
-        draft(&c, Some(&t)).await.assert_error(StatusCode::FORBIDDEN, "forbidden");
+        draft(&c, Some(&t))
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
     }
     // A list of roles gives the highest.
-    let t = jwt(&c, "idp.pem", RS256, "rsa-1", json!({"role": ["viewer", "planner"]}));
+    let t = jwt(
+        &c,
+        "idp.pem",
+        RS256,
+        "rsa-1",
+        json!({"role": ["viewer", "planner"]}),
+    );
     assert_eq!(draft(&c, Some(&t)).await.status, StatusCode::CREATED);
     let bad = [
-        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"exp": now() - 120})), "expired"),
-        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"nbf": now() + 600})), "not valid yet"),
-        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"iss": "https://evil.example"})), "issuer"),
-        (jwt(&c, "idp.pem", RS256, "rsa-1", json!({"aud": "another-service"})), "audience"),
+        (
+            jwt(&c, "idp.pem", RS256, "rsa-1", json!({"exp": now() - 120})),
+            "expired",
+        ),
+        (
+            jwt(&c, "idp.pem", RS256, "rsa-1", json!({"nbf": now() + 600})),
+            "not valid yet",
+        ),
+        (
+            jwt(
+                &c,
+                "idp.pem",
+                RS256,
+                "rsa-1",
+                json!({"iss": "https://evil.example"}),
+            ),
+            "issuer",
+        ),
+        (
+            jwt(
+                &c,
+                "idp.pem",
+                RS256,
+                "rsa-1",
+                json!({"aud": "another-service"}),
+            ),
+            "audience",
+        ),
         (jwt(&c, "other.pem", RS256, "rsa-1", json!({})), "signature"),
-        (jwt(&c, "other.pem", RS256, "unknown-kid", json!({})), "no key"),
+        (
+            jwt(&c, "other.pem", RS256, "unknown-kid", json!({})),
+            "no key",
+        ),
     ];
     for (t, why) in &bad {
-        let m = draft(&c, Some(t)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        let m = draft(&c, Some(t))
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
         assert!(m.contains(why), "{why}: {m}");
     }
     // alg none, and HS256 "signed" with the provider's public JWKS as the
@@ -241,7 +351,9 @@ async fn jwts_are_checked_for_signature_time_issuer_audience_and_algorithm() {
             .as_bytes(),
     );
     let none = format!("{}.{payload}.", b64url(br#"{"alg":"none","typ":"JWT"}"#));
-    draft(&c, Some(&none)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    draft(&c, Some(&none))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     let jwks = std::fs::read(c.dir.path().join("jwks.json")).unwrap();
     let hs = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(HS256),
@@ -249,7 +361,9 @@ async fn jwts_are_checked_for_signature_time_issuer_audience_and_algorithm() {
         &jsonwebtoken::EncodingKey::from_secret(&jwks).unwrap(),
     )
     .unwrap();
-    let m = draft(&c, Some(&hs)).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let m = draft(&c, Some(&hs))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(m.contains("RS256 or ES256"), "{m}");
 }
 
@@ -258,8 +372,12 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
     let c = city();
     let (viewer_id, viewer) = key(&c, "screen", Role::Viewer);
     let (_, admin) = key(&c, "ops", Role::Admin);
-    draft(&c, Some(&viewer)).await.assert_error(StatusCode::FORBIDDEN, "forbidden");
-    draft(&c, Some("wg_77_nonsense")).await.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    draft(&c, Some(&viewer))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    draft(&c, Some("wg_77_nonsense"))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     call(&c.app, "GET", "/audit", Some(&viewer), "")
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
@@ -273,7 +391,11 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
             && e["outcome"] == "refused"),
         "{entries:?}"
     );
-    assert!(entries.iter().any(|e| e["actor"] == by_viewer.as_str() && e["action"] == "GET /audit"));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == by_viewer.as_str() && e["action"] == "GET /audit")
+    );
     assert!(entries.iter().any(|e| e["actor"] == "anonymous"
         && e["outcome"] == "refused"
         && e["detail"].as_str().unwrap().contains("no such API key")));
@@ -281,5 +403,8 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
     let db = rusqlite::Connection::open(c.dir.path().join("city.gpkg")).unwrap();
     let e = db.execute("DELETE FROM wangge_audit", []).unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
-    assert!(db.execute("UPDATE wangge_audit SET actor = 'x'", []).is_err());
+    assert!(
+        db.execute("UPDATE wangge_audit SET actor = 'x'", [])
+            .is_err()
+    );
 }

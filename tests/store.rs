@@ -209,7 +209,9 @@ async fn writes_need_a_planner_token_and_every_write_and_refusal_is_audited() {
     )
     .unwrap();
     let bearer = format!("Bearer {admin}");
-    let log = call(&c.app, "GET", "/audit", Some(&bearer), "").await.json();
+    let log = call(&c.app, "GET", "/audit", Some(&bearer), "")
+        .await
+        .json();
     let entries = log["entries"].as_array().unwrap();
     let refused: Vec<&Value> = entries
         .iter()

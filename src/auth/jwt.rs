@@ -77,8 +77,12 @@ impl JwtVerifier {
     pub fn open(config: JwtConfig) -> Result<JwtVerifier, String> {
         let text = std::fs::read_to_string(&config.jwks)
             .map_err(|e| format!("cannot read the JWKS file {}: {e}", config.jwks.display()))?;
-        let set: JwkSet = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a JWKS (a JSON object with \"keys\"): {e}", config.jwks.display()))?;
+        let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a JWKS (a JSON object with \"keys\"): {e}",
+                config.jwks.display()
+            )
+        })?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
             let alg = match &jwk.algorithm {
@@ -114,8 +118,11 @@ impl JwtVerifier {
     /// The principal a JWT names, when it is valid.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let invalid = |m: String| AuthError::Invalid(m);
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| invalid(format!("its header cannot be read ({e}); alg must be RS256 or ES256")))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
+            invalid(format!(
+                "its header cannot be read ({e}); alg must be RS256 or ES256"
+            ))
+        })?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(invalid(format!(
                 "alg {:?} is not accepted: RS256 or ES256 only",
@@ -165,7 +172,11 @@ impl JwtVerifier {
         let text = |v: &Value| v.as_str().map(str::to_string);
         let role = match claims.get(&self.config.role_claim) {
             Some(Value::String(s)) => Role::parse(s),
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).filter_map(Role::parse).max(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .filter_map(Role::parse)
+                .max(),
             _ => None,
         }
         .unwrap_or(Role::Viewer);

@@ -3,9 +3,9 @@
 //! (name, role, worker, classes) and an argon2id hash of the secret, never
 //! the secret.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use rand::Rng;
 
 use super::{AuthError, Principal, Role};
@@ -42,7 +42,9 @@ pub struct KeyRequest {
 /// shown only now.
 pub fn create(store: &dyn Store, request: &KeyRequest) -> Result<(ApiKeyRecord, String), KeyError> {
     if request.name.trim().is_empty() {
-        return Err(KeyError::Refused("a key needs a name: who or what holds it".into()));
+        return Err(KeyError::Refused(
+            "a key needs a name: who or what holds it".into(),
+        ));
     }
     match request.role {
         Role::Public => {
@@ -50,7 +52,12 @@ pub fn create(store: &dyn Store, request: &KeyRequest) -> Result<(ApiKeyRecord, 
                 "role public needs no key: requests without a token are public".into(),
             ));
         }
-        Role::Worker if request.worker.as_deref().is_none_or(|w| w.trim().is_empty()) => {
+        Role::Worker
+            if request
+                .worker
+                .as_deref()
+                .is_none_or(|w| w.trim().is_empty()) =>
+        {
             return Err(KeyError::Refused(
                 "a worker's key names the worker: --worker ID".into(),
             ));

@@ -142,7 +142,14 @@ pub(crate) fn planner(
     action: &str,
     target: &str,
 ) -> Result<Principal, ApiError> {
-    require(state, headers, action, target, Role::may_edit, "change grids: a planner's or an admin's token is needed")
+    require(
+        state,
+        headers,
+        action,
+        target,
+        Role::may_edit,
+        "change grids: a planner's or an admin's token is needed",
+    )
 }
 
 /// The admin making a request; a refusal is audited.
@@ -152,7 +159,14 @@ pub(crate) fn admin(
     action: &str,
     target: &str,
 ) -> Result<Principal, ApiError> {
-    require(state, headers, action, target, Role::may_audit, "read the audit log: an admin's token is needed")
+    require(
+        state,
+        headers,
+        action,
+        target,
+        Role::may_audit,
+        "read the audit log: an admin's token is needed",
+    )
 }
 
 /// The principal making a request whose role `may` do it (`what` says

@@ -76,18 +76,35 @@ impl Snapshot {
         data.grids
             .sort_by(|a, b| (a.level, &a.code).cmp(&(b.level, &b.code)));
         let (by_code, parents) = links(&data);
-        let mut levels: Vec<LevelIndex> = level_ranges(&data)
-            .into_iter()
-            .map(|r| LevelIndex::build(r.start, &data.grids[r]))
-            .collect();
+        let ranges = level_ranges(&data);
+        // The component R-tree is scaled at the city's middle latitude.
+        let mid_lat = data
+            .grids
+            .iter()
+            .filter_map(|g| geo::BoundingRect::bounding_rect(&g.geometry))
+            .reduce(merge_rects)
+            .map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
+        // The level indexes and the components' order and R-tree need
+        // nothing of each other: built side by side (the R-tree's bulk load
+        // keeps one core, the levels take the rest).
+        let grids = &data.grids;
+        let components = Arc::make_mut(&mut data.components);
+        let (mut levels, points) = rayon::join(
+            || {
+                ranges
+                    .into_iter()
+                    .map(|r| LevelIndex::build(r.start, &grids[r]))
+                    .collect::<Vec<LevelIndex>>()
+            },
+            || {
+                components.finish();
+                components.shrink();
+                PointIndex::build(components.locations(), mid_lat)
+            },
+        );
         // Where the finest level is empty and every coarser level is empty
         // too, a lookup can stop at the finest level.
         crate::index::mark_nowhere(&mut levels, None);
-        {
-            let components = Arc::make_mut(&mut data.components);
-            components.finish();
-            components.shrink();
-        }
         let mut snap = Snapshot::assemble(data, levels, by_code, parents, revision);
         let assigned: Vec<u32> = snap
             .data
@@ -98,8 +115,7 @@ impl Snapshot {
             .collect();
         snap.unit_grids = assigned;
         snap.stats = snap.count();
-        let mid_lat = snap.bounds.map_or(0.0, |b| (b.min().y + b.max().y) / 2.0);
-        snap.points = Arc::new(PointIndex::build(snap.data.components.locations(), mid_lat));
+        snap.points = Arc::new(points);
         snap
     }
 

@@ -23,9 +23,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
 use super::{
-    ApiKeyRecord, AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits, GridVersion,
-    MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo, Setup, Store, StoreError, Timestamp,
-    View,
+    ApiKeyRecord, AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits,
+    GridVersion, MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo, Setup, Store, StoreError,
+    Timestamp, View,
 };
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid};
@@ -413,24 +413,58 @@ const COMPONENT_COLUMNS: &str = "code, class, name, department, owner, maintaine
 const COMPONENT_COLUMN_COUNT: usize = 13;
 
 fn component_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComponentRecord> {
-    let state: String = r.get(6)?;
-    Ok(ComponentRecord {
-        code: r.get(0)?,
-        class: r.get(1)?,
-        name: r.get(2)?,
-        department: r.get(3)?,
-        owner: r.get(4)?,
-        maintainer: r.get(5)?,
-        state: ComponentState::parse(&state).unwrap_or_default(),
-        initial_date: r.get(7)?,
-        change_date: r.get(8)?,
-        source: r.get(9)?,
-        remarks: r.get(10)?,
-        location: geo::Coord {
-            x: r.get(11)?,
-            y: r.get(12)?,
-        },
-    })
+    let mut rec = ComponentRecord::default();
+    read_component(r, &mut rec)?;
+    Ok(rec)
+}
+
+/// Reads a row of [`COMPONENT_COLUMNS`] into `rec`, reusing its strings.
+fn read_component(r: &rusqlite::Row<'_>, rec: &mut ComponentRecord) -> rusqlite::Result<()> {
+    let text = |i: usize, into: &mut String| -> rusqlite::Result<()> {
+        into.clear();
+        match r.get_ref(i)? {
+            rusqlite::types::ValueRef::Text(t) => {
+                into.push_str(std::str::from_utf8(t).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?);
+            }
+            rusqlite::types::ValueRef::Null => {}
+            other => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    i,
+                    format!("column {i}"),
+                    other.data_type(),
+                ));
+            }
+        }
+        Ok(())
+    };
+    text(0, &mut rec.code)?;
+    text(1, &mut rec.class)?;
+    text(2, &mut rec.name)?;
+    text(3, &mut rec.department)?;
+    text(4, &mut rec.owner)?;
+    text(5, &mut rec.maintainer)?;
+    let state = match r.get_ref(6)? {
+        rusqlite::types::ValueRef::Text(t) => {
+            std::str::from_utf8(t).ok().and_then(ComponentState::parse)
+        }
+        _ => None,
+    };
+    rec.state = state.unwrap_or_default();
+    text(7, &mut rec.initial_date)?;
+    text(8, &mut rec.change_date)?;
+    text(9, &mut rec.source)?;
+    text(10, &mut rec.remarks)?;
+    rec.location = geo::Coord {
+        x: r.get(11)?,
+        y: r.get(12)?,
+    };
+    Ok(())
 }
 
 /// A draft grid's ETag: a hash of what it holds (level, name, worker,
@@ -577,17 +611,37 @@ impl GeoPackage {
 
     /// The components of revision `revision` with fids in `a..=b`, on a
     /// connection of their own.
-    fn components_in(&self, revision: Revision, a: i64, b: i64) -> Result<Vec<ComponentRecord>> {
+    /// The components of `revision` with fids in `a..=b`, in fid order, as
+    /// a column store (one record's buffers reused for every row).
+    fn components_in(
+        &self,
+        revision: Revision,
+        a: i64,
+        b: i64,
+        setup: &Setup,
+    ) -> Result<Components> {
         let conn = self.reader()?;
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {COMPONENT_COLUMNS} FROM components WHERE fid BETWEEN ?2 AND ?3 AND rev_from <= ?1 AND (rev_to IS NULL OR rev_to > ?1) ORDER BY fid"
             ))
             .map_err(self.err())?;
-        stmt.query_map(params![revision as i64, a, b], component_record)
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())
+        let mut rows = stmt
+            .query(params![revision as i64, a, b])
+            .map_err(self.err())?;
+        let mut out = Components::new(setup.component_scheme.len());
+        let mut rec = ComponentRecord::default();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            read_component(r, &mut rec).map_err(self.err())?;
+            let class = setup.classes.get(&rec.class).ok_or_else(|| {
+                self.corrupt(format!(
+                    "component {} has class {} that the class table does not list",
+                    rec.code, rec.class
+                ))
+            })?;
+            out.push(&rec, class);
+        }
+        Ok(out)
     }
 
     fn draft_with(&self, conn: &Connection, id: u64) -> Result<DraftInfo> {
@@ -709,28 +763,20 @@ impl Store for GeoPackage {
             })
             .map_err(self.err())?;
         if let (Some(lo), Some(hi)) = (lo, hi) {
+            // Each range is read into its own column store on some core;
+            // the parts are joined in fid order.
             let threads = rayon::current_num_threads().max(1);
             let step = ((hi - lo + 1) / (threads as i64 * 16)).max(65_536);
             let ranges: Vec<(i64, i64)> = (lo..=hi)
                 .step_by(step as usize)
                 .map(|a| (a, (a + step - 1).min(hi)))
                 .collect();
-            for group in ranges.chunks(threads) {
-                let read: Vec<Result<Vec<ComponentRecord>>> = group
-                    .par_iter()
-                    .map(|&(a, b)| self.components_in(view.revision, a, b))
-                    .collect();
-                for part in read {
-                    for rec in part? {
-                        let class = setup.classes.get(&rec.class).ok_or_else(|| {
-                            self.corrupt(format!(
-                                "component {} has class {} that the class table does not list",
-                                rec.code, rec.class
-                            ))
-                        })?;
-                        components.push(&rec, class);
-                    }
-                }
+            let parts: Vec<Result<Components>> = ranges
+                .par_iter()
+                .map(|&(a, b)| self.components_in(view.revision, a, b, &setup))
+                .collect();
+            for part in parts {
+                components.append(part?);
             }
         }
         Ok(Dataset {
@@ -1183,7 +1229,9 @@ impl Store for GeoPackage {
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare(&format!("SELECT {API_KEY_COLUMNS} FROM wangge_api_keys ORDER BY id"))
+            .prepare(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM wangge_api_keys ORDER BY id"
+            ))
             .map_err(self.err())?;
         stmt.query_map([], api_key_row)
             .map_err(self.err())?
