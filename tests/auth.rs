@@ -399,6 +399,29 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
     assert!(entries.iter().any(|e| e["actor"] == "anonymous"
         && e["outcome"] == "refused"
         && e["detail"].as_str().unwrap().contains("no such API key")));
+    // Reads too: a bad token is refused (and audited), never served as
+    // public; a valid viewer's key reads.
+    let lookup = "/lookup?lon=118.78&lat=32.06";
+    call(&c.app, "GET", lookup, Some("wg_88_stale"), "")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(
+        call(&c.app, "GET", lookup, Some(&viewer), "").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&c.app, "GET", lookup, None, "").await.status,
+        StatusCode::OK
+    );
+    let entries = call(&c.app, "GET", "/audit", Some(&admin), "").await.json()["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "GET /lookup" && e["outcome"] == "refused")
+    );
     // The log is append-only in the store itself.
     let db = rusqlite::Connection::open(c.dir.path().join("city.gpkg")).unwrap();
     let e = db.execute("DELETE FROM wangge_audit", []).unwrap_err();

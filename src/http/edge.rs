@@ -115,7 +115,11 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
                 ))
                 .into_response()
             } else {
-                json_error_body(next.run(request).await)
+                let mut request = request;
+                match super::editing::identify(&state, &mut request) {
+                    Err(refused) => refused.into_response(),
+                    Ok(()) => json_error_body(next.run(request).await),
+                }
             }
         }))
         .await;

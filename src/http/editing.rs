@@ -201,10 +201,56 @@ fn require(
             Err(ApiError::Forbidden(why))
         }
         Err(e) => {
-            let why = e.to_string();
-            audit(state, "anonymous", action, target, "refused", &why);
-            Err(ApiError::Unauthorized(why))
+            audit(
+                state,
+                "anonymous",
+                action,
+                target,
+                "refused",
+                &e.to_string(),
+            );
+            Err(refusal(e))
         }
+    }
+}
+
+/// Checks the bearer token of every request to a store-backed server,
+/// whatever the endpoint: one that is not valid is refused (401, audited:
+/// a login failure), never answered as public; a valid one's principal
+/// goes into the request's extensions.
+pub(crate) fn identify(
+    state: &AppState,
+    request: &mut axum::extract::Request,
+) -> Result<(), ApiError> {
+    let Some(editing) = state.editing.as_ref() else {
+        return Ok(());
+    };
+    let Some(header) = request.headers().get(axum::http::header::AUTHORIZATION) else {
+        return Ok(());
+    };
+    let checked = match header.to_str() {
+        Ok(v) => editing.auth.authenticate(Some(v)),
+        Err(_) => Err(crate::auth::AuthError::Malformed),
+    };
+    match checked {
+        Ok(p) => {
+            request.extensions_mut().insert(p);
+            Ok(())
+        }
+        Err(e) => {
+            let action = format!("{} {}", request.method(), request.uri().path());
+            audit(state, "anonymous", &action, "", "refused", &e.to_string());
+            Err(refusal(e))
+        }
+    }
+}
+
+/// The answer to a token that was not accepted: 401, or a server error
+/// when the store could not be asked.
+fn refusal(e: crate::auth::AuthError) -> ApiError {
+    match e {
+        crate::auth::AuthError::Unavailable(m) => ApiError::Internal(m),
+        other => ApiError::Unauthorized(other.to_string()),
     }
 }
 
