@@ -115,8 +115,9 @@ impl JwtVerifier {
         Ok(JwtVerifier { config, keys })
     }
 
-    /// The principal a JWT names, when it is valid.
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The principal a JWT names, when it is valid, and its `exp`
+    /// (seconds since 1970).
+    pub fn verify(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let invalid = |m: String| AuthError::Invalid(m);
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             invalid(format!(
@@ -151,7 +152,10 @@ impl JwtVerifier {
         let mut last = None;
         for k in candidates {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &k.key, &validation) {
-                Ok(data) => return Ok(self.principal(&data.claims)),
+                Ok(data) => {
+                    let exp = data.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+                    return Ok((self.principal(&data.claims), exp));
+                }
                 Err(e) => last = Some(e),
             }
         }

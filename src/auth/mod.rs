@@ -144,20 +144,21 @@ pub enum AuthError {
     Unavailable(String),
 }
 
-/// How long a checked API key is trusted without asking the store again:
-/// a key revoked by another process stops working within this time (one
-/// revoked through this process at once).
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a checked token is trusted without checking it again: an API
+/// key revoked by another process stops working within this time (one
+/// revoked through this process at once); a JWT is trusted no longer than
+/// its `exp`.
+pub const TRUST_TTL: Duration = Duration::from_secs(60);
 
 /// Most checked API keys remembered.
-const KEY_CACHE_MAX: usize = 10_000;
+const TRUST_MAX: usize = 10_000;
 
 /// Checks bearer tokens: API keys in the store, JWTs, planner tokens.
 pub struct Authenticator {
     planners: Vec<(String, String)>,
     store: Option<Arc<dyn Store>>,
     jwt: Option<JwtVerifier>,
-    /// Checked API keys (the whole token → who, when checked).
+    /// Checked API keys and JWTs (the whole token → who, trusted until).
     checked: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
@@ -207,13 +208,22 @@ impl Authenticator {
             return self.api_key(token);
         }
         if token.matches('.').count() == 2 {
-            return match &self.jwt {
-                Some(v) => v.verify(token),
-                None => Err(AuthError::Invalid(
+            let Some(v) = &self.jwt else {
+                return Err(AuthError::Invalid(
                     "this server accepts no JWTs (start it with --jwks FILE --jwt-issuer ISS --jwt-audience AUD)"
                         .into(),
-                )),
+                ));
             };
+            if let Some(p) = self.remembered(token) {
+                return Ok(p);
+            }
+            let (p, exp) = v.verify(token)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let left = Duration::from_secs(exp.saturating_sub(now)).min(TRUST_TTL);
+            self.remember(token, &p, left);
+            return Ok(p);
         }
         let mut found = None;
         for (name, t) in &self.planners {
@@ -236,13 +246,8 @@ impl Authenticator {
     }
 
     fn api_key(&self, token: &str) -> Result<Principal, AuthError> {
-        {
-            let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((p, at)) = checked.get(token)
-                && at.elapsed() < KEY_CACHE_TTL
-            {
-                return Ok(p.clone());
-            }
+        if let Some(p) = self.remembered(token) {
+            return Ok(p);
         }
         let Some(store) = &self.store else {
             return Err(AuthError::Invalid(
@@ -250,15 +255,30 @@ impl Authenticator {
             ));
         };
         let p = keys::check(store.as_ref(), token)?;
+        self.remember(token, &p, TRUST_TTL);
+        Ok(p)
+    }
+
+    /// The principal of a token checked before and still trusted.
+    fn remembered(&self, token: &str) -> Option<Principal> {
+        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        checked
+            .get(token)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Trusts `token` as `p` for `for_how_long`.
+    fn remember(&self, token: &str, p: &Principal, for_how_long: Duration) {
+        let now = Instant::now();
         let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if checked.len() >= KEY_CACHE_MAX {
-            checked.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-            if checked.len() >= KEY_CACHE_MAX {
+        if checked.len() >= TRUST_MAX {
+            checked.retain(|_, (_, until)| now < *until);
+            if checked.len() >= TRUST_MAX {
                 checked.clear();
             }
         }
-        checked.insert(token.to_string(), (p.clone(), Instant::now()));
-        Ok(p)
+        checked.insert(token.to_string(), (p.clone(), now + for_how_long));
     }
 
     /// Forgets the checks of API key `id` (after revoking it here).

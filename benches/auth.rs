@@ -1,0 +1,157 @@
+//! The cost of authentication per request: `GET /lookup` through the HTTP
+//! router (in process, handler and JSON included) with no token, with an
+//! API key and with an RS256 JWT (each checked once, then trusted for a
+//! minute, a JWT no longer than its `exp`), same run; and the first check
+//! of each (argon2id, RSA signature), which the trust saves; on the
+//! seeded city of 16,000 unit grids and 2 million components served from a
+//! store. Keys are made by openssl for the run.
+//!
+//! `cargo bench --bench auth`; `WANGGE_BENCH_UNITS` /
+//! `WANGGE_BENCH_COMPONENTS` for other sizes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::http::header::AUTHORIZATION;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::{Rng, SeedableRng};
+use wangge::auth::keys::{self, KeyRequest};
+use wangge::auth::{JwtConfig, JwtVerifier, Role};
+use wangge::http::{AppState, Editing, Limits, Planners, router};
+
+fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}");
+    out.stdout
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let units = common::env("WANGGE_BENCH_UNITS", 16_000);
+    let components = common::env("WANGGE_BENCH_COMPONENTS", 2_000_000);
+    let data = common::data_dir(units, components);
+    let tmp = tempfile::tempdir_in("target").expect("tempdir");
+    let (store, _) =
+        wangge::edit::open_or_seed(&tmp.path().join("city.gpkg"), &data).expect("seed");
+    let store: Arc<dyn wangge::store::Store> = Arc::new(store);
+    let view = wangge::edit::head_view(store.as_ref()).unwrap();
+    let snap = wangge::snapshot::Snapshot::from_store(store.as_ref(), view).unwrap();
+    let ext = snap.extent().unwrap();
+    // The identity provider's key and JWKS.
+    let dir = tmp.path();
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "idp.pem",
+        ],
+        dir,
+    );
+    let modulus = String::from_utf8(openssl(
+        &["rsa", "-in", "idp.pem", "-noout", "-modulus"],
+        dir,
+    ))
+    .unwrap();
+    let hex = modulus.trim().trim_start_matches("Modulus=");
+    let n: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let jwks = dir.join("jwks.json");
+    std::fs::write(
+        &jwks,
+        serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "n": b64url(&n), "e": "AQAB"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let (issuer, audience) = ("https://idp.example.cn", "wangge");
+    let jwt = JwtVerifier::open(JwtConfig::new(&jwks, issuer, audience)).unwrap();
+    let uncached = JwtVerifier::open(JwtConfig::new(&jwks, issuer, audience)).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("k1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"sub": "u1", "role": "viewer", "iss": issuer, "aud": audience, "exp": now + 86_400}),
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(dir.join("idp.pem")).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (_, key) = keys::create(
+        store.as_ref(),
+        &KeyRequest {
+            name: "screen".into(),
+            role: Role::Viewer,
+            worker: None,
+            classes: Vec::new(),
+        },
+    )
+    .unwrap();
+    let state = AppState::new(snap, Limits::default()).with_editing(Editing::with_auth(
+        store.clone(),
+        Planners::default(),
+        Some(jwt),
+    ));
+    let app = router(state);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let mut point = move || {
+        format!(
+            "/lookup?lon={}&lat={}",
+            ext.min().x + rng.random::<f64>() * ext.width(),
+            ext.min().y + rng.random::<f64>() * ext.height()
+        )
+    };
+    let (key_header, jwt_header) = (format!("Bearer {key}"), format!("Bearer {token}"));
+    let mut g = c.benchmark_group(format!("auth_lookup_{units}_grids"));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("no_token", |b| {
+        b.iter(|| common::get(&rt, &app, &point(), &[]))
+    });
+    g.bench_function("api_key", |b| {
+        b.iter(|| common::get(&rt, &app, &point(), &[(AUTHORIZATION, key_header.as_str())]))
+    });
+    g.bench_function("jwt_rs256", |b| {
+        b.iter(|| common::get(&rt, &app, &point(), &[(AUTHORIZATION, jwt_header.as_str())]))
+    });
+    g.finish();
+    // The first check of each, which trusting a checked token saves.
+    let mut g = c.benchmark_group("auth_first_check");
+    g.bench_function("jwt_rs256_signature", |b| {
+        b.iter(|| uncached.verify(&token).expect("valid JWT"))
+    });
+    g.sample_size(10);
+    g.bench_function("api_key_argon2id", |b| {
+        b.iter(|| keys::check(store.as_ref(), &key).expect("valid key"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
