@@ -284,6 +284,22 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum ExportCommand {
+    /// The city of a store as a data directory (FlatGeobuf grids and
+    /// components): a new version, made current atomically.
+    Data {
+        /// The data directory written into.
+        out: PathBuf,
+        /// The store.
+        #[arg(long, default_value = "wangge.gpkg")]
+        store: PathBuf,
+        /// The revision (default: the newest).
+        #[arg(long)]
+        revision: Option<u64>,
+        /// The time the city is valid at, RFC 3339 (default: now, or the
+        /// revision's effective time when --revision is given).
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// A PMTiles v3 archive (gzip tiles) of the chosen sources, written on all cores.
     Pmtiles {
         /// Output archive (replaced atomically).
@@ -950,6 +966,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 reload_every: (reload_interval_secs > 0)
                     .then(|| Duration::from_secs(reload_interval_secs)),
             }))?;
+        }
+        Command::Export {
+            what:
+                ExportCommand::Data {
+                    out,
+                    store,
+                    revision,
+                    at,
+                },
+        } => {
+            use wangge::store::{Store, Timestamp, View};
+            let store = wangge::store::GeoPackage::open(&store)?;
+            let head = store
+                .head()?
+                .ok_or_else(|| anyhow::anyhow!("the store has no revision yet"))?;
+            let revision = revision.unwrap_or(head.revision);
+            let valid_at = match (at, revision == head.revision) {
+                (Some(t), _) => {
+                    Timestamp::parse(&t).map_err(|e| anyhow::anyhow!("--at {t}: {e}"))?
+                }
+                (None, true) => Timestamp::now(),
+                (None, false) => store.revision(revision)?.effective_at,
+            };
+            let view = View { revision, valid_at };
+            let version = wangge::edit::export_data_dir(&store, view, &out)?;
+            eprintln!(
+                "revision {revision} (valid at {}) written as version {version} of {}",
+                valid_at.to_rfc3339(),
+                out.display()
+            );
         }
         Command::Export {
             what:

@@ -1,6 +1,8 @@
 //! `wangge import --store`: the first import creates the store; an import of
 //! the same city records a revision that changes nothing; an import with one
-//! grid renamed records exactly that grid.
+//! grid renamed records exactly that grid. `wangge export data` writes any
+//! revision back out as a data directory; `wangge token` and `wangge audit`
+//! manage API keys and read the audit log.
 
 use std::path::Path;
 use std::process::Command;
@@ -91,4 +93,115 @@ fn imports_into_a_store_record_only_what_differs() {
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].code, renamed);
     assert_eq!(changed[0].name, "改名网格");
+
+    // Exported: the newest revision and the first, each a data directory
+    // the server's loader reads, with the grid's name of that revision.
+    for (args, name) in [
+        (vec![], "改名网格"),
+        (
+            vec!["--revision", "1"],
+            data.grids
+                .iter()
+                .find(|g| g.code == renamed)
+                .unwrap()
+                .name
+                .as_str(),
+        ),
+    ] {
+        let out_dir = dir.path().join(format!("export-{}", args.len()));
+        let out = wangge(
+            &[
+                &["export", "data"][..],
+                &[
+                    out_dir.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+                &args,
+            ]
+            .concat(),
+        );
+        assert!(out.contains("written as version 1"), "{out}");
+        let (_, snap) = wangge::datadir::open_snapshot(&out_dir, |_| {}).unwrap();
+        assert_eq!(snap.data().grids.len(), data.grids.len());
+        assert_eq!(snap.data().components.len(), data.components.len());
+        assert_eq!(snap.grid_by_code(&renamed).unwrap().name, name, "{args:?}");
+    }
+}
+
+/// Runs `wangge` with `args`; its standard error and output, which must succeed.
+fn wangge(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("run wangge");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.status.success(), "wangge {args:?}: {text}");
+    text
+}
+
+/// `wangge token create` prints a key once, `list` shows it without the
+/// secret, `revoke` ends it (the store says so); `wangge audit` prints the
+/// log. A key with a role that needs more (a worker without --worker) is
+/// refused.
+#[test]
+fn api_keys_are_made_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("city.gpkg");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/grids.fgb");
+    import(&store, &sample, "first survey");
+    let s = store.to_str().unwrap();
+    let created = wangge(&[
+        "token",
+        "create",
+        "--store",
+        s,
+        "--name",
+        "district-gis",
+        "--role",
+        "planner",
+    ]);
+    let key = created.lines().last().unwrap().trim().to_string();
+    assert!(
+        key.starts_with("wg_1_") && key.len() == "wg_1_".len() + 64,
+        "{created}"
+    );
+    let listed = wangge(&["token", "list", "--store", s]);
+    assert!(
+        listed.contains("district-gis") && listed.contains("planner") && listed.contains("active")
+    );
+    assert!(!listed.contains(&key[5..]), "the secret is never listed");
+    let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
+        .args([
+            "token", "create", "--store", s, "--name", "w", "--role", "worker",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--worker"));
+    wangge(&["token", "revoke", "--store", s, "1"]);
+    assert!(wangge(&["token", "list", "--store", s]).contains("revoked"));
+    let g = GeoPackage::open(&store).unwrap();
+    let err = wangge::auth::keys::check(&g, &key).unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    g.audit(&wangge::store::AuditEntry {
+        at: wangge::store::Timestamp::now(),
+        actor: "ops".into(),
+        action: "POST /drafts".into(),
+        target: String::new(),
+        outcome: "refused".into(),
+        origin: "10.0.0.7".into(),
+        detail: "a test entry".into(),
+    })
+    .unwrap();
+    let log = wangge(&["audit", "--store", s, "--json"]);
+    assert!(
+        log.contains("a test entry") && log.contains("10.0.0.7"),
+        "{log}"
+    );
 }

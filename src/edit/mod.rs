@@ -34,6 +34,9 @@ pub enum EditError {
     /// The change cannot be made as asked.
     #[error("{0}")]
     Refused(String),
+    /// A data directory could not be written.
+    #[error(transparent)]
+    DataDir(#[from] crate::datadir::DataDirError),
 }
 
 /// Result alias of editing.
@@ -419,6 +422,31 @@ pub fn revert(
         components: ComponentChange::Keep,
         draft: None,
     })?)
+}
+
+/// Writes the city of `view` as a new version of the data directory `out`
+/// (FlatGeobuf grids and components with their manifest, made current
+/// atomically): the store's export, for GIS tools that read FlatGeobuf and
+/// for `wangge serve DIR` where a read-only copy is wanted. Returns the
+/// version written.
+pub fn export_data_dir(store: &dyn Store, view: View, out: &std::path::Path) -> Result<u64> {
+    let data = store.load(view)?;
+    let manifest = crate::datadir::manifest_for(
+        &data,
+        &format!(
+            "wangge export data: {} revision {} valid at {}",
+            store.location(),
+            view.revision,
+            view.valid_at.to_rfc3339()
+        ),
+    );
+    let classes = &data.classes;
+    Ok(crate::datadir::publish(
+        out,
+        manifest,
+        &data,
+        data.components.iter().map(|c| c.record(classes)),
+    )?)
 }
 
 /// Opens the store at `path`, or, when there is none, creates it from the

@@ -246,6 +246,7 @@ impl From<EditError> for ApiError {
                 problems: serde_json::to_value(problems).unwrap_or_default(),
             },
             EditError::Refused(m) => ApiError::bad("refused", m),
+            EditError::DataDir(e) => ApiError::Internal(e.to_string()),
         }
     }
 }
