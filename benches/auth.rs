@@ -10,9 +10,9 @@
 //! `WANGGE_BENCH_COMPONENTS` for other sizes.
 
 mod common;
+#[path = "../tests/common/keys.rs"]
+mod test_keys;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use axum::http::header::AUTHORIZATION;
@@ -21,28 +21,6 @@ use rand::{Rng, SeedableRng};
 use wangge::auth::keys::{self, KeyRequest};
 use wangge::auth::{JwtConfig, JwtVerifier, Role};
 use wangge::http::{AppState, Editing, Limits, Planners, router};
-
-fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}");
-    out.stdout
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
 
 fn bench(c: &mut Criterion) {
     let units = common::env("WANGGE_BENCH_UNITS", 16_000);
@@ -57,35 +35,9 @@ fn bench(c: &mut Criterion) {
     let ext = snap.extent().unwrap();
     // The identity provider's key and JWKS.
     let dir = tmp.path();
-    openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            "idp.pem",
-        ],
-        dir,
-    );
-    let modulus = String::from_utf8(openssl(
-        &["rsa", "-in", "idp.pem", "-noout", "-modulus"],
-        dir,
-    ))
-    .unwrap();
-    let hex = modulus.trim().trim_start_matches("Modulus=");
-    let n: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let jwk = test_keys::rsa_key(dir, "idp", "k1");
     let jwks = dir.join("jwks.json");
-    std::fs::write(
-        &jwks,
-        serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "n": b64url(&n), "e": "AQAB"}]})
-            .to_string(),
-    )
-    .unwrap();
+    std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
     let (issuer, audience) = ("https://idp.example.cn", "wangge");
     let jwt = JwtVerifier::open(JwtConfig::new(&jwks, issuer, audience)).unwrap();
     let uncached = JwtVerifier::open(JwtConfig::new(&jwks, issuer, audience)).unwrap();

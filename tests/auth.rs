@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,8 +15,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
+use common::keys::{self, b64url};
 use common::{Reply, send};
-use wangge::auth::keys::{self, KeyRequest};
+use wangge::auth::keys::KeyRequest;
 use wangge::auth::{JwtConfig, JwtVerifier, Role};
 use wangge::edit;
 use wangge::http::{AppState, Editing, Limits, Planners, router};
@@ -34,96 +34,14 @@ struct City {
     dir: tempfile::TempDir,
 }
 
-fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is needed: scripts/deps installs it");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Base64url without padding (RFC 7515), for the test's own JWKS.
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Keys made by openssl in `dir`: the provider's RSA and EC keys (in the
-/// JWKS), and another RSA key (not in it). Returns the JWKS path.
+/// The provider's RSA and EC keys (in the JWKS) and another RSA key (not
+/// in it), made in `dir`. Returns the JWKS path.
 fn make_keys(dir: &Path) -> std::path::PathBuf {
-    for name in ["idp", "other"] {
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-            dir,
-        );
-    }
-    openssl(
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "ec-raw.pem",
-        ],
-        dir,
-    );
-    openssl(
-        &[
-            "pkcs8",
-            "-topk8",
-            "-nocrypt",
-            "-in",
-            "ec-raw.pem",
-            "-out",
-            "ec.pem",
-        ],
-        dir,
-    );
-    let modulus = String::from_utf8(openssl(
-        &["rsa", "-in", "idp.pem", "-noout", "-modulus"],
-        dir,
-    ))
-    .unwrap();
-    let hex = modulus.trim().trim_start_matches("Modulus=");
-    let n: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    // The P-256 public key's DER ends with the uncompressed point 04 || x || y.
-    let der = openssl(
-        &["ec", "-in", "ec-raw.pem", "-pubout", "-outform", "DER"],
-        dir,
-    );
-    let point = &der[der.len() - 65..];
-    assert_eq!(point[0], 4);
     let jwks = json!({"keys": [
-        {"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "use": "sig", "n": b64url(&n), "e": "AQAB"},
-        {"kty": "EC", "kid": "ec-1", "alg": "ES256", "use": "sig", "crv": "P-256",
-         "x": b64url(&point[1..33]), "y": b64url(&point[33..])}
+        keys::rsa_key(dir, "idp", "rsa-1"),
+        keys::ec_key(dir, "ec", "ec-1"),
     ]});
+    keys::rsa_key(dir, "other", "other-1");
     let path = dir.join("jwks.json");
     std::fs::write(&path, jwks.to_string()).unwrap();
     path
@@ -162,7 +80,7 @@ async fn call(app: &Router, method: &str, uri: &str, token: Option<&str>, body: 
 }
 
 fn key(c: &City, name: &str, role: Role) -> (u64, String) {
-    let (record, key) = keys::create(
+    let (record, key) = wangge::auth::keys::create(
         c.store.as_ref(),
         &KeyRequest {
             name: name.into(),
@@ -245,14 +163,14 @@ async fn api_keys_write_by_role_and_a_revoked_or_wrong_key_is_refused() {
     }
     // Revoked before this server ever saw it: refused at once.
     let (id_b, revoked) = key(&c, "old-app", Role::Planner);
-    keys::revoke(c.store.as_ref(), id_b).unwrap();
+    wangge::auth::keys::revoke(c.store.as_ref(), id_b).unwrap();
     let m = draft(&c, Some(&revoked))
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(m.contains("revoked"), "{m}");
     // Seen (and remembered), then revoked here: refused once forgotten.
     assert_eq!(draft(&c, Some(&good)).await.status, StatusCode::CREATED);
-    keys::revoke(c.store.as_ref(), id_a).unwrap();
+    wangge::auth::keys::revoke(c.store.as_ref(), id_a).unwrap();
     c.state.editing().unwrap().auth().forget_key(id_a);
     draft(&c, Some(&good))
         .await

@@ -188,11 +188,6 @@ impl Authenticator {
         }
     }
 
-    /// Whether any kind of token can be accepted.
-    pub fn accepts_tokens(&self) -> bool {
-        !self.planners.is_empty() || self.store.is_some() || self.jwt.is_some()
-    }
-
     /// Who sent `authorization` (the header's value; `None`: no header).
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let Some(value) = authorization else {

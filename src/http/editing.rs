@@ -187,11 +187,9 @@ fn require(
     match editing.auth.authenticate(header) {
         Ok(p) if may(p.role) => Ok(p),
         Ok(p) if p.role == Role::Public => {
-            let why = if editing.auth.accepts_tokens() {
-                format!("this needs a token to {what}: send Authorization: Bearer TOKEN")
-            } else {
-                "no tokens are configured: create an API key (wangge token create) or start the server with --planners FILE (lines name:token) or WANGGE_PLANNERS".to_string()
-            };
+            let why = format!(
+                "this needs a token to {what}: send Authorization: Bearer TOKEN (an API key from wangge token create, a JWT of the identity provider, or a planner token of --planners)"
+            );
             audit(state, "anonymous", action, target, "refused", &why);
             Err(ApiError::Unauthorized(why))
         }

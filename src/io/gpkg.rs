@@ -42,8 +42,9 @@ fn connect(path: &Path) -> Result<Connection> {
     .map_err(|e| gpkg_error(path, e))
 }
 
-/// SQL identifier quoting (`"` doubled).
-fn quoted(name: &str) -> String {
+/// An SQL identifier, quoted (`"` doubled): for table names read from a
+/// file or made from level names.
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -141,7 +142,7 @@ pub(super) fn read(path: &Path, sink: &mut dyn FnMut(RawFeature) -> Result<()>) 
     let mut row = 0usize;
     for layer in layers(path, &db)? {
         let mut stmt = db
-            .prepare(&format!("SELECT * FROM {}", quoted(&layer.table)))
+            .prepare(&format!("SELECT * FROM {}", quote_ident(&layer.table)))
             .map_err(|e| gpkg_error(path, e))?;
         let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let geom_at = names

@@ -22,6 +22,7 @@ use crate::crs::Crs;
 
 pub use csv_points::{X_NAMES, Y_NAMES, lonlat_columns};
 pub use fgb::{read_dataset_fgb, write_components_fgb, write_grids_fgb};
+pub(crate) use gpkg::quote_ident;
 pub use text::{Resolved, encoding_for_label, resolve as resolve_encoding};
 
 /// Errors reading an input file.

@@ -28,6 +28,7 @@ use super::{
     Timestamp, View,
 };
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
+use crate::io::quote_ident;
 use crate::model::{ComponentRecord, ComponentState, Components, Dataset, Grid};
 
 /// `application_id` of a GeoPackage ("GPKG").
@@ -74,10 +75,6 @@ pub fn level_layer(name: &str) -> String {
         })
         .collect();
     format!("grids_{clean}")
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 impl GeoPackage {

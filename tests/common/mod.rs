@@ -2,6 +2,8 @@
 //! request through the router, read the reply.
 #![allow(dead_code)]
 
+pub mod keys;
+
 use std::path::Path;
 
 use axum::Router;
