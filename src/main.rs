@@ -68,6 +68,15 @@ enum Command {
         /// The JWT claim with a department's component classes.
         #[arg(long, default_value = "classes")]
         jwt_classes_claim: String,
+        /// What a request without a token may read: `all` (grids and
+        /// components), `grids` (grids, lookups and grid tiles) or `none`
+        /// (a token for every read; needs a store).
+        #[arg(long, default_value = "all", value_parser = ["all", "grids", "none"])]
+        public: String,
+        /// How grid workers' names appear to a request without a token:
+        /// withheld, masked (王*) or shown.
+        #[arg(long, default_value = "withheld", value_parser = ["withheld", "masked", "shown"])]
+        public_workers: String,
         /// Log format on standard error: text or json.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
@@ -548,6 +557,7 @@ struct ServeOptions {
     server: ServerConfig,
     public: PublicUrl,
     cors: Cors,
+    policy: wangge::auth::Policy,
     reload_every: Option<std::time::Duration>,
 }
 
@@ -583,7 +593,8 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     let mut state = AppState::new(snap, o.limits)
         .with_tiles(o.tiles)
         .with_public_url(o.public)
-        .with_cors(o.cors);
+        .with_cors(o.cors)
+        .with_policy(o.policy);
     let serving_store = editing.is_some();
     if let Some(e) = editing {
         state = state.with_editing(e);
@@ -696,7 +707,8 @@ fn time_tiles(set: &TileSet, sources: &[Source], list: &Path) -> anyhow::Result<
     writeln!(w, "z,x,y,bytes,micros,dropped")?;
     for id in ids {
         let t = std::time::Instant::now();
-        let (bytes, dropped) = tiles::render_counted(set, sources, id);
+        let (bytes, dropped) =
+            tiles::render_counted(set, sources, id, &wangge::query::Scope::EVERYTHING);
         let micros = t.elapsed().as_secs_f64() * 1e6;
         writeln!(
             w,
@@ -872,6 +884,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jwt_role_claim,
             jwt_worker_claim,
             jwt_classes_claim,
+            public: public_access,
+            public_workers,
             log_format: _,
             bind,
             port,
@@ -927,9 +941,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if axum::http::HeaderValue::from_str(&tiles.cache_control).is_err() {
                 bail!("--tile-cache-control must be a valid header value (printable ASCII)");
             }
+            let policy = wangge::auth::Policy {
+                public: wangge::auth::PublicAccess::parse(&public_access)
+                    .context("--public must be all, grids or none")?,
+                public_workers: wangge::query::Personal::parse(&public_workers)
+                    .context("--public-workers must be withheld, masked or shown")?,
+            };
             let rt = tokio::runtime::Runtime::new()?;
             let source = match data {
-                Some(d) if d.is_dir() => ServeSource::Dir(d),
+                Some(d) if d.is_dir() => {
+                    if !policy.public_reads() {
+                        bail!(
+                            "--public none needs a store: a data directory has no API keys to sign in with (serve a store: wangge serve --store FILE.gpkg)"
+                        );
+                    }
+                    ServeSource::Dir(d)
+                }
                 other => {
                     let text = match (&planners, std::env::var("WANGGE_PLANNERS")) {
                         (Some(file), _) => std::fs::read_to_string(file)
@@ -963,6 +990,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 server,
                 public,
                 cors,
+                policy,
                 reload_every: (reload_interval_secs > 0)
                     .then(|| Duration::from_secs(reload_interval_secs)),
             }))?;
@@ -1031,7 +1059,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match (tile, list) {
                 (Some(tile), _) => {
                     let id = parse_tile(&tile)?;
-                    let (bytes, dropped) = tiles::render_counted(&set, &sources, id);
+                    let (bytes, dropped) = tiles::render_counted(
+                        &set,
+                        &sources,
+                        id,
+                        &wangge::query::Scope::EVERYTHING,
+                    );
                     if dropped.tiny_grids > 0 {
                         eprintln!(
                             "{} grid(s) smaller than a pixel at zoom {} left out",

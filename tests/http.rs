@@ -224,7 +224,9 @@ async fn lookup_inside_returns_the_unit_grid_and_its_chain() {
         assert_eq!(grid["name"], g.name.as_str());
         assert_eq!(grid["level"], "unit");
         assert_eq!(grid["level_label"], "单元网格");
-        assert_eq!(v["worker"], json!(g.worker));
+        // Workers' names are not public by default.
+        assert!(g.worker.is_some());
+        assert_eq!(v["worker"], Value::Null);
 
         let chain = v["chain"].as_array().expect("chain array");
         assert_eq!(chain.len(), 4, "chain of {code}: {chain:?}");
@@ -638,7 +640,8 @@ async fn batch_csv_answers_one_row_per_point() {
         assert_eq!(&row[col("district_code")], &code[..6]);
         let g = snap.grid_by_code(code).unwrap();
         assert_eq!(&row[col("grid_name")], g.name.as_str());
-        assert_eq!(&row[col("worker")], g.worker.as_deref().unwrap_or(""));
+        // Not public by default.
+        assert_eq!(&row[col("worker")], "");
         assert!(row[col("border_distance_m")].parse::<f64>().unwrap() >= 0.0);
         assert_eq!(&row[col("nearest_code")], "");
         assert_eq!(&row[col("error")], "");
@@ -1052,7 +1055,11 @@ async fn grid_feature_for_every_level() {
             assert_eq!(p["name"], g.name.as_str());
             assert_eq!(p["level"], def.name.as_str());
             assert_eq!(p["level_label"], def.label.as_str());
-            assert_eq!(p["worker"], json!(g.worker));
+            assert_eq!(
+                p["worker"],
+                Value::Null,
+                "workers are not public by default"
+            );
             let area = p["area_m2"].as_f64().unwrap();
             assert!(area > 0.0);
             assert_close(
@@ -1278,4 +1285,115 @@ async fn batch_does_not_wait_for_the_client_to_read() {
             .enumerate()
             .all(|(i, a)| a["id"] == i && a["inside"] == true)
     );
+}
+
+/// A router over the sample city whose public policy is `policy`.
+fn app_with_policy(policy: wangge::auth::Policy) -> (Router, Arc<Snapshot>) {
+    let (_, snap) = load();
+    let state = AppState::new(snap, Limits::default()).with_policy(policy);
+    let snap = state.snapshot();
+    (router(state), snap)
+}
+
+#[tokio::test]
+async fn workers_names_reach_the_public_only_as_the_policy_says() {
+    use wangge::query::Personal;
+    for rule in [Personal::Withheld, Personal::Masked, Personal::Shown] {
+        let (app, snap) = app_with_policy(wangge::auth::Policy {
+            public_workers: rule,
+            ..Default::default()
+        });
+        let unit = snap.level(snap.data().scheme.finest());
+        let g = snap.grid(unit.dataset_index(0));
+        let name = g.worker.clone().expect("sample unit grids have workers");
+        // The rule written out here, not taken from the code under test.
+        let expected = match rule {
+            Personal::Withheld => Value::Null,
+            Personal::Shown => json!(name),
+            Personal::Masked => {
+                let mut chars = name.chars();
+                let first = chars.next().unwrap();
+                json!(format!("{first}{}", "*".repeat(chars.count())))
+            }
+        };
+        let p = geo::InteriorPoint::interior_point(&g.geometry).unwrap();
+        let v = get(&app, &format!("/lookup?lon={}&lat={}", p.x(), p.y()))
+            .await
+            .json();
+        assert_eq!(v["grid"]["code"], g.code.as_str());
+        assert_eq!(v["worker"], expected, "GET /lookup, {rule:?}");
+        let v = get(&app, &format!("/grids/{}", g.code)).await.json();
+        assert_eq!(v["properties"]["worker"], expected, "GET /grids, {rule:?}");
+        let v = get(&app, &format!("/ogc/collections/unit/items/{}", g.code))
+            .await
+            .json();
+        assert_eq!(v["properties"]["worker"], expected, "OGC item, {rule:?}");
+        let v = get(&app, "/ogc/collections/unit/items?limit=10000")
+            .await
+            .json();
+        let names: Vec<&Value> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| &f["properties"]["worker"])
+            .collect();
+        match rule {
+            Personal::Withheld => assert!(names.iter().all(|w| w.is_null())),
+            Personal::Masked => assert!(names.iter().all(|w| {
+                w.as_str()
+                    .is_some_and(|s| s.chars().skip(1).all(|c| c == '*'))
+            })),
+            Personal::Shown => assert!(names.iter().any(|w| w.as_str() == Some(&name))),
+        }
+        let csv = post(
+            &app,
+            "/lookup",
+            "text/csv",
+            format!("id,lon,lat\na,{},{}\n", p.x(), p.y()),
+        )
+        .await
+        .text();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = header.iter().position(|h| *h == "worker").unwrap();
+        assert_eq!(
+            row[col],
+            expected.as_str().unwrap_or(""),
+            "batch CSV, {rule:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_grids_only_public_reads_grids_but_no_components() {
+    let (app, snap) = app_with_policy(wangge::auth::Policy {
+        public: wangge::auth::PublicAccess::Grids,
+        ..Default::default()
+    });
+    let c = snap.data().components.get(0).code();
+    let r = get(&app, &format!("/components/{c}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["message"].as_str().unwrap().contains("not public"));
+    let v = get(&app, "/ogc/collections/components/items?limit=10")
+        .await
+        .json();
+    assert_eq!(v["numberMatched"], 0);
+    let g = &snap.data().grids[0];
+    let r = get(&app, &format!("/grids/{}", g.code)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = get(&app, &format!("/grids/{}/stats", g.code)).await.json();
+    assert_eq!(v["total"], 0);
+    let v = get(&app, "/classes").await.json();
+    assert!(
+        v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["count"] == 0)
+    );
+    let v = get(&app, "/components/nearest?lon=118.78&lat=32.06&k=5")
+        .await
+        .json();
+    assert_eq!(v["numberReturned"], 0);
 }

@@ -920,7 +920,8 @@ fn search_queries_and_class_filters_never_panic() {
             1 => any::<String>(),
         ];
         check(1500, (q, 0usize..40), |(q, limit)| {
-            let hits = wangge::query::search::search(&snap, &q, limit);
+            let hits =
+                wangge::query::search::search(&wangge::query::Scoped::everything(&snap), &q, limit);
             prop_assert!(hits.len() <= limit);
             let _ = wangge::query::nearest::ClassFilter::parse(&snap, &q);
             let _ = snap.names().containing(&q);

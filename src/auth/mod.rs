@@ -16,6 +16,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ use serde::Serialize;
 use crate::store::Store;
 
 pub use jwt::{JwtConfig, JwtVerifier};
+pub use policy::{Policy, PublicAccess};
 
 /// What a principal is allowed, by role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -33,7 +35,7 @@ pub use jwt::{JwtConfig, JwtVerifier};
 pub enum Role {
     /// No token.
     Public,
-    /// Reads everything but personal data of others; writes nothing.
+    /// Reads everything (a command center's screen); writes nothing.
     Viewer,
     /// A grid worker (网格员): carries their worker id.
     Worker,

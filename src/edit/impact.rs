@@ -83,7 +83,7 @@ pub struct Impact {
 
 /// A changed grid before or after, as a diff feature (id `code-role`).
 fn feature(scheme: &GridScheme, g: &Grid, role: &str, change: &str) -> Value {
-    let mut f = crate::query::features::grid_json(scheme, g);
+    let mut f = crate::query::features::grid_json(scheme, g, &crate::query::Scope::EVERYTHING);
     f["id"] = json!(format!("{}-{role}", g.code));
     f["properties"]["role"] = json!(role);
     f["properties"]["change"] = json!(change);

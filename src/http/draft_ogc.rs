@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::drafts::{MAX_UPLOAD_BYTES, draft_id};
-use super::editing::{audit, audited, blocking, editing, planner};
+use super::editing::{audit, audited, blocking, draft_reader, editing, planner};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::{self, DraftState};
 use crate::model::Grid;
@@ -55,7 +55,8 @@ fn level_of(setup: &Setup, cid: &str) -> Result<usize, ApiError> {
 
 /// A grid as a draft's feature.
 fn feature(b: &str, id: u64, setup: &Setup, g: &Grid) -> Value {
-    let mut f = crate::query::features::grid_json(&setup.scheme, g);
+    let mut f =
+        crate::query::features::grid_json(&setup.scheme, g, &crate::query::Scope::EVERYTHING);
     let level = &setup.scheme.levels[g.level].name;
     f["links"] = json!([{ "rel": "self", "type": GEOJSON, "href": format!("{b}/drafts/{id}/ogc/collections/{level}/items/{}", g.code) }]);
     f
@@ -161,9 +162,11 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 /// `GET /drafts/{id}/ogc`.
 pub(super) async fn landing(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    draft_reader(&state, &headers, &format!("GET /drafts/{id}/ogc"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let d = blocking(move || Ok(store.draft(id)?)).await?;
@@ -214,9 +217,15 @@ fn collection_json(b: &str, id: u64, setup: &Setup, level: usize) -> Value {
 /// `GET /drafts/{id}/ogc/collections`.
 pub(super) async fn collections(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    draft_reader(
+        &state,
+        &headers,
+        &format!("GET /drafts/{id}/ogc/collections"),
+    )?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let setup = blocking(move || {
@@ -240,9 +249,15 @@ pub(super) async fn collections(
 /// `GET /drafts/{id}/ogc/collections/{cid}`.
 pub(super) async fn one_collection(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    draft_reader(
+        &state,
+        &headers,
+        &format!("GET /drafts/{id}/ogc/collections/{cid}"),
+    )?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let setup = blocking(move || {
@@ -276,6 +291,11 @@ pub(super) async fn items(
     Path((id, cid)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    draft_reader(
+        &state,
+        &headers,
+        &format!("GET /drafts/{id}/ogc/collections/{cid}/items"),
+    )?;
     let id = draft_id(&id)?;
     let p: ItemsParams = parse_query(q.as_deref())?;
     super::ogc::negotiate(&headers, p.f.as_deref())?;
@@ -327,9 +347,15 @@ pub(super) async fn items(
 /// `GET /drafts/{id}/ogc/collections/{cid}/items/{code}`, with its ETag.
 pub(super) async fn item(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid, code)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    draft_reader(
+        &state,
+        &headers,
+        &format!("GET /drafts/{id}/ogc/collections/{cid}/items/{code}"),
+    )?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let c = code.clone();

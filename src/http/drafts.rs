@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::editing::{audit, audited, blocking, editing, planner, revision_made};
+use super::editing::{audit, audited, blocking, draft_reader, editing, planner, revision_made};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::upload::UploadFormat;
 use crate::edit::{self, DraftState};
@@ -141,8 +141,10 @@ pub(super) async fn create(
 /// `GET /drafts`: every draft, newest first.
 pub(super) async fn list(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
 ) -> Result<Json<Value>, ApiError> {
+    draft_reader(&state, &headers, "GET /drafts")?;
     let store = editing(&state)?.store().clone();
     let drafts = blocking(move || Ok(store.drafts()?)).await?;
     Ok(Json(json!({
@@ -153,9 +155,11 @@ pub(super) async fn list(
 /// `GET /drafts/{id}`: the draft and the grids it changes.
 pub(super) async fn get(
     State(state): State<AppState>,
+    headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    draft_reader(&state, &headers, &format!("GET /drafts/{id}"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let (d, changes) = blocking(move || Ok((store.draft(id)?, store.draft_grids(id)?))).await?;
@@ -279,8 +283,10 @@ pub(super) async fn upload(
 /// each with its geometry.
 pub(super) async fn validation(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    draft_reader(&state, &headers, &format!("GET /drafts/{id}/validation"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let problems = blocking(move || {
@@ -319,8 +325,10 @@ pub(super) async fn validation(
 /// city served now.
 pub(super) async fn impact(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    draft_reader(&state, &headers, &format!("GET /drafts/{id}/impact"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let snap = state.snapshot();

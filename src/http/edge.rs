@@ -15,15 +15,14 @@ use super::{ApiError, AppState};
 
 tokio::task_local! {
     static REQUEST_ID: Arc<str>;
-    static PEER: Option<std::net::SocketAddr>;
+    static CLIENT: Option<std::net::IpAddr>;
 }
 
 /// The client address of the request being answered on this task, if known
-/// (for the audit log).
-pub(crate) fn current_peer() -> Option<String> {
-    PEER.try_with(|p| p.map(|a| a.ip().to_string()))
-        .ok()
-        .flatten()
+/// (for the audit log): the peer, or the address a trusted proxy forwarded
+/// for ([`super::PublicUrl::client`]).
+pub(crate) fn current_client() -> Option<String> {
+    CLIENT.try_with(|p| p.map(|a| a.to_string())).ok().flatten()
 }
 
 /// The id of the request being answered on this task, if any.
@@ -106,8 +105,10 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     // fallback, which has no pattern).
     let route = request.extensions().get::<MatchedPath>().cloned();
     let head = head_bytes(&request);
-    let mut response = PEER
-        .scope(peer, REQUEST_ID.scope(id.clone(), async {
+    let client = state.public.client(request.headers(), peer.map(|p| p.ip()));
+    let mut signed_in = false;
+    let mut response = CLIENT
+        .scope(client, REQUEST_ID.scope(id.clone(), async {
             if head > crate::server::MAX_HEAD_BYTES {
                 ApiError::HeadersTooLarge(format!(
                     "the request line and headers are {head} bytes, over the limit of {} bytes: send fewer or shorter headers, and large inputs in a POST body",
@@ -118,7 +119,10 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
                 let mut request = request;
                 match super::editing::identify(&state, &mut request) {
                     Err(refused) => refused.into_response(),
-                    Ok(()) => json_error_body(next.run(request).await),
+                    Ok(()) => {
+                        signed_in = request.extensions().get::<crate::auth::Principal>().is_some();
+                        json_error_body(next.run(request).await)
+                    }
                 }
             }
         }))
@@ -148,8 +152,22 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         };
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
+    if signed_in {
+        // What a token reads is that reader's: no shared cache may keep it
+        // for another.
+        let own = h
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.replace("public", "private"));
+        if let Some(v) = own.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert(header::CACHE_CONTROL, v);
+        }
+    }
     if let Some(vary) = state.public.varies_by() {
         h.append(header::VARY, HeaderValue::from_static(vary));
+    }
+    if state.editing().is_some() {
+        h.append(header::VARY, HeaderValue::from_static("authorization"));
     }
     state
         .metrics
@@ -164,20 +182,26 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         ms = seconds * 1e3,
         request_id = &*id,
         peer = peer.map(|p| p.to_string()),
+        client = client.map(|c| c.to_string()),
     );
     response
 }
 
-/// `GET /metrics`: Prometheus text, for the addresses `--metrics-allow` names.
+/// `GET /metrics`: Prometheus text, for the addresses `--metrics-allow`
+/// names and, from anywhere, for an admin's token (a scraper's API key of
+/// role `admin`).
 pub(super) async fn metrics(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     request: Request,
 ) -> Result<Response, ApiError> {
     let peer = crate::server::peer(request.extensions()).map(|a| a.ip());
-    if !peer.is_some_and(|ip| state.limits.metrics_allow.iter().any(|n| n.contains(&ip))) {
-        return Err(ApiError::Forbidden(
-            "metrics are served only to the addresses named by `wangge serve --metrics-allow` (default: this machine)".into(),
-        ));
+    let allowed = peer.is_some_and(|ip| state.limits.metrics_allow.iter().any(|n| n.contains(&ip)));
+    if !allowed && reader.principal.role != crate::auth::Role::Admin {
+        let why = "metrics are served to the addresses named by `wangge serve --metrics-allow` (default: this machine) and to an admin's token";
+        let who = reader.principal.audit_name();
+        super::editing::audit(&state, &who, "GET /metrics", "", "refused", why);
+        return Err(ApiError::Forbidden(why.into()));
     }
     state.metrics.tile_cache_bytes(state.tiles.cache.bytes());
     Ok((

@@ -152,6 +152,23 @@ pub(crate) fn planner(
     )
 }
 
+/// The planner (or admin) reading a draft: drafts are plans not yet
+/// decided, read only by those who make them; a refusal is audited.
+pub(crate) fn draft_reader(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<Principal, ApiError> {
+    require(
+        state,
+        headers,
+        action,
+        "",
+        Role::may_edit,
+        "read drafts: a planner's or an admin's token is needed",
+    )
+}
+
 /// The admin making a request; a refusal is audited.
 pub(crate) fn admin(
     state: &AppState,
@@ -224,7 +241,13 @@ pub(crate) fn identify(
         return Ok(());
     };
     let Some(header) = request.headers().get(axum::http::header::AUTHORIZATION) else {
-        return Ok(());
+        if state.policy.public_reads() || super::access::open_path(request.uri().path()) {
+            return Ok(());
+        }
+        let why = "this server answers only requests with a token (--public none): send Authorization: Bearer TOKEN (an API key from wangge token create or a JWT of the identity provider)";
+        let action = format!("{} {}", request.method(), request.uri().path());
+        audit(state, "anonymous", &action, "", "refused", why);
+        return Err(ApiError::Unauthorized(why.into()));
     };
     let checked = match header.to_str() {
         Ok(v) => editing.auth.authenticate(Some(v)),
@@ -281,7 +304,7 @@ pub(crate) fn audit(
         action: action.into(),
         target: target.into(),
         outcome: outcome.into(),
-        origin: super::edge::current_peer().unwrap_or_default(),
+        origin: super::edge::current_client().unwrap_or_default(),
         detail: detail.chars().take(2000).collect(),
     };
     if let Err(e) = editing.store.audit(&entry) {

@@ -4,6 +4,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use super::access::Reader;
 use super::{ApiError, AppState};
 use crate::query::{Selector, features};
 
@@ -37,19 +38,25 @@ impl TimeParams {
 
 pub(super) async fn get_grid(
     State(state): State<AppState>,
+    reader: Reader,
     Path(code): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = TimeParams::snapshot(q.as_deref(), &state).await?;
-    Ok(geojson_response(features::grid(&snap, &code)?))
+    Ok(geojson_response(features::grid(
+        &reader.sees(&snap),
+        &code,
+    )?))
 }
 
 pub(super) async fn get_component(
     State(state): State<AppState>,
+    reader: Reader,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
+    let snap = state.snapshot();
     Ok(geojson_response(features::component(
-        &state.snapshot(),
+        &reader.sees(&snap),
         &code,
     )?))
 }

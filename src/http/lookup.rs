@@ -55,6 +55,7 @@ pub(crate) fn point_param(
 
 pub(super) async fn get_lookup(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: LookupParams = parse_query(q.as_deref())?;
@@ -66,6 +67,6 @@ pub(super) async fn get_lookup(
     )?;
     let selector = Selector::parse(p.revision.as_deref(), p.at.as_deref(), "at")?;
     let snap = snapshot_for(&state, selector).await?;
-    let answer = crate::query::lookup::lookup(&snap, point);
+    let answer = crate::query::lookup::lookup_as(&reader.sees(&snap), point);
     Ok(Json(answer).into_response())
 }

@@ -5,6 +5,7 @@
 //! `{"error": "<machine code>", "message": "<what is wrong and how to fix it>"}`
 //! in exactly one place.
 
+mod access;
 mod batch;
 mod draft_ogc;
 mod drafts;
@@ -140,6 +141,8 @@ pub struct Shared {
     cors: Arc<Cors>,
     /// The store of record and what writes need, when serving one.
     editing: Option<Arc<Editing>>,
+    /// What each role may read.
+    policy: Arc<crate::auth::Policy>,
 }
 
 /// How tiles are served.
@@ -231,7 +234,14 @@ impl AppState {
             public: Arc::new(PublicUrl::default()),
             cors: Arc::new(Cors::default()),
             editing: None,
+            policy: Arc::new(crate::auth::Policy::default()),
         }))
+    }
+
+    /// The same state with another read policy (what the public may read).
+    pub fn with_policy(mut self, policy: crate::auth::Policy) -> Self {
+        self.parts_mut().policy = Arc::new(policy);
+        self
     }
 
     /// The parts, for a builder method (copied only if already shared).

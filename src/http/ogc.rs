@@ -270,6 +270,7 @@ fn unsupported(name: &str, collection: &str) -> ApiError {
 
 pub(super) async fn items(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
@@ -296,7 +297,7 @@ pub(super) async fn items(
                 }
             }
             let filter = GridFilter::new(p.parent.as_deref(), bbox)?;
-            items::grid_items(&snap, level, &filter, page)
+            items::grid_items(&reader.sees(&snap), level, &filter, page)
         }
         Collection::Components => {
             if p.parent.is_some() {
@@ -310,7 +311,7 @@ pub(super) async fn items(
                 p.owner.as_deref(),
                 bbox,
             )?;
-            items::component_items(&snap, &filter, page)
+            items::component_items(&reader.sees(&snap), &filter, page)
         }
     };
     let links = page_links(&b, &id, q.as_deref(), &page);
@@ -356,6 +357,7 @@ fn page_links(base: &str, id: &str, query: Option<&str>, page: &Page) -> Vec<Val
 
 pub(super) async fn item(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, fid)): Path<(String, String)>,
@@ -364,15 +366,20 @@ pub(super) async fn item(
     let p: FOnly = parse_query(q.as_deref())?;
     negotiate(&headers, p.f.as_deref())?;
     let snap = state.snapshot();
+    let seen = reader.sees(&snap);
     let feature = match collection(&snap, &id)? {
         Collection::Level(level) => snap
             .grid_by_code(&fid)
             .filter(|g| g.level == level)
-            .and_then(|g| grid_feature(&snap, &g.code)),
-        Collection::Components => component_feature(&snap, &fid),
+            .and_then(|g| grid_feature(&seen, &g.code)),
+        Collection::Components => component_feature(&seen, &fid),
     };
-    let mut f = feature
-        .ok_or_else(|| ApiError::NotFound(format!("collection '{id}' has no feature '{fid}'")))?;
+    let mut f = feature.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "collection '{id}' has no feature '{fid}'{}",
+            seen.hint()
+        ))
+    })?;
     f["links"] = json!([
         {"href": format!("{b}/ogc/collections/{id}/items/{fid}"), "rel": "self", "type": "application/geo+json"},
         {"href": format!("{b}/ogc/collections/{id}"), "rel": "collection", "type": "application/json"}

@@ -58,6 +58,29 @@ impl PublicUrl {
         peer.is_some_and(|ip| self.trusted_proxies.iter().any(|n| n.contains(&ip)))
     }
 
+    /// The client's address for the audit log and the access log: the
+    /// connection's peer, or, when the peer is a trusted proxy, the
+    /// address that `X-Forwarded-For` names as the first hop outside the
+    /// trusted proxies (the rightmost untrusted entry: entries left of it
+    /// were written by the client and prove nothing).
+    pub fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|h| h.trim().parse::<IpAddr>())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        hops.into_iter()
+            .rev()
+            .find(|ip| !self.trusts(Some(*ip)))
+            .or(peer)
+    }
+
     /// The headers a response's links depend on (for `Vary`), if any.
     pub fn varies_by(&self) -> Option<&'static str> {
         match (&self.base, self.trusted_proxies.is_empty()) {

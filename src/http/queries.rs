@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Reader;
 use super::lookup::point_param;
 use super::{ApiError, AppState, parse_number, parse_query};
 use crate::query::nearest::{class_param, nearest};
@@ -49,6 +50,7 @@ struct NearestParams {
 
 pub(super) async fn get_nearest(
     State(state): State<AppState>,
+    reader: Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p: NearestParams = parse_query(q.as_deref())?;
@@ -74,7 +76,7 @@ pub(super) async fn get_nearest(
     };
     let snap = state.snapshot();
     let class = class_param(&snap, p.class.as_deref())?;
-    let found = nearest(&snap, point, k, class.as_ref(), max_m);
+    let found = nearest(&reader.sees(&snap), point, k, class.as_ref(), max_m);
     let features: Vec<Value> = found
         .iter()
         .map(|&(i, d)| {
@@ -94,11 +96,12 @@ pub(super) async fn get_nearest(
 
 pub(super) async fn get_grid_stats(
     State(state): State<AppState>,
+    reader: Reader,
     Path(code): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let snap = super::features::TimeParams::snapshot(q.as_deref(), &state).await?;
-    Ok(Json(stats::grid_stats(&snap, &code)?))
+    Ok(Json(stats::grid_stats(&reader.sees(&snap), &code)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +116,7 @@ struct LevelStatsParams {
 
 pub(super) async fn get_level_stats(
     State(state): State<AppState>,
+    reader: Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let p: LevelStatsParams = parse_query(q.as_deref())?;
@@ -128,7 +132,8 @@ pub(super) async fn get_level_stats(
     };
     let selector = crate::query::Selector::parse(p.revision.as_deref(), p.at.as_deref(), "at")?;
     let snap = super::editing::snapshot_for(&state, selector).await?;
-    let body = stats::level_stats(&snap, p.level.as_deref(), p.class.as_deref(), by_class)?;
+    let seen = reader.sees(&snap);
+    let body = stats::level_stats(&seen, p.level.as_deref(), p.class.as_deref(), by_class)?;
     Ok(Json(body).into_response())
 }
 
@@ -141,6 +146,7 @@ struct SearchParams {
 
 pub(super) async fn get_search(
     State(state): State<AppState>,
+    reader: Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p: SearchParams = parse_query(q.as_deref())?;
@@ -159,7 +165,7 @@ pub(super) async fn get_search(
     }
     let limit = parse_count("limit", p.limit.as_deref(), 20, MAX_SEARCH)?;
     let snap = state.snapshot();
-    let hits = crate::query::search::search(&snap, text, limit);
+    let hits = crate::query::search::search(&reader.sees(&snap), text, limit);
     Ok(Json(
         json!({ "q": text, "numberReturned": hits.len(), "hits": hits }),
     ))
@@ -167,11 +173,12 @@ pub(super) async fn get_search(
 
 /// `GET /classes`: the component classes with their names and how many
 /// components of each the city has, and the same per major class (legends,
-/// class pickers).
-pub(super) async fn get_classes(State(state): State<AppState>) -> Json<Value> {
+/// class pickers), counted of the components the reader may see.
+pub(super) async fn get_classes(State(state): State<AppState>, reader: Reader) -> Json<Value> {
     let snap = state.snapshot();
     let table = &snap.data().classes;
-    let totals = &snap.stats().class_totals;
+    let seen = reader.sees(&snap);
+    let totals = seen.class_totals();
     let mut majors: std::collections::BTreeMap<&str, (&str, u64)> = Default::default();
     let classes: Vec<Value> = table
         .all()

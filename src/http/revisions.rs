@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::tiles::tile_ranges;
 
+use super::access::Reader;
 use super::drafts::command;
 use super::editing::{Change, admin, blocking, editing, planner, revision_made};
 use super::{ApiError, AppState, parse_query};
@@ -60,16 +61,18 @@ pub(super) async fn list(
 /// (the diff against its parent).
 pub(super) async fn one(
     State(state): State<AppState>,
+    reader: Reader,
     Path(n): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let n = revision_number(&n)?;
     let store = editing(&state)?.store().clone();
-    let (info, versions) = blocking(move || {
+    let (info, mut versions) = blocking(move || {
         let info = store.revision(n)?;
         let versions = store.changes(info.parent.unwrap_or(0), n)?;
         Ok((info, versions))
     })
     .await?;
+    reader.scope.mask_versions(&mut versions);
     Ok(Json(json!({ "revision": info, "grids": versions })))
 }
 
@@ -83,6 +86,7 @@ struct DiffParams {
 /// `GET /revisions/diff?from=A&to=B`: the grid versions recorded after A up to B.
 pub(super) async fn diff(
     State(state): State<AppState>,
+    reader: Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let p: DiffParams = parse_query(q.as_deref())?;
@@ -106,11 +110,12 @@ pub(super) async fn diff(
         ));
     }
     let store = editing(&state)?.store().clone();
-    let versions = blocking(move || {
+    let mut versions = blocking(move || {
         store.revision(to)?;
         Ok(store.changes(from, to)?)
     })
     .await?;
+    reader.scope.mask_versions(&mut versions);
     Ok(Json(json!({ "from": from, "to": to, "grids": versions })))
 }
 
@@ -151,15 +156,17 @@ pub(super) async fn revert(
 /// with author, time and message.
 pub(super) async fn history(
     State(state): State<AppState>,
+    reader: Reader,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = editing(&state)?.store().clone();
     let c = code.clone();
-    let versions = blocking(move || {
+    let mut versions = blocking(move || {
         store.setup()?.scheme.level_of(&c)?;
         Ok(store.history(&c)?)
     })
     .await?;
+    reader.scope.mask_versions(&mut versions);
     if versions.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no grid has ever had code {code}"

@@ -96,6 +96,7 @@ async fn revision_tiles(
 /// `GET /tiles/{source}/{z}/{x}/{y}`: one vector tile.
 pub async fn tile(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     Path((source, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
@@ -109,7 +110,7 @@ pub async fn tile(
     let ready = state
         .tiles
         .cache
-        .cached(&set, &sources, t)
+        .cached(&set, &sources, t, &reader.scope)
         .filter(|e| e.has(enc));
     let entry: Arc<Encoded> = match ready {
         Some(e) => {
@@ -118,8 +119,9 @@ pub async fn tile(
         }
         None => {
             let service = state.tiles.clone();
+            let scope = reader.scope.clone();
             let (e, hit) = tokio::task::spawn_blocking(move || {
-                let (e, hit) = service.cache.get(&set, &sources, t);
+                let (e, hit) = service.cache.get(&set, &sources, t, &scope);
                 e.encoded(enc);
                 (e, hit)
             })

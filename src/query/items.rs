@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::features::{component_feature, grid_feature};
 use super::nearest::{ClassFilter, class_param};
-use super::{QueryError, Result};
+use super::{QueryError, Result, Scoped};
 use crate::index::intersect_rects;
 use crate::model::{ComponentState, Grid};
 use crate::snapshot::Snapshot;
@@ -82,7 +82,8 @@ impl<'a> GridFilter<'a> {
 }
 
 /// The grids of `level` that pass `f`, in code order, paged.
-pub fn grid_items(snap: &Snapshot, level: usize, f: &GridFilter<'_>, mut page: Page) -> Page {
+pub fn grid_items(s: &Scoped<'_>, level: usize, f: &GridFilter<'_>, mut page: Page) -> Page {
+    let snap = s.snap;
     let li = snap.level(level);
     let candidates = match f.bbox {
         Some(r) => li.grids_in_box(r),
@@ -94,7 +95,7 @@ pub fn grid_items(snap: &Snapshot, level: usize, f: &GridFilter<'_>, mut page: P
             .parent
             .is_none_or(|pc| grid.code.starts_with(pc) && grid.code != pc)
             && f.bbox.is_none_or(|r| grid.geometry.intersects(&r));
-        page.take(ok, || grid_feature(snap, &grid.code));
+        page.take(ok, || grid_feature(s, &grid.code));
     }
     page
 }
@@ -157,8 +158,10 @@ impl<'a> ComponentFilter<'a> {
     }
 }
 
-/// The components that pass `f`, in store order, paged.
-pub fn component_items(snap: &Snapshot, f: &ComponentFilter<'_>, mut page: Page) -> Page {
+/// The components that pass `f` and that the reader may see, in store
+/// order, paged.
+pub fn component_items(s: &Scoped<'_>, f: &ComponentFilter<'_>, mut page: Page) -> Page {
+    let snap = s.snap;
     let data = snap.data();
     // Candidates from the R-tree when a box (or a grid's box) narrows them.
     let boxes: Vec<Rect<f64>> = f
@@ -173,24 +176,38 @@ pub fn component_items(snap: &Snapshot, f: &ComponentFilter<'_>, mut page: Page)
         .into_iter()
         .map(Some)
         .reduce(|a, b| a.zip(b).and_then(|(a, b)| intersect_rects(a, b)));
-    let candidates: Box<dyn Iterator<Item = usize>> = match window {
-        Some(Some(r)) => Box::new(snap.components_in_box(r).into_iter()),
-        Some(None) => Box::new(std::iter::empty()),
-        None => Box::new(0..data.components.len()),
+    let candidates: Box<dyn Iterator<Item = usize>> = match (window, s.windows()) {
+        (Some(None), _) => Box::new(std::iter::empty()),
+        // The scope's few places (a worker's grids), within the box if any.
+        (window, Some(places)) => {
+            let mut out: Vec<usize> = places
+                .into_iter()
+                .filter_map(|p| match window {
+                    Some(Some(w)) => intersect_rects(p, w),
+                    _ => Some(p),
+                })
+                .flat_map(|r| snap.components_in_box(r))
+                .collect();
+            out.sort_unstable();
+            out.dedup();
+            Box::new(out.into_iter())
+        }
+        (Some(Some(r)), None) => Box::new(snap.components_in_box(r).into_iter()),
+        (None, None) => Box::new(0..data.components.len()),
     };
     for i in candidates {
         let comp = data.components.get(i);
-        let ok = f
-            .class
-            .as_ref()
-            .is_none_or(|c| c.accepts(snap, comp.class()))
+        let ok = s.component(i)
+            && f.class
+                .as_ref()
+                .is_none_or(|c| c.accepts(snap, comp.class()))
             && f.state.is_none_or(|s| comp.state() == s)
             && f.grid.is_none_or(|g| {
                 snap.unit_grid(comp.index)
                     .is_some_and(|u| snap.grid(u).code.starts_with(&g.code))
             })
             && f.owner.is_none_or(|o| comp.owner() == o);
-        page.take(ok, || component_feature(snap, &comp.code()));
+        page.take(ok, || component_feature(s, &comp.code()));
     }
     page
 }

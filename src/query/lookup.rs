@@ -43,7 +43,7 @@
 //!
 //! let answer = wangge::query::lookup::lookup(&snapshot, Coord { x: 116.402, y: 39.905 });
 //! let grid = answer.grid.as_ref().unwrap();
-//! assert_eq!((grid.code, answer.worker), ("110101", Some("张三")));
+//! assert_eq!((grid.code, answer.worker.as_deref()), ("110101", Some("张三")));
 //! // 0.002° of longitude at 39.9° N from the western border: about 171 m.
 //! assert!((answer.border_distance_m.unwrap() - 170.6).abs() < 1.0);
 //! // The counties' city (1101) and province (11) are not in the data: the
@@ -136,8 +136,9 @@ pub struct Answer<'a> {
     /// level above (code hierarchy and geometry disagree).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parent_mismatches: Vec<ParentMismatch<'a>>,
-    /// The grid worker (网格员) of `grid`.
-    pub worker: Option<&'a str>,
+    /// The grid worker (网格员) of `grid`, as the reader may see them
+    /// ([`lookup_as`]).
+    pub worker: Option<std::borrow::Cow<'a, str>>,
     /// Distance from the point to the nearest boundary of `grid`, metres.
     pub border_distance_m: Option<f64>,
     /// For a point outside every grid: the nearest grid and its distance.
@@ -233,7 +234,7 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
                 chain,
                 overlaps,
                 parent_mismatches,
-                worker: g.worker.as_deref(),
+                worker: g.worker.as_deref().map(std::borrow::Cow::Borrowed),
                 border_distance_m: Some(snap.boundary_distance_m(gi, p)),
                 nearest: None,
             }
@@ -261,6 +262,16 @@ pub fn lookup(snap: &Snapshot, p: Coord<f64>) -> Answer<'_> {
             }
         }
     }
+}
+
+/// Looks up one WGS84 point for a reader: the grid worker's name as they
+/// may see it.
+pub fn lookup_as<'a>(s: &super::Scoped<'a>, p: Coord<f64>) -> Answer<'a> {
+    let mut a = lookup(s.snap, p);
+    a.worker = s
+        .worker(a.worker.as_deref())
+        .map(|w| std::borrow::Cow::Owned(w.into_owned()));
+    a
 }
 
 /// The answer's data warnings in one line (empty when there are none), for

@@ -11,11 +11,13 @@ pub mod features;
 pub mod items;
 pub mod lookup;
 pub mod nearest;
+pub mod scope;
 pub mod search;
 pub mod stats;
 pub mod table;
 
 pub use error::{QueryError, Result};
+pub use scope::{Personal, Reach, Scope, Scoped};
 
 /// Which city a read asks about: the one served now, a past (or future)
 /// time in the city (`at`), or the city as a revision recorded it

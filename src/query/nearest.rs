@@ -63,12 +63,13 @@ impl ClassFilter {
 /// The `k` components nearest to `p` (WGS84 degrees) within `max_m` metres,
 /// nearest first: (store index, distance in metres). Ties break by code.
 pub fn nearest(
-    snap: &Snapshot,
+    s: &super::Scoped<'_>,
     p: Coord<f64>,
     k: usize,
     class: Option<&ClassFilter>,
     max_m: f64,
 ) -> Vec<(usize, f64)> {
+    let snap = s.snap;
     let frame = LocalFrame::new(p);
     let comps = &snap.data().components;
     let mut best: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
@@ -80,6 +81,9 @@ pub fn nearest(
             break;
         }
         let c = comps.get(i);
+        if !s.component(i) {
+            continue;
+        }
         if let Some(f) = class
             && !f.accepts(snap, c.class())
         {

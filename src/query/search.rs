@@ -42,7 +42,8 @@ pub struct Hit {
 }
 
 /// Searches `q` (trimmed, non-empty) and returns at most `limit` hits, best first.
-pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
+pub fn search(s: &super::Scoped<'_>, q: &str, limit: usize) -> Vec<Hit> {
+    let snap = s.snap;
     let q = q.trim();
     let data = snap.data();
     let mut hits: Vec<Hit> = Vec::new();
@@ -68,7 +69,12 @@ pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
                 });
             }
         }
-        for i in data.components.prefix_range(q).take(limit) {
+        for i in data
+            .components
+            .prefix_range(q)
+            .filter(|&i| s.component(i))
+            .take(limit)
+        {
             let c = data.components.get(i);
             let code = c.code();
             hits.push(Hit {
@@ -118,6 +124,17 @@ pub fn search(snap: &Snapshot, q: &str, limit: usize) -> Vec<Hit> {
     });
     hits.dedup_by(|a, b| a.kind == b.kind && a.code == b.code);
     hits.truncate(limit);
+    if hits.iter().any(|h| h.kind == HitKind::Class) {
+        // Counted once, of the components this reader may see.
+        let totals = s.class_totals();
+        for h in hits.iter_mut().filter(|h| h.kind == HitKind::Class) {
+            h.count = Some(
+                data.classes
+                    .get(&h.code)
+                    .map_or(0, |i| totals.get(i as usize).copied().unwrap_or(0)),
+            );
+        }
+    }
     hits
 }
 
@@ -139,7 +156,8 @@ fn class_hit(snap: &Snapshot, index: usize, rank: u8) -> Hit {
         code: c.code.clone(),
         name: c.minor_name.clone(),
         detail: c.major_name.clone(),
-        count: Some(snap.stats().class_totals.get(index).copied().unwrap_or(0)),
+        // Counted once the hits are known.
+        count: None,
         rank,
     }
 }

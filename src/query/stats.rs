@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::nearest::class_param;
-use super::{QueryError, Result};
+use super::{QueryError, Result, Scoped};
 use crate::snapshot::{GridCounts, Snapshot, state_names};
 
 /// Counts as JSON: total, by class code, by state name.
@@ -27,13 +27,14 @@ fn counts_json(snap: &Snapshot, c: &GridCounts) -> Value {
 /// The component counts of the grid with `code` (its own and its
 /// descendants'), with its name, level, area (m², on the sphere) and number
 /// of children.
-pub fn grid_stats(snap: &Snapshot, code: &str) -> Result<Value> {
+pub fn grid_stats(s: &Scoped<'_>, code: &str) -> Result<Value> {
+    let snap = s.snap;
     snap.data().scheme.level_of(code)?;
     let index = snap
         .grid_index(code)
         .ok_or_else(|| QueryError::NotFound(format!("no grid has code {code}")))?;
     let g = snap.grid(index);
-    let mut v = counts_json(snap, snap.stats().grid(index));
+    let mut v = counts_json(snap, s.stats().grid(index));
     v["code"] = json!(g.code);
     v["name"] = json!(g.name);
     v["level"] = json!(snap.data().scheme.levels[g.level].name);
@@ -88,11 +89,13 @@ pub struct LevelStats<'a> {
 /// Statistics of every grid of `level` (by name; the finest when `None`),
 /// with the count of `class` and, when `by_class`, the counts of every class.
 pub fn level_stats<'a>(
-    snap: &'a Snapshot,
+    s: &Scoped<'a>,
     level: Option<&str>,
     class: Option<&'a str>,
     by_class: bool,
 ) -> Result<LevelStats<'a>> {
+    let snap = s.snap;
+    let stats = s.stats();
     let scheme = &snap.data().scheme;
     let level = match level {
         None => scheme.finest(),
@@ -108,7 +111,7 @@ pub fn level_stats<'a>(
         .map(|i| {
             let index = li.dataset_index(i as u32);
             let g = snap.grid(index);
-            let c = snap.stats().grid(index);
+            let c = stats.grid(index);
             let [intact, damaged, lost, occupied] = c.by_state;
             LevelGrid {
                 code: &g.code,

@@ -68,7 +68,7 @@ pub fn row(out: &mut Vec<u8>, id: &str, answer: Result<&Answer<'_>, &str>, level
                     .as_ref()
                     .map_or(String::new(), |g| g.name.to_string()),
             );
-            cells.push(a.worker.unwrap_or("").to_string());
+            cells.push(a.worker.as_deref().unwrap_or("").to_string());
             cells.push(
                 a.border_distance_m
                     .map_or(String::new(), |d| format!("{d:.4}")),

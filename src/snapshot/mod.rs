@@ -16,7 +16,7 @@ use geo::{Coord, Rect};
 use rayon::prelude::*;
 
 use crate::index::{LevelIndex, NameIndex, PointIndex, Position, Probe, merge_rects};
-use crate::model::{Dataset, Grid, GridId};
+use crate::model::{ComponentRef, Dataset, Grid, GridId};
 pub use stats::{GridCounts, Stats, state_names};
 
 /// A store-issued revision number: revisions are numbered 1, 2, 3... in the
@@ -148,9 +148,19 @@ impl Snapshot {
 
     /// The component statistics from the unit grid assignment.
     fn count(&self) -> Stats {
+        self.count_over(self.data.components.iter())
+    }
+
+    /// The component statistics of only these components (a scoped
+    /// reader's, see [`crate::query::scope`]), given in store order.
+    pub fn stats_of(&self, components: impl Iterator<Item = usize>) -> Stats {
+        self.count_over(components.map(|i| self.data.components.get(i)))
+    }
+
+    fn count_over<'c>(&self, components: impl Iterator<Item = ComponentRef<'c>>) -> Stats {
         let levels_of: Vec<usize> = self.data.grids.iter().map(|g| g.level).collect();
         Stats::build(
-            &self.data.components,
+            components,
             |i| self.unit_grid(i),
             self.data.classes.len(),
             &self.parents,

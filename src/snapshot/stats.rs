@@ -2,7 +2,7 @@
 //! snapshot is built so that statistics and choropleth maps never scan
 //! millions of components per request.
 
-use crate::model::{ComponentState, Components, GridId};
+use crate::model::{ComponentRef, ComponentState, GridId};
 
 /// Counts of the components inside one grid.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,8 +87,8 @@ impl Stats {
     /// finest level first. `unit_grid(i)` is the grid component `i` lies
     /// in; `parents[g]` is grid `g`'s parent, if the data has it;
     /// `levels[g]` its level.
-    pub fn build(
-        components: &Components,
+    pub fn build<'c>(
+        components: impl Iterator<Item = ComponentRef<'c>>,
         unit_grid: impl Fn(usize) -> Option<GridId>,
         n_classes: usize,
         parents: &[Option<GridId>],
@@ -99,7 +99,7 @@ impl Stats {
         let mut class_totals = vec![0u64; n_classes];
         // Dense counting per grid in one pass, then kept sparse.
         let mut dense: Vec<Vec<u64>> = vec![Vec::new(); n];
-        for c in components.iter() {
+        for c in components {
             let cls = c.class() as usize;
             if cls < n_classes {
                 class_totals[cls] += 1;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::{Source, TileId, TileSet};
 use crate::encoded::Encoded;
+use crate::query::{Reach, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -17,6 +18,23 @@ struct Key {
     tile: TileId,
     /// The snapshot drawn ([`TileSet::id`]).
     snapshot: u64,
+    /// The components drawn, when a scope limits them (grids are the same
+    /// for every reader): a scoped reader's tile never comes from another
+    /// scope's entry.
+    reach: Option<Reach>,
+}
+
+impl Key {
+    fn new(set: &TileSet, sources: &[Source], tile: TileId, scope: &Scope) -> Key {
+        let reach = (sources.contains(&Source::Components) && scope.limits_components())
+            .then(|| scope.reach.clone());
+        Key {
+            sources: sources.to_vec(),
+            tile,
+            snapshot: set.content_key(tile),
+            reach,
+        }
+    }
 }
 
 /// The server's tile cache; a zero byte budget turns it off.
@@ -45,20 +63,22 @@ impl TileCache {
         TileCache { inner }
     }
 
-    /// The tile from the cache, or rendered (and cached) now, and whether it
-    /// came from the cache. Concurrent requests for a missing tile render it
-    /// once.
-    pub fn get(&self, set: &TileSet, sources: &[Source], tile: TileId) -> (Arc<Encoded>, bool) {
-        let render = || Arc::new(Encoded::new(super::render(set, sources, tile)));
+    /// The tile as a reader with `scope` sees it, from the cache or
+    /// rendered (and cached) now, and whether it came from the cache.
+    /// Concurrent requests for a missing tile render it once.
+    pub fn get(
+        &self,
+        set: &TileSet,
+        sources: &[Source],
+        tile: TileId,
+        scope: &Scope,
+    ) -> (Arc<Encoded>, bool) {
+        let render = || Arc::new(Encoded::new(super::render_as(set, sources, tile, scope)));
         match &self.inner {
             None => (render(), false),
             Some(c) => {
                 let entry = c
-                    .entry(Key {
-                        sources: sources.to_vec(),
-                        tile,
-                        snapshot: set.content_key(tile),
-                    })
+                    .entry(Key::new(set, sources, tile, scope))
                     .or_insert_with(render);
                 let hit = !entry.is_fresh();
                 (entry.into_value(), hit)
@@ -73,12 +93,15 @@ impl TileCache {
 
     /// The tile if it is cached now, without rendering (cheap: callable
     /// from an async task).
-    pub fn cached(&self, set: &TileSet, sources: &[Source], tile: TileId) -> Option<Arc<Encoded>> {
-        let snapshot = set.content_key(tile);
-        self.inner.as_ref()?.get(&Key {
-            sources: sources.to_vec(),
-            tile,
-            snapshot,
-        })
+    pub fn cached(
+        &self,
+        set: &TileSet,
+        sources: &[Source],
+        tile: TileId,
+        scope: &Scope,
+    ) -> Option<Arc<Encoded>> {
+        self.inner
+            .as_ref()?
+            .get(&Key::new(set, sources, tile, scope))
     }
 }

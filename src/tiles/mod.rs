@@ -32,7 +32,7 @@ use std::sync::Arc;
 use crate::snapshot::Snapshot;
 use topology::LevelTopology;
 
-pub use render::{Dropped, render, render_counted};
+pub use render::{Dropped, render, render_as, render_counted};
 pub(crate) use rings::emit_polygon;
 pub use set::TileSet;
 pub use tile::{

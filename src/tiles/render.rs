@@ -10,11 +10,19 @@ use super::{
     RAW_MAX_POINTS, RAW_MIN_ZOOM, Source, TileId, TileIndex, TileSet, lonlat_rect, points, world,
 };
 use crate::model::ComponentRef;
+use crate::query::{Scope, Scoped};
 use crate::snapshot::Snapshot;
 
-/// Encodes tile `t` of `sources`. An empty vector means the tile has no features.
+/// Encodes tile `t` of `sources` with every component. An empty vector
+/// means the tile has no features.
 pub fn render(set: &TileSet, sources: &[Source], t: TileId) -> Vec<u8> {
-    render_counted(set, sources, t).0
+    render_counted(set, sources, t, &Scope::EVERYTHING).0
+}
+
+/// Encodes tile `t` of `sources` as a reader with `scope` sees it: only
+/// the components in their reach (grids are the same for every reader).
+pub fn render_as(set: &TileSet, sources: &[Source], t: TileId, scope: &Scope) -> Vec<u8> {
+    render_counted(set, sources, t, scope).0
 }
 
 /// What rendering a tile left out.
@@ -25,15 +33,20 @@ pub struct Dropped {
     pub tiny_grids: usize,
 }
 
-/// Like [`render`], and says what was left out.
-pub fn render_counted(set: &TileSet, sources: &[Source], t: TileId) -> (Vec<u8>, Dropped) {
+/// Like [`render_as`], and says what was left out.
+pub fn render_counted(
+    set: &TileSet,
+    sources: &[Source],
+    t: TileId,
+    scope: &Scope,
+) -> (Vec<u8>, Dropped) {
     let (snap, index) = (set.snapshot(), set.index());
     let mut layers: Vec<Layer> = Vec::new();
     let mut dropped = Dropped::default();
     for s in sources {
         match s {
             Source::Grids => grid_layers(snap, index, t, &mut layers, &mut dropped),
-            Source::Components => layers.push(component_layer(snap, index, t)),
+            Source::Components => layers.push(component_layer(&Scoped::new(snap, scope), index, t)),
         }
     }
     let mut out = Vec::new();
@@ -208,7 +221,10 @@ pub(super) fn component_feature<'a>(
     );
 }
 
-pub(super) fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: TileId) -> Layer<'a> {
+/// The component layer of tile `t`: the components a reader may see, one
+/// by one, or in clusters when the tile holds too many.
+pub(super) fn component_layer<'a>(s: &Scoped<'a>, index: &TileIndex, t: TileId) -> Layer<'a> {
+    let snap = s.snap;
     let mut layer = Layer::new(COMPONENT_LAYER, EXTENT);
     let mut scratch = Geometry::default();
     if t.z < index.source_minzoom() {
@@ -217,6 +233,9 @@ pub(super) fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: Tile
     let range = index.points.tile_range(t.z, t.x, t.y);
     if t.z >= RAW_MIN_ZOOM && range.len() <= RAW_MAX_POINTS {
         for i in snap.components_in_box(lonlat_rect(&t.bounds(BUFFER))) {
+            if !s.component(i) {
+                continue;
+            }
             component_feature(snap, &t, &mut layer, &mut scratch, i);
         }
         return layer;
@@ -227,11 +246,18 @@ pub(super) fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: Tile
     let mut touched: Vec<u16> = Vec::new();
     let mut i = range.start;
     let lattice = (1u64 << points::BITS) as f64;
+    let scoped = s.scope().limits_components();
     while i < range.end {
         let cell = index.points.key_at(i) >> shift;
-        let start = i;
         let (mut sx, mut sy) = (0u64, 0u64);
+        let (mut n, mut single) = (0usize, 0usize);
         while i < range.end && index.points.key_at(i) >> shift == cell {
+            if scoped && !s.component(index.points.component_at(i)) {
+                i += 1;
+                continue;
+            }
+            n += 1;
+            single = i;
             let (x, y) = points::cell(index.points.key_at(i));
             sx += x as u64;
             sy += y as u64;
@@ -242,7 +268,9 @@ pub(super) fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: Tile
             counts[c as usize] += 1;
             i += 1;
         }
-        let n = i - start;
+        if n == 0 {
+            continue;
+        }
         if n == 1 {
             for &c in &touched {
                 counts[c as usize] = 0;
@@ -253,7 +281,7 @@ pub(super) fn component_layer<'a>(snap: &'a Snapshot, index: &TileIndex, t: Tile
                 &t,
                 &mut layer,
                 &mut scratch,
-                index.points.component_at(start),
+                index.points.component_at(single),
             );
             continue;
         }

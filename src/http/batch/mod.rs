@@ -49,6 +49,7 @@ const BLOCK_POINTS: usize = 4096;
 
 pub(super) async fn post_lookup(
     State(state): State<AppState>,
+    reader: super::access::Reader,
     RawQuery(q): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -203,7 +204,7 @@ pub(super) async fn post_lookup(
             }
         }
     });
-    let body = Body::from_stream(answers(snap, kind, rx, failure, guard));
+    let body = Body::from_stream(answers(snap, reader.scope, kind, rx, failure, guard));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
@@ -233,6 +234,7 @@ impl Drop for BatchGuard {
 /// if the body failed).
 fn answers(
     snap: std::sync::Arc<Snapshot>,
+    scope: std::sync::Arc<crate::query::Scope>,
     kind: Kind,
     rx: mpsc::UnboundedReceiver<Block>,
     failure: Failure,
@@ -243,11 +245,11 @@ fn answers(
         Kind::Csv => Bytes::from(table::header(&snap.data().scheme)),
         Kind::Ndjson => Bytes::new(),
     };
-    let state = (snap, rx, true, false, guard);
+    let state = (snap, scope, rx, true, false, guard);
     futures::stream::once(async move { Ok(opening) })
         .chain(futures::stream::unfold(
             state,
-            move |(snap, mut rx, mut first, done, guard)| {
+            move |(snap, scope, mut rx, mut first, done, guard)| {
                 let failure = failure.clone();
                 async move {
                     if done {
@@ -256,7 +258,8 @@ fn answers(
                     let levels = snap.data().scheme.depth();
                     let (out, done) = match rx.recv().await {
                         Some((items, _room)) => {
-                            (answer_block(&snap, kind, &items, &mut first), false)
+                            let seen = crate::query::Scoped::new(&snap, &scope);
+                            (answer_block(&seen, kind, &items, &mut first), false)
                         }
                         None => {
                             let mut tail = Vec::new();
@@ -279,7 +282,7 @@ fn answers(
                             (Bytes::from(tail), true)
                         }
                     };
-                    Some((Ok(out), (snap, rx, first, done, guard)))
+                    Some((Ok(out), (snap, scope, rx, first, done, guard)))
                 }
             },
         ))
@@ -310,6 +313,7 @@ mod tests {
         });
         let mut s = std::pin::pin!(answers(
             std::sync::Arc::new(snap),
+            std::sync::Arc::new(crate::query::Scope::EVERYTHING),
             Kind::Json,
             rx,
             Default::default(),

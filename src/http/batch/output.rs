@@ -6,9 +6,9 @@ use axum::body::Bytes;
 
 use super::points::Item;
 use super::records::Kind;
-use crate::query::lookup::{Answer, lookup};
+use crate::query::Scoped;
+use crate::query::lookup::{Answer, lookup_as};
 use crate::query::table;
-use crate::snapshot::Snapshot;
 
 /// Appends one CSV field, quoted only when it must be.
 /// Serializes one answer (or error) for the output format.
@@ -50,16 +50,16 @@ pub(super) fn write_item(
     *first = false;
 }
 
-/// Looks up a block of items and serializes the answers.
-/// Looks up a block of items and serializes the answers, in input order.
-/// Large blocks are split over all cores.
-pub(super) fn answer_block(snap: &Snapshot, kind: Kind, items: &[Item], first: &mut bool) -> Bytes {
+/// Looks up a block of items for a reader and serializes the answers, in
+/// input order. Large blocks are split over all cores.
+pub(super) fn answer_block(s: &Scoped<'_>, kind: Kind, items: &[Item], first: &mut bool) -> Bytes {
     use rayon::prelude::*;
+    let snap = s.snap;
     let levels = snap.data().scheme.depth();
     let serialize = |chunk: &[Item], mut first: bool| {
         let mut out = Vec::with_capacity(chunk.len() * 200);
         for item in chunk {
-            let answer = item.point.as_ref().ok().map(|p| lookup(snap, *p));
+            let answer = item.point.as_ref().ok().map(|p| lookup_as(s, *p));
             write_item(&mut out, kind, &mut first, item, answer.as_ref(), levels);
         }
         out
