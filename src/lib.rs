@@ -33,5 +33,6 @@ pub mod server;
 pub mod snapshot;
 pub mod store;
 pub mod tiles;
+pub mod tls;
 pub mod validate;
 pub mod web;

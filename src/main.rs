@@ -68,6 +68,13 @@ enum Command {
         /// The JWT claim with a department's component classes.
         #[arg(long, default_value = "classes")]
         jwt_classes_claim: String,
+        /// Serve https with this PEM certificate chain (needs --tls-key);
+        /// SIGHUP reads it and the key again.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// What a request without a token may read: `all` (grids and
         /// components), `grids` (grids, lookups and grid tiles) or `none`
         /// (a token for every read; needs a store).
@@ -646,8 +653,16 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}:{}", o.bind, o.port))?;
     let addr = listener.local_addr()?;
+    let scheme = if server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    if let Some(tls) = server.tls.clone() {
+        tokio::spawn(reload_tls_on_hangup(tls));
+    }
     println!(
-        "wangge serving {} at http://{addr}/{}",
+        "wangge serving {} at {scheme}://{addr}/{}",
         o.source.path().display(),
         if serving_store {
             " (store of record: revisions, drafts, time travel)"
@@ -656,13 +671,32 @@ async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         }
     );
     if has_viewer {
-        println!("  map viewer: open http://{addr}/ in a browser");
+        println!("  map viewer: open {scheme}://{addr}/ in a browser");
     }
-    println!("  try: curl 'http://{addr}/lookup?lon=118.78&lat=32.06'");
+    println!("  try: curl '{scheme}://{addr}/lookup?lon=118.78&lat=32.06'");
     std::io::stdout().flush()?;
     wangge::server::serve(listener, app, server, metrics, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the TLS certificate and key again on every SIGHUP (a renewed
+/// certificate without a restart); a failed reload keeps the old one.
+async fn reload_tls_on_hangup(tls: Arc<wangge::tls::Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate is not reloaded ({e})");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate and key read again"),
+            Err(e) => tracing::error!("SIGHUP: {e}; still presenting the previous certificate"),
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
@@ -886,6 +920,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jwt_classes_claim,
             public: public_access,
             public_workers,
+            tls_cert,
+            tls_key,
             log_format: _,
             bind,
             port,
@@ -919,11 +955,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 metrics_allow,
                 ..Limits::default()
             };
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(wangge::tls::Tls::new(cert, key)?)),
+                _ => None,
+            };
             let server = ServerConfig {
                 max_connections,
                 header_timeout: Duration::from_secs(header_timeout_secs),
                 idle_timeout: Duration::from_secs(idle_timeout_secs),
                 shutdown_deadline: Duration::from_secs(shutdown_deadline_secs),
+                tls,
             };
             let public = PublicUrl {
                 base: public_url

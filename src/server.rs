@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How long requests in flight may take to finish after the shutdown signal.
     pub shutdown_deadline: Duration,
+    /// TLS for every connection (`https`), when configured; the handshake
+    /// must end within `header_timeout`.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// Largest request head (request line and headers) a request may have,
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             shutdown_deadline: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -149,31 +153,35 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let activity = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(JsonErrors::new(tcp, activity.clone(), clock));
-        let service = hyper::service::service_fn({
-            let app = app.clone();
-            move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                let mut app = app.clone();
-                async move { tower::Service::call(&mut app, req).await }
-            }
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        let idle = config.idle_timeout;
-        let metrics = metrics.clone();
+        let one = Connection {
+            builder: builder.clone(),
+            app: app.clone(),
+            watcher: graceful.watcher(),
+            idle: config.idle_timeout,
+            clock,
+            metrics: metrics.clone(),
+            peer,
+        };
         metrics.connection_opened();
+        let tls = config.tls.clone();
+        let handshake_timeout = config.header_timeout;
         tokio::spawn(async move {
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!(%peer, "connection ended: {e}");
-                },
-                () = stalled(activity, clock, idle) => {
-                    tracing::debug!(%peer, "connection closed: nothing moved for {} s", idle.as_secs());
-                    metrics.connection_timed_out();
+            let metrics = one.metrics.clone();
+            match tls {
+                None => one.run(tcp).await,
+                // The handshake runs on the connection's own task: a slow
+                // client holds only its own slot, and only for the header
+                // timeout.
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(tcp)).await
+                    {
+                        Ok(Ok(stream)) => one.run(stream).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake not finished in time");
+                            metrics.connection_timed_out();
+                        }
+                    }
                 }
             }
             metrics.connection_closed();
@@ -195,6 +203,57 @@ pub async fn serve(
         ),
     }
     Ok(())
+}
+
+/// What serving one accepted connection needs.
+struct Connection {
+    builder: Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>>,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    idle: Duration,
+    clock: Instant,
+    metrics: Arc<Metrics>,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 or HTTP/2 on `stream` (plain TCP or TLS) until the
+    /// client leaves, nothing moves for the idle timeout, or shutdown
+    /// drains it.
+    async fn run<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            builder,
+            app,
+            watcher,
+            idle,
+            clock,
+            metrics,
+            peer,
+        } = self;
+        let activity = Arc::new(AtomicU64::new(0));
+        let io = TokioIo::new(JsonErrors::new(stream, activity.clone(), clock));
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { tower::Service::call(&mut app, req).await }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let conn = watcher.watch(conn);
+        tokio::select! {
+            r = conn => if let Err(e) = r {
+                tracing::debug!(%peer, "connection ended: {e}");
+            },
+            () = stalled(activity, clock, idle) => {
+                tracing::debug!(%peer, "connection closed: nothing moved for {} s", idle.as_secs());
+                metrics.connection_timed_out();
+            }
+        }
+    }
 }
 
 /// Completes when nothing has moved on the connection for `idle`.
