@@ -239,6 +239,24 @@ enum Command {
         /// Most entries printed.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only entries whose actor contains this (a name, `key:3`, a role).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries whose action contains this (`POST /drafts`, `publish`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries whose target contains this (a grid code, `revision 7`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Only `ok` or only `refused` entries.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only entries at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
         /// As JSON lines instead of tab-separated columns.
         #[arg(long)]
         json: bool,
@@ -1217,9 +1235,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
         } => generate(&out, unit_grids, components, seed)?,
         Command::Token { command } => token(command)?,
-        Command::Audit { store, limit, json } => {
+        Command::Audit {
+            store,
+            limit,
+            actor,
+            action,
+            target,
+            outcome,
+            since,
+            until,
+            json,
+        } => {
+            let filter = wangge::store::AuditFilter::newest(limit)
+                .with(
+                    actor.as_deref(),
+                    action.as_deref(),
+                    target.as_deref(),
+                    outcome.as_deref(),
+                    since.as_deref(),
+                    until.as_deref(),
+                )
+                .map_err(|e| anyhow::anyhow!("--{e}"))?;
             let store = wangge::store::GeoPackage::open(&store)?;
-            for e in wangge::store::Store::audit_log(&store, limit)? {
+            for e in wangge::store::Store::audit_log(&store, &filter)? {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {

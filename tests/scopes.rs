@@ -465,7 +465,10 @@ async fn a_closed_server_answers_only_tokens_but_serves_the_viewer_shell() {
     let t = key(&c, Role::Viewer, None, &[]);
     get_json(&c.app, "/lookup?lon=118.78&lat=32.06", Some(&t)).await;
     // Each refusal is in the audit log.
-    let log = c.store.audit_log(100).unwrap();
+    let log = c
+        .store
+        .audit_log(&wangge::store::AuditFilter::newest(100))
+        .unwrap();
     assert!(
         log.iter()
             .any(|e| e.action == "GET /lookup" && e.outcome == "refused")

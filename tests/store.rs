@@ -18,7 +18,7 @@ use geo::{
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use common::{Reply, get, send};
+use common::{Reply, send};
 use wangge::edit;
 use wangge::http::{AppState, Editing, Limits, Planners, router};
 use wangge::model::Grid;
@@ -60,6 +60,11 @@ fn city() -> City {
         _dir: dir,
         path,
     }
+}
+
+/// A read as the planner li.ming (drafts and workers' names are not public).
+async fn get(app: &Router, uri: &str) -> Reply {
+    call(app, "GET", uri, Some(LI), "").await
 }
 
 async fn call(app: &Router, method: &str, uri: &str, auth: Option<&str>, body: &str) -> Reply {
@@ -192,7 +197,7 @@ async fn writes_need_a_planner_token_and_every_write_and_refusal_is_audited() {
     r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     let id = new_draft(&c.app, LI, r#"{"title":"t"}"#).await;
     // Reading the audit log is an admin's right: not anonymous, not a planner.
-    get(&c.app, "/audit")
+    call(&c.app, "GET", "/audit", None, "")
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     call(&c.app, "GET", "/audit", Some(WANG), "")
@@ -318,14 +323,14 @@ async fn bad_features_get_a_400_that_says_what_to_fix() {
         assert!(!m.contains("serde") && !m.contains("wangge::"), "{m}");
     }
     assert!(
-        call(&c.app, "GET", &format!("/drafts/{id}"), None, "")
+        call(&c.app, "GET", &format!("/drafts/{id}"), Some(LI), "")
             .await
             .json()["changes"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    call(&c.app, "GET", "/drafts/999", None, "")
+    call(&c.app, "GET", "/drafts/999", Some(LI), "")
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
     call(&c.app, "POST", "/drafts/1/publish", Some(LI), "{}")

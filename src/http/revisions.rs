@@ -175,17 +175,40 @@ pub(super) async fn history(
     Ok(Json(json!({ "code": code, "versions": versions })))
 }
 
-/// `GET /audit`: the audit log, newest first (planners only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    limit: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /audit`: the audit log, newest first, filtered by `actor`,
+/// `action`, `target` (parts), `outcome`, `since` and `until` (admins only).
 pub(super) async fn audit_log(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers, "GET /audit", "")?;
-    let p: ListParams = parse_query(q.as_deref())?;
-    let n = limit(&p)?;
+    let p: AuditParams = parse_query(q.as_deref())?;
+    let n = super::queries::parse_count("limit", p.limit.as_deref(), 100, MAX_LIST)?;
+    let filter = crate::store::AuditFilter::newest(n)
+        .with(
+            p.actor.as_deref(),
+            p.action.as_deref(),
+            p.target.as_deref(),
+            p.outcome.as_deref(),
+            p.since.as_deref(),
+            p.until.as_deref(),
+        )
+        .map_err(|e| ApiError::bad("bad_parameter", format!("parameter {e}")))?;
     let store = editing(&state)?.store().clone();
-    let entries = blocking(move || Ok(store.audit_log(n)?)).await?;
+    let entries = blocking(move || Ok(store.audit_log(&filter)?)).await?;
     Ok(Json(json!({ "entries": entries })))
 }
 

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
 use super::{
-    ApiKeyRecord, AuditEntry, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits,
+    ApiKeyRecord, AuditEntry, AuditFilter, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits,
     GridVersion, MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo, Setup, Store, StoreError,
     Timestamp, View,
 };
@@ -1265,14 +1265,28 @@ impl Store for GeoPackage {
         Ok(())
     }
 
-    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+    fn audit_log(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let conn = self.lock();
+        // Times are stored as UTC RFC 3339 with milliseconds: they sort as text.
         let mut stmt = conn
             .prepare(
-                "SELECT at, actor, action, target, outcome, origin, detail FROM wangge_audit ORDER BY id DESC LIMIT ?1",
+                "SELECT at, actor, action, target, outcome, origin, detail FROM wangge_audit \
+                 WHERE (?1 IS NULL OR instr(actor, ?1) > 0) AND (?2 IS NULL OR instr(action, ?2) > 0) \
+                   AND (?3 IS NULL OR instr(target, ?3) > 0) AND (?4 IS NULL OR outcome = ?4) \
+                   AND (?5 IS NULL OR at >= ?5) AND (?6 IS NULL OR at < ?6) \
+                 ORDER BY id DESC LIMIT ?7",
             )
             .map_err(self.err())?;
-        stmt.query_map(params![limit as i64], |r| {
+        let p = params![
+            f.actor,
+            f.action,
+            f.target,
+            f.outcome,
+            f.since.map(Timestamp::to_rfc3339),
+            f.until.map(Timestamp::to_rfc3339),
+            f.limit as i64
+        ];
+        stmt.query_map(p, |r| {
             Ok(AuditEntry {
                 at: ts(r.get(0)?),
                 actor: r.get(1)?,

@@ -279,6 +279,73 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// Which audit entries to read, newest first: those that meet every
+/// condition given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor contains this: a name, a token id (`key:3`, `jwt:u-42`)
+    /// or a role (`worker`).
+    pub actor: Option<String>,
+    /// The action contains this (`POST /drafts`, `/publish`, `GET /metrics`).
+    pub action: Option<String>,
+    /// The target contains this (a grid code, `draft 4`, `revision 7`).
+    pub target: Option<String>,
+    /// The outcome is this: `ok` or `refused`.
+    pub outcome: Option<String>,
+    /// At or after this time.
+    pub since: Option<Timestamp>,
+    /// Before this time.
+    pub until: Option<Timestamp>,
+    /// Most entries.
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    /// The newest `limit` entries, whatever they are.
+    pub fn newest(limit: usize) -> AuditFilter {
+        AuditFilter {
+            actor: None,
+            action: None,
+            target: None,
+            outcome: None,
+            since: None,
+            until: None,
+            limit,
+        }
+    }
+
+    /// This filter with the conditions as written in the API's parameters
+    /// and the command line's options: parts of actor, action and target;
+    /// the outcome `ok` or `refused`; times in RFC 3339. The error names
+    /// the condition.
+    pub fn with(
+        mut self,
+        actor: Option<&str>,
+        action: Option<&str>,
+        target: Option<&str>,
+        outcome: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> std::result::Result<AuditFilter, String> {
+        let part = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        self.actor = part(actor);
+        self.action = part(action);
+        self.target = part(target);
+        self.outcome = match outcome.map(str::trim) {
+            None | Some("") => None,
+            Some(o @ ("ok" | "refused")) => Some(o.to_string()),
+            Some(o) => return Err(format!("outcome '{o}' must be ok or refused")),
+        };
+        let time = |name: &str, v: Option<&str>| {
+            v.map(|t| Timestamp::parse(t).map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        };
+        self.since = time("since", since)?;
+        self.until = time("until", until)?;
+        Ok(self)
+    }
+}
+
 /// An API key as the store keeps it: never the key itself, only an
 /// argon2 hash of its secret (see [`crate::auth::keys`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -422,5 +489,5 @@ pub trait Store: Send + Sync {
     fn audit(&self, entry: &AuditEntry) -> Result<()>;
 
     /// The audit log, newest first, at most `limit`.
-    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 }
