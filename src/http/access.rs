@@ -44,6 +44,32 @@ impl FromRequestParts<AppState> for Reader {
     }
 }
 
+/// `GET /whoami`: who the request's token says is asking and what they
+/// may read (the viewer shows it after signing in; no token: the public).
+pub(super) async fn whoami(reader: Reader) -> axum::Json<serde_json::Value> {
+    use crate::query::{Personal, Reach};
+    let p = &reader.principal;
+    let components = match &reader.scope.reach {
+        Reach::All => "all",
+        Reach::Nothing => "none",
+        Reach::Worker(_) => "own_grids",
+        Reach::Classes(_) => "classes",
+    };
+    let workers = match reader.scope.workers {
+        Personal::Shown => "shown",
+        Personal::Masked => "masked",
+        Personal::Withheld => "withheld",
+    };
+    axum::Json(serde_json::json!({
+        "id": p.id,
+        "name": p.name,
+        "role": p.role,
+        "worker": p.worker,
+        "classes": p.classes,
+        "reads": { "components": components, "workers": workers },
+    }))
+}
+
 /// Paths a request without a token may read under `--public none`: the
 /// viewer (so that one can sign in), its glyphs and styles, `/health` and
 /// the API description (and `/metrics`, which has its own rule).

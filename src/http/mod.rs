@@ -452,6 +452,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
     Router::new()
         .route("/health", get(health))
+        .route("/whoami", get(access::whoami))
         .route("/lookup", get(lookup::get_lookup).post(batch::post_lookup))
         .route("/grids/{code}", get(features::get_grid))
         .route("/grids/{code}/stats", get(queries::get_grid_stats))

@@ -23,9 +23,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 
 use super::geom::{decode_multipolygon, encode_multipolygon, encode_point};
 use super::{
-    ApiKeyRecord, AuditEntry, AuditFilter, Commit, ComponentChange, DraftGrid, DraftInfo, GridChange, GridEdits,
-    GridVersion, MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo, Setup, Store, StoreError,
-    Timestamp, View,
+    ApiKeyRecord, AuditEntry, AuditFilter, Commit, ComponentChange, DraftGrid, DraftInfo,
+    GridChange, GridEdits, GridVersion, MAX_EDITS, NewApiKey, Result, Revision, RevisionInfo,
+    Setup, Store, StoreError, Timestamp, View,
 };
 use crate::codes::{ClassTable, ComponentScheme, GridScheme};
 use crate::io::quote_ident;

@@ -327,7 +327,11 @@ impl AuditFilter {
         since: Option<&str>,
         until: Option<&str>,
     ) -> std::result::Result<AuditFilter, String> {
-        let part = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let part = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         self.actor = part(actor);
         self.action = part(action);
         self.target = part(target);

@@ -1,6 +1,8 @@
 // The viewer in Debian's chromium (playwright-core, no downloaded browser)
-// against `wangge serve` on the bundled sample city: WANGGE_URL is the
-// server, WANGGE_SCREENSHOTS the folder for screenshots (tests/viewer/run).
+// against `wangge serve` on a store made from the bundled sample city:
+// WANGGE_URL is the server, WANGGE_TOKEN a viewer's API key (the pages are
+// signed in with it unless a test signs in itself), WANGGE_SCREENSHOTS the
+// folder for screenshots (tests/viewer/run).
 //
 // Expected answers come from the data, not from the viewer: a grid's code
 // chain is its code's prefixes, points are taken inside grid polygons, and
@@ -20,6 +22,8 @@ const BASE = process.env.WANGGE_URL;
 const SHOTS = process.env.WANGGE_SCREENSHOTS || 'target/viewer-screenshots';
 assert.ok(BASE, 'WANGGE_URL must name the server (tests/viewer/run sets it)');
 const ORIGIN = new URL(BASE).origin;
+const TOKEN = process.env.WANGGE_TOKEN;
+assert.ok(TOKEN, "WANGGE_TOKEN must be a viewer's API key (tests/viewer/run makes one)");
 
 let browser;
 before(async () => {
@@ -40,8 +44,8 @@ before(async () => {
 });
 after(async () => browser?.close());
 
-async function json(path) {
-  const res = await fetch(BASE + path);
+async function json(path, token = TOKEN) {
+  const res = await fetch(BASE + path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   assert.equal(res.status, 200, path);
   return res.json();
 }
@@ -100,8 +104,10 @@ function bd09(p) {
  * drawn. Records console messages, page errors and every request, so tests
  * can assert nothing went wrong and nothing left the server's origin.
  */
-async function open(hash = '', options = {}) {
+async function open(hash = '', { signedOut = false, ...options } = {}) {
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, ...options });
+  // Signed in as the viewer, as if the token had been pasted before.
+  if (!signedOut) await context.addInitScript((t) => sessionStorage.setItem('wangge.token', t), TOKEN);
   const seen = { console: [], errors: [], requests: [], failed: [], all: [] };
   context.on('request', (r) => {
     seen.requests.push(r.url());
@@ -271,6 +277,45 @@ test('clicking a grid shows its code, chain, worker and counts', async () => {
   // A parent in the chain opens that grid.
   await page.locator(`#panel .chain button[data-code="${unit.properties.parent}"]`).click();
   await page.waitForFunction((c) => document.getElementById('panel-code')?.textContent === c, unit.properties.parent);
+  await context.close();
+});
+
+test('signing in with a token: the public does not see the grid worker, the viewer does', async () => {
+  const [lon, lat] = unitPoint;
+  const { context, page, seen } = await open(`#c=${lon},${lat}&z=17`, { signedOut: true });
+  assert.equal(await page.locator('#btn-signin').textContent(), '登录');
+  const click = async () => {
+    await page.mouse.click(...(await freePoint(page, unit.geometry)));
+    await page.waitForFunction((c) => document.getElementById('panel-code')?.textContent === c, unit.properties.code);
+    return page.locator('#panel').textContent();
+  };
+  assert.ok(!(await click()).includes(unit.properties.worker), 'the public is not shown the worker');
+  assert.equal((await json(`/grids/${unit.properties.code}`, null)).properties.worker, null);
+  // A wrong token is refused with the server's reason; nothing is kept.
+  await page.locator('#btn-signin').click();
+  await page.locator('#signin-token').fill('wg_999_' + '0'.repeat(64));
+  await page.locator('#signin-go').click();
+  await page.waitForFunction(() => document.getElementById('signin-status').textContent.includes('令牌未被接受'));
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('wangge.token')), null);
+  // The viewer's key: the page reloads signed in.
+  await page.locator('#signin-token').fill(TOKEN);
+  await Promise.all([page.waitForEvent('load'), page.locator('#signin-go').click()]);
+  await page.waitForFunction(() => window.wangge?.ready);
+  await page.evaluate(() => window.wangge.ready);
+  await idle(page);
+  assert.match(await page.locator('#btn-signin').textContent(), /浏览/);
+  assert.ok((await click()).includes(unit.properties.worker), 'the viewer is shown the worker');
+  const tileAuth = seen.all.filter((r) => new URL(r.url()).pathname.startsWith('/tiles/') && r.headers().authorization);
+  assert.ok(tileAuth.length > 0, 'tiles are asked with the token');
+  await shot(page, 'signed-in');
+  // Signing out forgets the token.
+  await page.locator('#btn-signin').click();
+  await Promise.all([page.waitForEvent('load'), page.locator('#signin-out').click()]);
+  await page.waitForFunction(() => window.wangge?.ready);
+  await page.evaluate(() => window.wangge.ready);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('wangge.token')), null);
+  assert.equal(await page.locator('#btn-signin').textContent(), '登录');
+  assert.deepEqual(problems(seen).filter((p) => !p.includes('401')), []);
   await context.close();
 });
 

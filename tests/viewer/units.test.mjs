@@ -94,8 +94,8 @@ test('every interface text exists in Chinese and English, with the same placehol
     ...[...text.matchAll(/\bt\('([\w.]+)'/g)].map((m) => m[1]),
   ]);
   for (const k of used) assert.ok(k in TEXT.zh, `text ${k} is defined`);
-  // And every text is used (keys built at run time: level., state., search.kind., crs.).
-  const dynamic = /^(level|state|search\.kind|crs)\./;
+  // And every text is used (keys built at run time: level., state., search.kind., crs., role.).
+  const dynamic = /^(level|state|search\.kind|crs|role)\./;
   for (const k of Object.keys(TEXT.zh)) assert.ok(used.has(k) || dynamic.test(k), `text ${k} is used`);
   assert.ok(used.size > 40, `${used.size} keys found`);
 });

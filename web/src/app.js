@@ -8,6 +8,7 @@
 //   where.js      "which grid am I in"
 //   thematic.js   the thematic map (choro=)
 //   language.js   the language button (lang=)
+//   signin.js     signing in with a token (who is asking decides what is shown)
 //   url.js        the view in the URL (c=, z=)
 // Then it restores the thematic map and the selection a link asked for.
 
@@ -21,6 +22,7 @@ import { createLegend } from './legend.js';
 import { addOverlays, createMap, scaleLabels } from './map.js';
 import { wireSearch } from './search.js';
 import { createSelection } from './selection.js';
+import { createSignin, whoAmI } from './signin.js';
 import { readView } from './state.js';
 import { createThematic } from './thematic.js';
 import { followMap, saveView } from './url.js';
@@ -30,9 +32,13 @@ const view = readView(location.hash);
 setLanguage(view.lang);
 
 async function start() {
+  // Who is asking first: a stored token the server refuses is forgotten
+  // before the map asks for anything with it.
+  const me = await whoAmI();
+  const signin = createSignin(me);
   const [tilejson, classList] = await Promise.all([api.tilejson(), api.classes()]);
   const map = createMap('map', { center: view.center, zoom: view.zoom, bounds: tilejson.bounds });
-  Object.assign(window.wangge, { map, view });
+  Object.assign(window.wangge, { map, view, me });
   await map.once('load');
   addOverlays(map);
   scaleLabels(map, parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--label-scale')) || 1);
@@ -44,7 +50,7 @@ async function start() {
   wireClicks(ctx, { selection, where });
   const thematic = createThematic(ctx, legend);
   wireSearch(ctx, { selection, thematic });
-  wireLanguage(ctx, [legend.render, thematic.relabel, selection.relabel]);
+  wireLanguage(ctx, [legend.render, thematic.relabel, selection.relabel, signin]);
   followMap(ctx);
 
   await thematic.restore();

@@ -3,6 +3,7 @@
 // point. Everything comes from this server; nothing from the internet.
 
 import * as maplibregl from './vendor/maplibre-gl.mjs';
+import { authHeaders, ownServer } from './token.js';
 
 /** Grid levels, coarse to fine, as the tiles name their layers. */
 export const LEVELS = ['district', 'street', 'community', 'unit'];
@@ -27,6 +28,12 @@ export function createMap(container, { center, zoom, bounds }) {
     dragRotate: false,
     pitchWithRotate: false,
     touchPitch: false,
+    // Tiles and the style carry the signed-in token: a scoped reader's
+    // tiles hold only what they may read.
+    transformRequest: (url) => {
+      const headers = authHeaders();
+      return headers.Authorization && ownServer(url) ? { url, headers } : undefined;
+    },
   });
   if (zoom === undefined && center === undefined) {
     map.fitBounds(
