@@ -340,6 +340,47 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
             .iter()
             .any(|e| e["action"] == "GET /lookup" && e["outcome"] == "refused")
     );
+    // Filters: each condition narrows the entries to those that meet it.
+    let filtered = |q: &str| {
+        let app = c.app.clone();
+        let admin = admin.clone();
+        let q = q.to_string();
+        async move {
+            let r = call(&app, "GET", &format!("/audit?{q}"), Some(&admin), "").await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            r.json()["entries"].as_array().unwrap().clone()
+        }
+    };
+    let refused = filtered("outcome=refused").await;
+    assert!(!refused.is_empty() && refused.iter().all(|e| e["outcome"] == "refused"));
+    let lookups = filtered("action=GET%20/lookup&outcome=refused").await;
+    assert!(!lookups.is_empty() && lookups.iter().all(|e| e["action"] == "GET /lookup"));
+    assert!(
+        lookups.len() < refused.len(),
+        "the action narrows the outcome's entries"
+    );
+    let ok = filtered("outcome=ok").await;
+    assert!(ok.iter().all(|e| e["outcome"] == "ok"));
+    assert!(filtered("since=2999-01-01T00:00:00Z").await.is_empty());
+    assert_eq!(
+        filtered("until=2999-01-01T00:00:00Z&limit=1000")
+            .await
+            .len(),
+        filtered("limit=1000").await.len()
+    );
+    let newest = entries[0]["at"].as_str().unwrap();
+    assert!(
+        filtered(&format!("since={}", newest.replace('+', "%2B")))
+            .await
+            .iter()
+            .all(|e| e["at"].as_str().unwrap() >= newest)
+    );
+    call(&c.app, "GET", "/audit?outcome=maybe", Some(&admin), "")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_parameter");
+    call(&c.app, "GET", "/audit?since=yesterday", Some(&admin), "")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_parameter");
     // The log is append-only in the store itself.
     let db = rusqlite::Connection::open(c.dir.path().join("city.gpkg")).unwrap();
     let e = db.execute("DELETE FROM wangge_audit", []).unwrap_err();

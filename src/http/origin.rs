@@ -183,6 +183,27 @@ mod tests {
     }
 
     #[test]
+    fn the_client_behind_trusted_proxies_is_the_first_untrusted_hop() {
+        let p = PublicUrl {
+            base: None,
+            trusted_proxies: vec!["10.0.0.0/24".parse().unwrap()],
+        };
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let outsider: IpAddr = "203.0.113.9".parse().unwrap();
+        // A client may write anything on the left; the hop the proxies saw counts.
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.6")]);
+        assert_eq!(p.client(&h, Some(proxy)), "198.51.100.7".parse().ok());
+        // From a peer that is no trusted proxy the header is ignored.
+        assert_eq!(p.client(&h, Some(outsider)), Some(outsider));
+        // Garbage or nothing but proxies: the peer.
+        let h = headers(&[("x-forwarded-for", "not an address")]);
+        assert_eq!(p.client(&h, Some(proxy)), Some(proxy));
+        let h = headers(&[("x-forwarded-for", "10.0.0.7")]);
+        assert_eq!(p.client(&h, Some(proxy)), Some(proxy));
+        assert_eq!(p.client(&HeaderMap::new(), None), None);
+    }
+
+    #[test]
     fn a_configured_base_ignores_every_header() {
         let p = PublicUrl {
             base: Some(PublicUrl::parse_base("https://grid.example.cn/map/").unwrap()),
