@@ -50,10 +50,15 @@ enum Command {
         /// WANGGE_PLANNERS, the same pairs separated by commas).
         #[arg(long)]
         planners: Option<PathBuf>,
-        /// Accept the JWTs of an identity provider: a JWKS file with its
-        /// public keys (RS256, ES256); needs --jwt-issuer and --jwt-audience.
+        /// Accept the JWTs of an identity provider: its public keys (RS256,
+        /// ES256) as a JWKS file or an https:// URL (the provider's
+        /// jwks_uri); needs --jwt-issuer and --jwt-audience.
         #[arg(long, requires_all = ["jwt_issuer", "jwt_audience"])]
-        jwks: Option<PathBuf>,
+        jwks: Option<String>,
+        /// Seconds between reads of the JWKS (keys the provider rotates in);
+        /// a token with an unknown key id asks for a read sooner.
+        #[arg(long, default_value_t = 300)]
+        jwks_refresh_secs: u64,
         /// The `iss` the provider's JWTs carry.
         #[arg(long)]
         jwt_issuer: Option<String>,
@@ -514,6 +519,7 @@ enum ServeSource {
         seed: PathBuf,
         planners: wangge::http::Planners,
         jwt: Option<wangge::auth::JwtConfig>,
+        jwks_refresh: std::time::Duration,
     },
 }
 
@@ -550,6 +556,7 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             seed,
             planners,
             jwt,
+            jwks_refresh,
         } => {
             let (store, created) = wangge::edit::open_or_seed(path, seed)?;
             if created {
@@ -568,6 +575,10 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--jwks: {e}"))?;
             let editing = wangge::http::Editing::with_auth(store, planners.clone(), jwt);
+            if let Some(v) = editing.auth().jwt().cloned() {
+                let every = *jwks_refresh;
+                std::thread::spawn(move || v.keep_fresh(every));
+            }
             Ok((snap, Some(editing)))
         }
     }
@@ -926,6 +937,9 @@ fn lookup_file(
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // rustls' cryptography for every TLS client and server of the process
+    // (the JWKS fetcher takes the process default).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Serve {
             data,
@@ -933,6 +947,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             planners,
             jwks,
+            jwks_refresh_secs,
             jwt_issuer,
             jwt_audience,
             jwt_role_claim,
@@ -1030,14 +1045,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         seed,
                         planners: wangge::http::Planners::parse(&text)
                             .map_err(|e| anyhow::anyhow!("planner tokens: {e}"))?,
-                        jwt: jwks.map(|path| wangge::auth::JwtConfig {
-                            jwks: path,
-                            issuer: jwt_issuer.unwrap_or_default(),
-                            audience: jwt_audience.unwrap_or_default(),
-                            role_claim: jwt_role_claim,
-                            worker_claim: jwt_worker_claim,
-                            classes_claim: jwt_classes_claim,
-                        }),
+                        jwt: jwks
+                            .map(|source| {
+                                Ok::<_, anyhow::Error>(wangge::auth::JwtConfig {
+                                    jwks: wangge::auth::JwksSource::parse(&source)
+                                        .map_err(anyhow::Error::msg)?,
+                                    issuer: jwt_issuer.unwrap_or_default(),
+                                    audience: jwt_audience.unwrap_or_default(),
+                                    role_claim: jwt_role_claim,
+                                    worker_claim: jwt_worker_claim,
+                                    classes_claim: jwt_classes_claim,
+                                })
+                            })
+                            .transpose()?,
+                        jwks_refresh: Duration::from_secs(jwks_refresh_secs.max(1)),
                     }
                 }
             };

@@ -390,3 +390,91 @@ async fn the_audit_log_names_who_was_refused_and_only_admins_read_it() {
             .is_err()
     );
 }
+
+/// Serves `body()` to every GET on a loopback port (a provider's jwks_uri);
+/// returns its URL.
+fn serve_jwks(body: Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/realms/city/protocol/openid-connect/certs",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let text = body.lock().unwrap().clone();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn the_jwks_is_fetched_from_the_providers_url_and_read_again_when_keys_rotate() {
+    use wangge::auth::JwksSource;
+    let c = city();
+    let old = keys::rsa_key(c.dir.path(), "idp", "rsa-1");
+    let new = keys::rsa_key(c.dir.path(), "next", "rsa-2");
+    let served = Arc::new(std::sync::Mutex::new(json!({ "keys": [old] }).to_string()));
+    let url = serve_jwks(served.clone());
+    let v = JwtVerifier::open(JwtConfig::new(
+        JwksSource::parse(&url).unwrap(),
+        ISSUER,
+        AUDIENCE,
+    ))
+    .unwrap();
+    let first = jwt(
+        &c,
+        "idp.pem",
+        jsonwebtoken::Algorithm::RS256,
+        "rsa-1",
+        json!({}),
+    );
+    assert_eq!(v.verify(&first).unwrap().0.role, Role::Planner);
+    // The provider signs with a key it published after our read.
+    let rotated = jwt(
+        &c,
+        "next.pem",
+        jsonwebtoken::Algorithm::RS256,
+        "rsa-2",
+        json!({}),
+    );
+    let e = v.verify(&rotated).unwrap_err().to_string();
+    assert!(e.contains("rsa-2") && e.contains("read again"), "{e}");
+    assert!(v.wants_refresh(), "an unknown kid asks for a read");
+    *served.lock().unwrap() = json!({ "keys": [old, new] }).to_string();
+    assert_eq!(v.refresh().unwrap(), 2);
+    assert!(!v.wants_refresh());
+    assert_eq!(v.verify(&rotated).unwrap().0.name, "陈规划");
+    // A broken answer keeps the keys read before.
+    *served.lock().unwrap() = "<html>maintenance</html>".into();
+    let e = v.refresh().unwrap_err();
+    assert!(e.contains("not a JWKS"), "{e}");
+    assert!(v.verify(&rotated).is_ok() && v.verify(&first).is_ok());
+    // Keys over plain http only from this machine.
+    assert!(JwksSource::parse("http://idp.example.cn/certs").is_err());
+    assert!(matches!(
+        JwksSource::parse("https://idp.example.cn/certs"),
+        Ok(JwksSource::Url(_))
+    ));
+    assert!(matches!(
+        JwksSource::parse("jwks.json"),
+        Ok(JwksSource::File(_))
+    ));
+    // An https URL is checked against the system's roots: a server with a
+    // certificate no root vouches for is refused (no key is read from it).
+    let e = JwtVerifier::open(JwtConfig::new(
+        JwksSource::Url("https://127.0.0.1:9/certs".into()),
+        ISSUER,
+        AUDIENCE,
+    ))
+    .unwrap_err();
+    assert!(e.contains("cannot fetch the JWKS"), "{e}");
+}

@@ -1,10 +1,18 @@
 //! JWTs of the organisation's identity provider (OIDC), checked with the
-//! `jsonwebtoken` crate against the public keys of a JWKS file: RS256 or
-//! ES256 only (`alg: none` and shared-secret algorithms are refused), the
-//! signature, `exp` and `nbf` (30 s of clock leeway), `iss` and `aud`. The
-//! role, worker id and classes come from configured claims.
+//! `jsonwebtoken` crate against the public keys of a JWKS file or URL:
+//! RS256 or ES256 only (`alg: none` and shared-secret algorithms are
+//! refused), the signature, `exp` and `nbf` (30 s of clock leeway), `iss`
+//! and `aud`. The role, worker id and classes come from configured claims.
+//!
+//! Providers rotate their keys: they publish a new key in the JWKS before
+//! they sign with it. [`JwtVerifier::keep_fresh`] reads the JWKS again
+//! every few minutes, and soon after a token names a key id it does not
+//! know; a read that fails keeps the keys it had.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -15,11 +23,111 @@ use super::{AuthError, Principal, Role};
 /// Clock leeway on `exp` and `nbf`, seconds.
 pub const LEEWAY_S: u64 = 30;
 
+/// Where the provider publishes its public keys (a JWKS, `{"keys": [...]}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    /// A file.
+    File(PathBuf),
+    /// An `https://` URL (the provider's `jwks_uri`), or `http://` on
+    /// this machine only; server certificates are checked against the
+    /// system's roots (`/etc/ssl/certs/ca-certificates.crt`, where a
+    /// city's own CA is installed).
+    Url(String),
+}
+
+impl JwksSource {
+    /// A URL when `text` starts with `https://` or `http://`, else a file.
+    pub fn parse(text: &str) -> Result<JwksSource, String> {
+        let t = text.trim();
+        if t.starts_with("https://") {
+            return Ok(JwksSource::Url(t.to_string()));
+        }
+        if let Some(rest) = t.strip_prefix("http://") {
+            let host = rest.split(['/', ':']).next().unwrap_or("");
+            let host = if rest.starts_with('[') { "[::1]" } else { host };
+            if ["127.0.0.1", "localhost", "[::1]"].contains(&host)
+                && (!rest.starts_with('[') || rest.starts_with("[::1]"))
+            {
+                return Ok(JwksSource::Url(t.to_string()));
+            }
+            return Err(format!(
+                "--jwks {t}: keys over plain http could be changed on the way; use https:// (http:// only on this machine)"
+            ));
+        }
+        Ok(JwksSource::File(PathBuf::from(t)))
+    }
+
+    /// The JWKS text, read or fetched now (10 s at most for a URL).
+    fn read(&self) -> Result<String, String> {
+        match self {
+            JwksSource::File(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read the JWKS file {}: {e}", p.display())),
+            JwksSource::Url(u) => fetch(u).map_err(|e| format!("cannot fetch the JWKS {u}: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for JwksSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwksSource::File(p) => write!(f, "{}", p.display()),
+            JwksSource::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+impl From<&Path> for JwksSource {
+    fn from(p: &Path) -> Self {
+        JwksSource::File(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for JwksSource {
+    fn from(p: &PathBuf) -> Self {
+        JwksSource::File(p.clone())
+    }
+}
+
+/// Largest JWKS accepted, bytes.
+const MAX_JWKS_BYTES: u64 = 1 << 20;
+
+/// GETs `url` with rustls (ring) and the system's root certificates.
+fn fetch(url: &str) -> Result<String, String> {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    let roots = std::fs::read("/etc/ssl/certs/ca-certificates.crt")
+        .ok()
+        .map(|pem| {
+            ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_JWKS_BYTES)
+        .read_to_string()
+        .map_err(|e| e.to_string())
+}
+
 /// Where the keys are and what the tokens must say.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    /// A JWKS file (`{"keys": [...]}`) with the provider's public keys.
-    pub jwks: PathBuf,
+    /// The provider's public keys.
+    pub jwks: JwksSource,
     /// The `iss` every token must carry.
     pub issuer: String,
     /// The `aud` every token must carry (one of them).
@@ -37,9 +145,9 @@ pub struct JwtConfig {
 impl JwtConfig {
     /// A configuration with the default claim names (`role`, `worker`,
     /// `classes`).
-    pub fn new(jwks: &Path, issuer: &str, audience: &str) -> JwtConfig {
+    pub fn new(jwks: impl Into<JwksSource>, issuer: &str, audience: &str) -> JwtConfig {
         JwtConfig {
-            jwks: jwks.to_path_buf(),
+            jwks: jwks.into(),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             role_claim: "role".into(),
@@ -59,60 +167,101 @@ struct Key {
 /// Checks JWTs against a JWKS.
 pub struct JwtVerifier {
     config: JwtConfig,
-    keys: Vec<Key>,
+    keys: RwLock<Arc<Vec<Key>>>,
+    /// A token named a key id the key set lacks: read it again soon.
+    wanted: AtomicBool,
 }
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtVerifier")
             .field("issuer", &self.config.issuer)
-            .field("keys", &self.keys.len())
+            .field("jwks", &self.config.jwks)
             .finish()
     }
 }
 
-impl JwtVerifier {
-    /// Reads the JWKS file of `config`; refuses one without a usable
-    /// RS256/ES256 key.
-    pub fn open(config: JwtConfig) -> Result<JwtVerifier, String> {
-        let text = std::fs::read_to_string(&config.jwks)
-            .map_err(|e| format!("cannot read the JWKS file {}: {e}", config.jwks.display()))?;
-        let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not a JWKS (a JSON object with \"keys\"): {e}",
-                config.jwks.display()
+/// The RS256 and ES256 keys of a JWKS text (`from` names it in errors);
+/// an error when it holds none.
+fn parse_keys(text: &str, from: &JwksSource) -> Result<Vec<Key>, String> {
+    let set: JwkSet = serde_json::from_str(text)
+        .map_err(|e| format!("{from} is not a JWKS (a JSON object with \"keys\"): {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            _ => continue,
+        };
+        if let Some(declared) = jwk.common.key_algorithm
+            && !matches!(
+                declared,
+                jsonwebtoken::jwk::KeyAlgorithm::RS256 | jsonwebtoken::jwk::KeyAlgorithm::ES256
             )
-        })?;
-        let mut keys = Vec::new();
-        for jwk in &set.keys {
-            let alg = match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                _ => continue,
-            };
-            if let Some(declared) = jwk.common.key_algorithm
-                && !matches!(
-                    declared,
-                    jsonwebtoken::jwk::KeyAlgorithm::RS256 | jsonwebtoken::jwk::KeyAlgorithm::ES256
-                )
-            {
+        {
+            continue;
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("a key of {from}: {e}"))?;
+        keys.push(Key {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key,
+        });
+    }
+    if keys.is_empty() {
+        return Err(format!("{from} has no RS256 or ES256 key"));
+    }
+    Ok(keys)
+}
+
+/// How long after a read the next one may be asked for by an unknown key id.
+const REFETCH_AFTER: Duration = Duration::from_secs(30);
+
+impl JwtVerifier {
+    /// Reads the JWKS of `config` (file or URL); refuses one without a
+    /// usable RS256/ES256 key.
+    pub fn open(config: JwtConfig) -> Result<JwtVerifier, String> {
+        let keys = parse_keys(&config.jwks.read()?, &config.jwks)?;
+        Ok(JwtVerifier {
+            config,
+            keys: RwLock::new(Arc::new(keys)),
+            wanted: AtomicBool::new(false),
+        })
+    }
+
+    /// Reads the JWKS again and checks new tokens against its keys; on
+    /// failure the keys stay as they were. Returns how many keys it holds.
+    pub fn refresh(&self) -> Result<usize, String> {
+        let keys = parse_keys(&self.config.jwks.read()?, &self.config.jwks)?;
+        let n = keys.len();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        self.wanted.store(false, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Whether a token named a key id the key set lacks since the last read.
+    pub fn wants_refresh(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the key set fresh, on this thread, forever: reads the JWKS
+    /// every `every`, and within a few seconds after a token named an
+    /// unknown key id (at most every 30 s). Failures are logged.
+    pub fn keep_fresh(&self, every: Duration) {
+        let mut last = std::time::Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_secs(2).min(every));
+            let due = last.elapsed() >= every
+                || (self.wants_refresh() && last.elapsed() >= REFETCH_AFTER);
+            if !due {
                 continue;
             }
-            let key = DecodingKey::from_jwk(jwk)
-                .map_err(|e| format!("a key of {}: {e}", config.jwks.display()))?;
-            keys.push(Key {
-                kid: jwk.common.key_id.clone(),
-                alg,
-                key,
-            });
+            last = std::time::Instant::now();
+            match self.refresh() {
+                Ok(n) => tracing::debug!("JWKS {} read again: {n} keys", self.config.jwks),
+                Err(e) => tracing::warn!("{e}; the keys read before stay in use"),
+            }
         }
-        if keys.is_empty() {
-            return Err(format!(
-                "{} has no RS256 or ES256 key",
-                config.jwks.display()
-            ));
-        }
-        Ok(JwtVerifier { config, keys })
     }
 
     /// The principal a JWT names, when it is valid, and its `exp`
@@ -130,15 +279,17 @@ impl JwtVerifier {
                 header.alg
             )));
         }
-        let candidates: Vec<&Key> = self
-            .keys
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let candidates: Vec<&Key> = keys
             .iter()
             .filter(|k| k.alg == header.alg)
             .filter(|k| header.kid.is_none() || k.kid == header.kid)
             .collect();
         if candidates.is_empty() {
+            // Perhaps the provider rotated its keys: read them again soon.
+            self.wanted.store(true, Ordering::Relaxed);
             return Err(invalid(format!(
-                "no key of the JWKS matches its kid {:?} and alg {:?}",
+                "no key of the JWKS matches its kid {:?} and alg {:?} (the JWKS is read again within a minute, in case the provider rotated its keys)",
                 header.kid.as_deref().unwrap_or("(none)"),
                 header.alg
             )));

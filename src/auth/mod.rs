@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::store::Store;
 
-pub use jwt::{JwtConfig, JwtVerifier};
+pub use jwt::{JwksSource, JwtConfig, JwtVerifier};
 pub use policy::{Policy, PublicAccess};
 
 /// What a principal is allowed, by role.
@@ -159,7 +159,7 @@ const TRUST_MAX: usize = 10_000;
 pub struct Authenticator {
     planners: Vec<(String, String)>,
     store: Option<Arc<dyn Store>>,
-    jwt: Option<JwtVerifier>,
+    jwt: Option<Arc<JwtVerifier>>,
     /// Checked API keys and JWTs (the whole token → who, trusted until).
     checked: Mutex<HashMap<String, (Principal, Instant)>>,
 }
@@ -185,9 +185,14 @@ impl Authenticator {
         Authenticator {
             planners,
             store,
-            jwt,
+            jwt: jwt.map(Arc::new),
             checked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The JWT verifier, when JWTs are accepted (to keep its keys fresh).
+    pub fn jwt(&self) -> Option<&Arc<JwtVerifier>> {
+        self.jwt.as_ref()
     }
 
     /// Who sent `authorization` (the header's value; `None`: no header).
