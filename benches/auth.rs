@@ -6,6 +6,12 @@
 //! seeded city of 16,000 unit grids and 2 million components served from a
 //! store. Keys are made by openssl for the run.
 //!
+//!
+//! Then the cost of scopes on reads: the unit level's statistics and a
+//! page of components for the public (the snapshot's counts, every
+//! component), a department's token (one major class: counts made over
+//! the city's components of it) and a worker's (their own grids).
+//!
 //! `cargo bench --bench auth`; `WANGGE_BENCH_UNITS` /
 //! `WANGGE_BENCH_COMPONENTS` for other sizes.
 
@@ -63,6 +69,35 @@ fn bench(c: &mut Criterion) {
         },
     )
     .unwrap();
+    let unit = snap.data().scheme.finest();
+    let worker = snap
+        .data()
+        .grids
+        .iter()
+        .find(|g| g.level == unit)
+        .and_then(|g| g.worker.clone())
+        .expect("unit grids have workers");
+    let major = snap
+        .data()
+        .classes
+        .def(snap.data().components.get(0).class())
+        .major()
+        .to_string();
+    let scoped_key = |role: Role, worker: Option<String>, classes: Vec<String>| {
+        let (_, key) = keys::create(
+            store.as_ref(),
+            &KeyRequest {
+                name: format!("{role}"),
+                role,
+                worker,
+                classes,
+            },
+        )
+        .unwrap();
+        format!("Bearer {key}")
+    };
+    let worker_header = scoped_key(Role::Worker, Some(worker), Vec::new());
+    let department_header = scoped_key(Role::Department, None, vec![major]);
     let state = AppState::new(snap, Limits::default()).with_editing(Editing::with_auth(
         store.clone(),
         Planners::default(),
@@ -102,6 +137,30 @@ fn bench(c: &mut Criterion) {
     g.bench_function("api_key_argon2id", |b| {
         b.iter(|| keys::check(store.as_ref(), &key).expect("valid key"))
     });
+    g.finish();
+    // Scoped reads: the same requests as the public, a department, a worker.
+    let mut g = c.benchmark_group(format!("scoped_reads_{units}_grids"));
+    g.sample_size(20);
+    let readers: [(&str, &[(axum::http::HeaderName, &str)]); 3] = [
+        ("public", &[]),
+        ("department", &[(AUTHORIZATION, department_header.as_str())]),
+        ("worker", &[(AUTHORIZATION, worker_header.as_str())]),
+    ];
+    for (who, headers) in readers {
+        g.bench_function(format!("unit_stats_{who}"), |b| {
+            b.iter(|| common::get(&rt, &app, "/stats?level=unit", headers))
+        });
+        g.bench_function(format!("components_page_{who}"), |b| {
+            b.iter(|| {
+                common::get(
+                    &rt,
+                    &app,
+                    "/ogc/collections/components/items?limit=100",
+                    headers,
+                )
+            })
+        });
+    }
     g.finish();
 }
 

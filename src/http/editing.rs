@@ -85,6 +85,8 @@ pub struct Editing {
     past: Mutex<Vec<(ViewKey, Arc<Snapshot>)>>,
     /// Serialises rebuilds.
     building: tokio::sync::Mutex<()>,
+    /// How many refusals of each client are audited one by one.
+    refusals: super::refusals::Refusals,
 }
 
 impl std::fmt::Debug for Editing {
@@ -115,6 +117,7 @@ impl Editing {
             feed: broadcast::channel(FEED_CAPACITY).0,
             past: Mutex::new(Vec::new()),
             building: tokio::sync::Mutex::new(()),
+            refusals: Default::default(),
         }
     }
 
@@ -298,18 +301,42 @@ pub(crate) fn audit(
     let Some(editing) = state.editing.as_ref() else {
         return;
     };
-    let entry = AuditEntry {
+    let origin = super::edge::current_client().unwrap_or_default();
+    let write = |entry: AuditEntry| {
+        if let Err(e) = editing.store.audit(&entry) {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    };
+    if outcome == "refused" {
+        let admit = editing.refusals.admit(&origin, std::time::Instant::now());
+        if admit.counted_before > 0 {
+            write(AuditEntry {
+                at: Timestamp::now(),
+                actor: "anonymous".into(),
+                action: "refusals".into(),
+                target: String::new(),
+                outcome: "refused".into(),
+                origin: origin.clone(),
+                detail: format!(
+                    "{} more refused requests from this address in its last minute, counted but not written one by one (over {} a minute)",
+                    admit.counted_before,
+                    super::refusals::PER_MINUTE
+                ),
+            });
+        }
+        if !admit.write {
+            return;
+        }
+    }
+    write(AuditEntry {
         at: Timestamp::now(),
         actor: actor.into(),
         action: action.into(),
         target: target.into(),
         outcome: outcome.into(),
-        origin: super::edge::current_client().unwrap_or_default(),
+        origin,
         detail: detail.chars().take(2000).collect(),
-    };
-    if let Err(e) = editing.store.audit(&entry) {
-        tracing::error!("cannot write the audit log: {e}");
-    }
+    });
 }
 
 /// Audits the outcome of a write: `ok` with `detail` of the result, or

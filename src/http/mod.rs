@@ -17,6 +17,7 @@ mod lookup;
 mod ogc;
 mod origin;
 mod queries;
+mod refusals;
 mod revisions;
 mod tiles;
 mod web;
