@@ -19,9 +19,7 @@ use common::keys::{self, b64url};
 use common::{Reply, send};
 use wangge::auth::keys::KeyRequest;
 use wangge::auth::{JwtConfig, JwtVerifier, Role};
-use wangge::edit;
 use wangge::http::{AppState, Editing, Limits, Planners, router};
-use wangge::snapshot::Snapshot;
 use wangge::store::Store;
 
 const ISSUER: &str = "https://idp.example.cn/realms/city";
@@ -49,12 +47,7 @@ fn make_keys(dir: &Path) -> std::path::PathBuf {
 
 fn city() -> City {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("city.gpkg");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-    let (store, _) = edit::open_or_seed(&path, &sample).unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let view = edit::head_view(store.as_ref()).unwrap();
-    let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
+    let (store, snap) = common::sample_store(dir.path());
     let jwks = make_keys(dir.path());
     let jwt = JwtVerifier::open(JwtConfig::new(&jwks, ISSUER, AUDIENCE)).unwrap();
     let planners = Planners::parse("li.ming:0123456789abcdef0123").unwrap();

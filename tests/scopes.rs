@@ -14,7 +14,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -26,7 +25,6 @@ use serde_json::Value;
 use common::{Reply, send};
 use wangge::auth::keys::KeyRequest;
 use wangge::auth::{Policy, PublicAccess, Role};
-use wangge::edit;
 use wangge::http::{AppState, Editing, Limits, Planners, router};
 use wangge::model::Dataset;
 use wangge::snapshot::Snapshot;
@@ -41,12 +39,7 @@ struct City {
 
 fn city(policy: Policy) -> City {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("city.gpkg");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-    let (store, _) = edit::open_or_seed(&path, &sample).unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let view = edit::head_view(store.as_ref()).unwrap();
-    let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
+    let (store, snap) = common::sample_store(dir.path());
     let state = AppState::new(snap, Limits::default())
         .with_policy(policy)
         .with_editing(Editing::new(store.clone(), Planners::default()));

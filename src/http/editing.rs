@@ -151,7 +151,7 @@ pub(crate) fn planner(
         action,
         target,
         Role::may_edit,
-        "change grids: a planner's or an admin's token is needed",
+        "change grids (a planner's or an admin's token)",
     )
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn draft_reader(
         action,
         "",
         Role::may_edit,
-        "read drafts: a planner's or an admin's token is needed",
+        "read drafts (a planner's or an admin's token)",
     )
 }
 
@@ -185,7 +185,7 @@ pub(crate) fn admin(
         action,
         target,
         Role::may_audit,
-        "read the audit log: an admin's token is needed",
+        "read the audit log (an admin's token)",
     )
 }
 

@@ -17,6 +17,17 @@ use tower::ServiceExt;
 use wangge::datadir::{Manifest, open_snapshot};
 use wangge::snapshot::Snapshot;
 
+/// A store of record made from the sample city in `dir` (as `city.gpkg`),
+/// and the snapshot of its newest revision.
+pub fn sample_store(dir: &Path) -> (std::sync::Arc<dyn wangge::store::Store>, Snapshot) {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let (store, _) = wangge::edit::open_or_seed(&dir.join("city.gpkg"), &sample).unwrap();
+    let store: std::sync::Arc<dyn wangge::store::Store> = std::sync::Arc::new(store);
+    let view = wangge::edit::head_view(store.as_ref()).unwrap();
+    let snap = Snapshot::from_store(store.as_ref(), view).unwrap();
+    (store, snap)
+}
+
 /// The bundled sample city.
 pub fn load() -> (Manifest, Snapshot) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
