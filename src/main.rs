@@ -518,7 +518,8 @@ enum ServeSource {
         path: PathBuf,
         seed: PathBuf,
         planners: wangge::http::Planners,
-        jwt: Option<wangge::auth::JwtConfig>,
+        /// Boxed: the JWT settings would make every `ServeSource` large.
+        jwt: Option<Box<wangge::auth::JwtConfig>>,
         jwks_refresh: std::time::Duration,
     },
 }
@@ -571,7 +572,7 @@ fn load_source(source: &ServeSource) -> anyhow::Result<(Snapshot, Option<wangge:
             let snap = Snapshot::from_store(store.as_ref(), view)?;
             let jwt = jwt
                 .clone()
-                .map(wangge::auth::JwtVerifier::open)
+                .map(|c| wangge::auth::JwtVerifier::open(*c))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--jwks: {e}"))?;
             let editing = wangge::http::Editing::with_auth(store, planners.clone(), jwt);
@@ -1047,7 +1048,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             .map_err(|e| anyhow::anyhow!("planner tokens: {e}"))?,
                         jwt: jwks
                             .map(|source| {
-                                Ok::<_, anyhow::Error>(wangge::auth::JwtConfig {
+                                Ok::<_, anyhow::Error>(Box::new(wangge::auth::JwtConfig {
                                     jwks: wangge::auth::JwksSource::parse(&source)
                                         .map_err(anyhow::Error::msg)?,
                                     issuer: jwt_issuer.unwrap_or_default(),
@@ -1055,7 +1056,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                                     role_claim: jwt_role_claim,
                                     worker_claim: jwt_worker_claim,
                                     classes_claim: jwt_classes_claim,
-                                })
+                                }))
                             })
                             .transpose()?,
                         jwks_refresh: Duration::from_secs(jwks_refresh_secs.max(1)),
