@@ -38,6 +38,7 @@ export function createSignin(me) {
     $('btn-signin').textContent = signedIn ? `${me.name} · ${t(`role.${me.role}`)}` : t('auth.signin');
     $('signin-form').hidden = signedIn;
     $('signin-out').hidden = !signedIn;
+    $('signin-hint').hidden = signedIn;
     $('signin-who').replaceChildren(
       signedIn
         ? el('span', {}, t('auth.as', { name: me.name, role: t(`role.${me.role}`) }))
