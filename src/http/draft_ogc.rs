@@ -14,6 +14,7 @@ use geo::{BoundingRect, Intersects};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Reader;
 use super::drafts::{MAX_UPLOAD_BYTES, draft_id};
 use super::editing::{audit, audited, blocking, draft_reader, editing, planner};
 use super::{ApiError, AppState, BaseUrl, parse_query};
@@ -162,11 +163,11 @@ fn if_match(headers: &HeaderMap) -> Option<String> {
 /// `GET /drafts/{id}/ogc`.
 pub(super) async fn landing(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    draft_reader(&state, &headers, &format!("GET /drafts/{id}/ogc"))?;
+    draft_reader(&state, &reader, &format!("GET /drafts/{id}/ogc"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let d = blocking(move || Ok(store.draft(id)?)).await?;
@@ -217,13 +218,13 @@ fn collection_json(b: &str, id: u64, setup: &Setup, level: usize) -> Value {
 /// `GET /drafts/{id}/ogc/collections`.
 pub(super) async fn collections(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     draft_reader(
         &state,
-        &headers,
+        &reader,
         &format!("GET /drafts/{id}/ogc/collections"),
     )?;
     let id = draft_id(&id)?;
@@ -249,13 +250,13 @@ pub(super) async fn collections(
 /// `GET /drafts/{id}/ogc/collections/{cid}`.
 pub(super) async fn one_collection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     Path((id, cid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     draft_reader(
         &state,
-        &headers,
+        &reader,
         &format!("GET /drafts/{id}/ogc/collections/{cid}"),
     )?;
     let id = draft_id(&id)?;
@@ -286,6 +287,7 @@ struct ItemsParams {
 /// draft has them, in code order, paged.
 pub(super) async fn items(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid)): Path<(String, String)>,
@@ -293,7 +295,7 @@ pub(super) async fn items(
 ) -> Result<Response, ApiError> {
     draft_reader(
         &state,
-        &headers,
+        &reader,
         &format!("GET /drafts/{id}/ogc/collections/{cid}/items"),
     )?;
     let id = draft_id(&id)?;
@@ -347,13 +349,13 @@ pub(super) async fn items(
 /// `GET /drafts/{id}/ogc/collections/{cid}/items/{code}`, with its ETag.
 pub(super) async fn item(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     Path((id, cid, code)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     draft_reader(
         &state,
-        &headers,
+        &reader,
         &format!("GET /drafts/{id}/ogc/collections/{cid}/items/{code}"),
     )?;
     let id = draft_id(&id)?;
@@ -391,6 +393,7 @@ struct Target {
 /// POST, PUT and PATCH.
 async fn write(
     state: AppState,
+    reader: Reader,
     headers: HeaderMap,
     b: String,
     target: Target,
@@ -408,7 +411,7 @@ async fn write(
         "{method} /drafts/{id}/ogc/collections/{cid}/items{}",
         code.as_deref().map(|c| format!("/{c}")).unwrap_or_default()
     );
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let expected = if_match(&headers);
     let store = editing(&state)?.store().clone();
@@ -480,6 +483,7 @@ async fn write(
 /// `POST .../items`: Create.
 pub(super) async fn create(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid)): Path<(String, String)>,
@@ -487,6 +491,7 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     write(
         state,
+        reader,
         headers,
         b,
         Target {
@@ -503,6 +508,7 @@ pub(super) async fn create(
 /// `PUT .../items/{code}`: Replace.
 pub(super) async fn replace(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid, code)): Path<(String, String, String)>,
@@ -510,6 +516,7 @@ pub(super) async fn replace(
 ) -> Result<Response, ApiError> {
     write(
         state,
+        reader,
         headers,
         b,
         Target {
@@ -526,6 +533,7 @@ pub(super) async fn replace(
 /// `PATCH .../items/{code}`: Update (the properties and geometry sent; the rest kept).
 pub(super) async fn update(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     BaseUrl(b): BaseUrl,
     Path((id, cid, code)): Path<(String, String, String)>,
@@ -533,6 +541,7 @@ pub(super) async fn update(
 ) -> Result<Response, ApiError> {
     write(
         state,
+        reader,
         headers,
         b,
         Target {
@@ -549,12 +558,13 @@ pub(super) async fn update(
 /// `DELETE .../items/{code}`: retires the grid in the draft.
 pub(super) async fn delete(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     Path((id, cid, code)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("DELETE /drafts/{id}/ogc/collections/{cid}/items/{code}");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let expected = if_match(&headers);
     let store = editing(&state)?.store().clone();

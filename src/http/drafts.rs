@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::access::Reader;
 use super::editing::{audit, audited, blocking, draft_reader, editing, planner, revision_made};
 use super::{ApiError, AppState, BaseUrl, parse_query};
 use crate::edit::upload::UploadFormat;
@@ -86,11 +87,11 @@ struct NewDraft {
 /// of the whole city or of the grids inside one parent (`scope`).
 pub(super) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = planner(&state, &headers, "POST /drafts", "")?;
+    let caller = planner(&state, &reader, "POST /drafts", "")?;
     let who = caller.audit_name();
     let req: NewDraft = command(&body)?;
     let store = editing(&state)?.store().clone();
@@ -141,10 +142,10 @@ pub(super) async fn create(
 /// `GET /drafts`: every draft, newest first.
 pub(super) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
 ) -> Result<Json<Value>, ApiError> {
-    draft_reader(&state, &headers, "GET /drafts")?;
+    draft_reader(&state, &reader, "GET /drafts")?;
     let store = editing(&state)?.store().clone();
     let drafts = blocking(move || Ok(store.drafts()?)).await?;
     Ok(Json(json!({
@@ -155,11 +156,11 @@ pub(super) async fn list(
 /// `GET /drafts/{id}`: the draft and the grids it changes.
 pub(super) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     BaseUrl(b): BaseUrl,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    draft_reader(&state, &headers, &format!("GET /drafts/{id}"))?;
+    draft_reader(&state, &reader, &format!("GET /drafts/{id}"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let (d, changes) = blocking(move || Ok((store.draft(id)?, store.draft_grids(id)?))).await?;
@@ -181,12 +182,12 @@ pub(super) async fn get(
 /// `DELETE /drafts/{id}`: closes a draft without publishing it.
 pub(super) async fn discard(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("DELETE /drafts/{id}");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let store = editing(&state)?.store().clone();
     let r = blocking(move || Ok(store.discard_draft(id)?)).await;
@@ -210,6 +211,7 @@ struct UploadParams {
 /// in it is put into the draft, or none when any has an error.
 pub(super) async fn upload(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
@@ -217,7 +219,7 @@ pub(super) async fn upload(
 ) -> Result<Json<Value>, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/upload");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let p: UploadParams = parse_query(q.as_deref())?;
     if body.len() > MAX_UPLOAD_BYTES {
@@ -283,10 +285,10 @@ pub(super) async fn upload(
 /// each with its geometry.
 pub(super) async fn validation(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    draft_reader(&state, &headers, &format!("GET /drafts/{id}/validation"))?;
+    draft_reader(&state, &reader, &format!("GET /drafts/{id}/validation"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let problems = blocking(move || {
@@ -325,10 +327,10 @@ pub(super) async fn validation(
 /// city served now.
 pub(super) async fn impact(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    draft_reader(&state, &headers, &format!("GET /drafts/{id}/impact"))?;
+    draft_reader(&state, &reader, &format!("GET /drafts/{id}/impact"))?;
     let id = draft_id(&id)?;
     let store = editing(&state)?.store().clone();
     let snap = state.snapshot();
@@ -351,13 +353,13 @@ struct PublishRequest {
 /// `effective_at`; answered once it is served.
 pub(super) async fn publish(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/publish");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let req: PublishRequest = command(&body)?;
     let message = req.message.unwrap_or_default();
@@ -415,13 +417,13 @@ enum Operation {
 /// "parent"}`); its changes go into the draft.
 pub(super) async fn operation(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = draft_id(&id)?;
     let action = format!("POST /drafts/{id}/operations");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let op: Operation = command(&body)?;
     let store = editing(&state)?.store().clone();

@@ -129,13 +129,13 @@ struct RevertRequest {
 /// changed back as it was.
 pub(super) async fn revert(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     Path(n): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let n = revision_number(&n)?;
     let action = format!("POST /revisions/{n}/revert");
-    let caller = planner(&state, &headers, &action, "")?;
+    let caller = planner(&state, &reader, &action, "")?;
     let who = caller.audit_name();
     let req: RevertRequest = command(&body)?;
     let store = editing(&state)?.store().clone();
@@ -191,10 +191,10 @@ struct AuditParams {
 /// `action`, `target` (parts), `outcome`, `since` and `until` (admins only).
 pub(super) async fn audit_log(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reader: Reader,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers, "GET /audit", "")?;
+    admin(&state, &reader, "GET /audit", "")?;
     let p: AuditParams = parse_query(q.as_deref())?;
     let n = super::queries::parse_count("limit", p.limit.as_deref(), 100, MAX_LIST)?;
     let filter = crate::store::AuditFilter::newest(n)
