@@ -119,6 +119,26 @@ impl Scope {
     }
 }
 
+/// Component statistics as one reader sees them (see [`Scoped::stats`]).
+#[derive(Debug)]
+pub enum Counts<'a> {
+    /// The snapshot's own: every component.
+    All(&'a Stats),
+    /// Those of the reader's components.
+    Scoped(std::sync::Arc<Stats>),
+}
+
+impl std::ops::Deref for Counts<'_> {
+    type Target = Stats;
+
+    fn deref(&self) -> &Stats {
+        match self {
+            Counts::All(s) => s,
+            Counts::Scoped(s) => s,
+        }
+    }
+}
+
 /// A snapshot as one reader may see it: the snapshot, the reader's scope,
 /// and the scope resolved against the snapshot's grids and classes.
 #[derive(Debug)]
@@ -242,12 +262,14 @@ impl<'a> Scoped<'a> {
 
     /// Component statistics of every grid as this reader may see them: the
     /// snapshot's own when every component is in reach, otherwise counted
-    /// now over the visible components.
-    pub fn stats(&self) -> Cow<'a, Stats> {
+    /// over the visible components once per snapshot and reach (kept by
+    /// the snapshot for the next reads).
+    pub fn stats(&self) -> Counts<'a> {
         if !self.scope.limits_components() {
-            return Cow::Borrowed(self.snap.stats());
+            return Counts::All(self.snap.stats());
         }
-        Cow::Owned(self.snap.stats_of(self.components().into_iter()))
+        let key = format!("{:?}", self.scope.reach);
+        Counts::Scoped(self.snap.stats_for(&key, || self.components()))
     }
 
     /// Components per class (dense index) over the whole city, of those
@@ -263,16 +285,7 @@ impl<'a> Scoped<'a> {
                     .map(|(i, &n)| if self.class(i as u16) { n } else { 0 })
                     .collect(),
             ),
-            Reach::Worker(_) => {
-                let comps = &self.snap.data().components;
-                let mut out = vec![0; all.len()];
-                for i in self.components() {
-                    if let Some(n) = out.get_mut(comps.get(i).class() as usize) {
-                        *n += 1;
-                    }
-                }
-                Cow::Owned(out)
-            }
+            Reach::Worker(_) => Cow::Owned(self.stats().class_totals.clone()),
         }
     }
 

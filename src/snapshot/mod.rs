@@ -47,7 +47,13 @@ pub struct Snapshot {
     epoch: Option<crate::store::Timestamp>,
     /// Unique among the snapshots built by this process.
     id: u64,
+    /// Statistics of subsets of the components ([`Snapshot::stats_for`]),
+    /// most recently used last.
+    subset_stats: std::sync::Mutex<Vec<(String, Arc<Stats>)>>,
 }
+
+/// How many subsets' statistics a snapshot keeps.
+const SUBSET_STATS: usize = 8;
 
 /// How the unit grid column marks "not inside any grid" (a plain `u32`
 /// column for memory; read as `Option<GridId>`).
@@ -143,6 +149,7 @@ impl Snapshot {
             revision,
             epoch: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            subset_stats: Default::default(),
         }
     }
 
@@ -155,6 +162,29 @@ impl Snapshot {
     /// reader's, see [`crate::query::scope`]), given in store order.
     pub fn stats_of(&self, components: impl Iterator<Item = usize>) -> Stats {
         self.count_over(components.map(|i| self.data.components.get(i)))
+    }
+
+    /// The statistics of a subset of the components named `key` (a scoped
+    /// reader's), counted over `components()` (store order) on first use and
+    /// kept for the next reads of this snapshot (the last few subsets).
+    pub fn stats_for(&self, key: &str, components: impl FnOnce() -> Vec<usize>) -> Arc<Stats> {
+        {
+            let mut kept = self.subset_stats.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = kept.iter().position(|(k, _)| k == key) {
+                let hit = kept.remove(i);
+                let stats = hit.1.clone();
+                kept.push(hit);
+                return stats;
+            }
+        }
+        let stats = Arc::new(self.stats_of(components().into_iter()));
+        let mut kept = self.subset_stats.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(k, _)| k != key);
+        kept.push((key.to_string(), stats.clone()));
+        if kept.len() > SUBSET_STATS {
+            kept.remove(0);
+        }
+        stats
     }
 
     fn count_over<'c>(&self, components: impl Iterator<Item = ComponentRef<'c>>) -> Stats {
