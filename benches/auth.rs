@@ -127,6 +127,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("jwt_rs256", |b| {
         b.iter(|| common::get(&rt, &app, &point(), &[(AUTHORIZATION, jwt_header.as_str())]))
     });
+    // A grid worker's phone asking "which grid am I in": a scoped reader.
+    g.bench_function("worker_key", |b| {
+        b.iter(|| {
+            common::get(
+                &rt,
+                &app,
+                &point(),
+                &[(AUTHORIZATION, worker_header.as_str())],
+            )
+        })
+    });
     g.finish();
     // The first check of each, which trusting a checked token saves.
     let mut g = c.benchmark_group("auth_first_check");

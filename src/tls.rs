@@ -134,17 +134,6 @@ impl Tls {
         Ok(())
     }
 
-    /// The end-entity certificate presented now (DER), to tell a reload
-    /// took effect.
-    pub fn certificate(&self) -> Vec<u8> {
-        self.resolver
-            .current
-            .load()
-            .end_entity_cert()
-            .map(|c| c.to_vec())
-            .unwrap_or_default()
-    }
-
     /// The acceptor for incoming connections.
     pub fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor

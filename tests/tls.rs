@@ -41,18 +41,25 @@ fn certificate(dir: &Path, name: &str) {
     );
 }
 
-/// Starts the server with TLS from `served.crt`/`served.key`; returns it
-/// and its address.
-fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wangge"))
-        .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--seed"])
+/// `wangge serve` on a loopback port of a store in `dir` made from the
+/// sample, with TLS from `cert` and `key` in `dir`.
+fn serve(dir: &Path, cert: &str, key: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wangge"));
+    c.args(["serve", "--bind", "127.0.0.1", "--port", "0", "--seed"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample"))
         .arg("--store")
         .arg(dir.join("city.gpkg"))
         .arg("--tls-cert")
-        .arg(dir.join("served.crt"))
+        .arg(dir.join(cert))
         .arg("--tls-key")
-        .arg(dir.join("served.key"))
+        .arg(dir.join(key));
+    c
+}
+
+/// Starts the server with TLS from `served.crt`/`served.key`; returns it
+/// and its address.
+fn start(dir: &Path) -> (Child, String) {
+    let mut child = serve(dir, "served.crt", "served.key")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -197,27 +204,11 @@ fn a_key_that_is_not_the_certificates_is_refused_at_start() {
     let d = dir.path();
     certificate(d, "first");
     certificate(d, "second");
-    let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
-        .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--seed"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample"))
-        .arg("--store")
-        .arg(d.join("city.gpkg"))
-        .arg("--tls-cert")
-        .arg(d.join("first.crt"))
-        .arg("--tls-key")
-        .arg(d.join("second.key"))
-        .output()
-        .unwrap();
+    let out = serve(d, "first.crt", "second.key").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not belong to the certificate"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_wangge"))
-        .args(["serve", "--port", "0", "--tls-cert"])
-        .arg(d.join("missing.crt"))
-        .arg("--tls-key")
-        .arg(d.join("first.key"))
-        .output()
-        .unwrap();
+    let out = serve(d, "missing.crt", "first.key").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -42,12 +42,15 @@ impl JwksSource {
         if t.starts_with("https://") {
             return Ok(JwksSource::Url(t.to_string()));
         }
-        if let Some(rest) = t.strip_prefix("http://") {
-            let host = rest.split(['/', ':']).next().unwrap_or("");
-            let host = if rest.starts_with('[') { "[::1]" } else { host };
-            if ["127.0.0.1", "localhost", "[::1]"].contains(&host)
-                && (!rest.starts_with('[') || rest.starts_with("[::1]"))
-            {
+        if t.starts_with("http://") {
+            let uri = t.parse::<axum::http::Uri>().ok();
+            let host = uri.as_ref().and_then(|u| u.host()).unwrap_or("");
+            let loopback = host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
                 return Ok(JwksSource::Url(t.to_string()));
             }
             return Err(format!(

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Reader {
 /// `GET /whoami`: who the request's token says is asking and what they
 /// may read (the viewer shows it after signing in; no token: the public).
 pub(super) async fn whoami(reader: Reader) -> axum::Json<serde_json::Value> {
-    use crate::query::{Personal, Reach};
+    use crate::query::Reach;
     let p = &reader.principal;
     let components = match &reader.scope.reach {
         Reach::All => "all",
@@ -55,18 +55,13 @@ pub(super) async fn whoami(reader: Reader) -> axum::Json<serde_json::Value> {
         Reach::Worker(_) => "own_grids",
         Reach::Classes(_) => "classes",
     };
-    let workers = match reader.scope.workers {
-        Personal::Shown => "shown",
-        Personal::Masked => "masked",
-        Personal::Withheld => "withheld",
-    };
     axum::Json(serde_json::json!({
         "id": p.id,
         "name": p.name,
         "role": p.role,
         "worker": p.worker,
         "classes": p.classes,
-        "reads": { "components": components, "workers": workers },
+        "reads": { "components": components, "workers": reader.scope.workers.as_str() },
     }))
 }
 

@@ -218,24 +218,26 @@ fn require(
     Err(ApiError::Forbidden(why))
 }
 
-/// Checks the bearer token of every request to a store-backed server,
-/// whatever the endpoint: one that is not valid is refused (401, audited:
-/// a login failure), never answered as public; a valid one's principal
-/// goes into the request's extensions.
+/// Who sends each request, whatever the endpoint. On a store-backed
+/// server a bearer token that is not valid is refused (401, audited: a
+/// login failure), never answered as public; a valid one's principal goes
+/// into the request's extensions. A request read as the public is refused
+/// (401, audited) when the public policy allows no reads
+/// (`--public none`) and the path is not one of the viewer's.
 pub(crate) fn identify(
     state: &AppState,
     request: &mut axum::extract::Request,
 ) -> Result<(), ApiError> {
-    let Some(editing) = state.editing.as_ref() else {
-        return Ok(());
-    };
-    let Some(header) = request.headers().get(axum::http::header::AUTHORIZATION) else {
+    let header = request.headers().get(axum::http::header::AUTHORIZATION);
+    // A token is checked where there are keys to check it with (a store);
+    // without one, or without a token, the request reads as the public,
+    // under the public policy of every server.
+    let (Some(header), Some(editing)) = (header, state.editing.as_ref()) else {
         if state.policy.public_reads() || super::access::open_path(request.uri().path()) {
             return Ok(());
         }
         let why = "this server answers only requests with a token (--public none): send Authorization: Bearer TOKEN (an API key from wangge token create or a JWT of the identity provider)";
-        let action = format!("{} {}", request.method(), request.uri().path());
-        audit(state, "anonymous", &action, "", "refused", why);
+        audit(state, "anonymous", &action_of(request), "", "refused", why);
         return Err(ApiError::Unauthorized(why.into()));
     };
     let checked = match header.to_str() {
@@ -248,11 +250,22 @@ pub(crate) fn identify(
             Ok(())
         }
         Err(e) => {
-            let action = format!("{} {}", request.method(), request.uri().path());
-            audit(state, "anonymous", &action, "", "refused", &e.to_string());
+            audit(
+                state,
+                "anonymous",
+                &action_of(request),
+                "",
+                "refused",
+                &e.to_string(),
+            );
             Err(refusal(e))
         }
     }
+}
+
+/// How the audit log names a request's action: method and path.
+fn action_of(request: &axum::extract::Request) -> String {
+    format!("{} {}", request.method(), request.uri().path())
 }
 
 /// The answer to a token that was not accepted: 401, or a server error

@@ -176,24 +176,10 @@ pub fn component_items(s: &Scoped<'_>, f: &ComponentFilter<'_>, mut page: Page) 
         .into_iter()
         .map(Some)
         .reduce(|a, b| a.zip(b).and_then(|(a, b)| intersect_rects(a, b)));
-    let candidates: Box<dyn Iterator<Item = usize>> = match (window, s.windows()) {
-        (Some(None), _) => Box::new(std::iter::empty()),
-        // The scope's few places (a worker's grids), within the box if any.
-        (window, Some(places)) => {
-            let mut out: Vec<usize> = places
-                .into_iter()
-                .filter_map(|p| match window {
-                    Some(Some(w)) => intersect_rects(p, w),
-                    _ => Some(p),
-                })
-                .flat_map(|r| snap.components_in_box(r))
-                .collect();
-            out.sort_unstable();
-            out.dedup();
-            Box::new(out.into_iter())
-        }
-        (Some(Some(r)), None) => Box::new(snap.components_in_box(r).into_iter()),
-        (None, None) => Box::new(0..data.components.len()),
+    let candidates: Box<dyn Iterator<Item = usize>> = match window {
+        // The box and the grid's box do not meet.
+        Some(None) => Box::new(std::iter::empty()),
+        within => s.candidates(within.flatten()),
     };
     for i in candidates {
         let comp = data.components.get(i);

@@ -8,6 +8,7 @@
 //! components) and the personal data on them (grid workers' names).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use geo::{BoundingRect, Rect};
 
@@ -27,14 +28,23 @@ pub enum Personal {
 }
 
 impl Personal {
-    /// Parses `shown`, `masked` or `withheld` (or `hidden`).
-    pub fn parse(s: &str) -> Option<Personal> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "shown" | "show" => Some(Personal::Shown),
-            "masked" | "mask" => Some(Personal::Masked),
-            "withheld" | "hidden" | "none" => Some(Personal::Withheld),
-            _ => None,
+    /// Every rule, as configuration names them.
+    pub const ALL: [Personal; 3] = [Personal::Shown, Personal::Masked, Personal::Withheld];
+
+    /// The rule's name: `shown`, `masked` or `withheld`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Personal::Shown => "shown",
+            Personal::Masked => "masked",
+            Personal::Withheld => "withheld",
         }
+    }
+
+    /// The rule named `s` (ASCII case-insensitive).
+    pub fn parse(s: &str) -> Option<Personal> {
+        Personal::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
     /// `name` as this rule shows it.
@@ -140,54 +150,63 @@ impl std::ops::Deref for Counts<'_> {
 }
 
 /// A snapshot as one reader may see it: the snapshot, the reader's scope,
-/// and the scope resolved against the snapshot's grids and classes.
+/// and the scope resolved against the snapshot's grids and classes on
+/// first use (a lookup, which asks only for names, never resolves it).
 #[derive(Debug)]
 pub struct Scoped<'a> {
     /// The snapshot read.
     pub snap: &'a Snapshot,
     scope: &'a Scope,
-    /// The worker's unit grids, sorted ([`Reach::Worker`]).
-    grids: Vec<GridId>,
+    /// The worker's unit grids, in id order ([`Reach::Worker`]).
+    grids: OnceLock<Vec<GridId>>,
     /// Visible classes by dense index ([`Reach::Classes`]).
-    classes: Vec<bool>,
+    classes: OnceLock<Vec<bool>>,
 }
 
 impl<'a> Scoped<'a> {
     /// `snap` as a reader with `scope` sees it.
     pub fn new(snap: &'a Snapshot, scope: &'a Scope) -> Scoped<'a> {
-        let data = snap.data();
-        let mut grids = Vec::new();
-        let mut classes = Vec::new();
-        match &scope.reach {
-            Reach::Worker(w) => {
-                let unit = data.scheme.finest();
-                grids = data
-                    .grids
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, g)| {
-                        !w.is_empty() && g.level == unit && g.worker.as_deref() == Some(w.as_str())
-                    })
-                    .map(|(i, _)| GridId::new(i as u32))
-                    .collect();
-                grids.sort();
-            }
-            Reach::Classes(codes) => {
-                classes = data
-                    .classes
-                    .all()
-                    .iter()
-                    .map(|c| codes.iter().any(|k| *k == c.code || *k == c.major()))
-                    .collect();
-            }
-            Reach::All | Reach::Nothing => {}
-        }
         Scoped {
             snap,
             scope,
-            grids,
-            classes,
+            grids: OnceLock::new(),
+            classes: OnceLock::new(),
         }
+    }
+
+    /// The worker's unit grids (empty for any other reach).
+    fn worker_grids(&self) -> &[GridId] {
+        self.grids.get_or_init(|| {
+            let Reach::Worker(w) = &self.scope.reach else {
+                return Vec::new();
+            };
+            let data = self.snap.data();
+            let unit = data.scheme.finest();
+            data.grids
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| {
+                    !w.is_empty() && g.level == unit && g.worker.as_deref() == Some(w.as_str())
+                })
+                .map(|(i, _)| GridId::new(i as u32))
+                .collect()
+        })
+    }
+
+    /// Which classes (dense index) are in reach ([`Reach::Classes`]).
+    fn visible_classes(&self) -> &[bool] {
+        self.classes.get_or_init(|| {
+            let Reach::Classes(codes) = &self.scope.reach else {
+                return Vec::new();
+            };
+            self.snap
+                .data()
+                .classes
+                .all()
+                .iter()
+                .map(|c| codes.iter().any(|k| *k == c.code || *k == c.major()))
+                .collect()
+        })
     }
 
     /// `snap` with nothing withheld.
@@ -205,7 +224,11 @@ impl<'a> Scoped<'a> {
         match &self.scope.reach {
             Reach::All | Reach::Worker(_) => true,
             Reach::Nothing => false,
-            Reach::Classes(_) => self.classes.get(class as usize).copied().unwrap_or(false),
+            Reach::Classes(_) => self
+                .visible_classes()
+                .get(class as usize)
+                .copied()
+                .unwrap_or(false),
         }
     }
 
@@ -218,7 +241,7 @@ impl<'a> Scoped<'a> {
             Reach::Worker(_) => self
                 .snap
                 .unit_grid(i)
-                .is_some_and(|g| self.grids.binary_search(&g).is_ok()),
+                .is_some_and(|g| self.worker_grids().binary_search(&g).is_ok()),
         }
     }
 
@@ -228,7 +251,7 @@ impl<'a> Scoped<'a> {
     pub fn windows(&self) -> Option<Vec<Rect<f64>>> {
         match &self.scope.reach {
             Reach::Worker(_) => Some(
-                self.grids
+                self.worker_grids()
                     .iter()
                     .filter_map(|&g| self.snap.grid(g).geometry.bounding_rect())
                     .collect(),
@@ -238,21 +261,35 @@ impl<'a> Scoped<'a> {
         }
     }
 
+    /// The components a query over `within` (a lon/lat box; `None`: the
+    /// whole city) need look at: those in the box, narrowed to the scope's
+    /// few places when it has them (a worker's grids, then in store order).
+    /// Candidates only: [`Scoped::component`] still decides.
+    pub fn candidates(&self, within: Option<Rect<f64>>) -> Box<dyn Iterator<Item = usize> + '_> {
+        match (self.windows(), within) {
+            (Some(places), within) => {
+                let mut out: Vec<usize> = places
+                    .into_iter()
+                    .filter_map(|p| match within {
+                        Some(w) => crate::index::intersect_rects(p, w),
+                        None => Some(p),
+                    })
+                    .flat_map(|r| self.snap.components_in_box(r))
+                    .collect();
+                out.sort_unstable();
+                out.dedup();
+                Box::new(out.into_iter())
+            }
+            (None, Some(r)) => Box::new(self.snap.components_in_box(r).into_iter()),
+            (None, None) => Box::new(0..self.snap.data().components.len()),
+        }
+    }
+
     /// The visible components, in store order.
     pub fn components(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = match self.windows() {
-            Some(boxes) => boxes
-                .into_iter()
-                .flat_map(|r| self.snap.components_in_box(r))
-                .filter(|&i| self.component(i))
-                .collect(),
-            None => (0..self.snap.data().components.len())
-                .filter(|&i| self.component(i))
-                .collect(),
-        };
-        out.sort_unstable();
-        out.dedup();
-        out
+        self.candidates(None)
+            .filter(|&i| self.component(i))
+            .collect()
     }
 
     /// A grid worker's name as this reader may see it (their own in full).
@@ -320,7 +357,7 @@ mod tests {
     #[test]
     fn personal_rules_parse_from_their_names() {
         assert_eq!(Personal::parse("masked"), Some(Personal::Masked));
-        assert_eq!(Personal::parse(" Hidden "), Some(Personal::Withheld));
+        assert_eq!(Personal::parse(" Withheld "), Some(Personal::Withheld));
         assert_eq!(Personal::parse("shown"), Some(Personal::Shown));
         assert_eq!(Personal::parse("yes"), None);
     }
