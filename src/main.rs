@@ -1087,24 +1087,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     at,
                 },
         } => {
-            use wangge::store::{Store, Timestamp, View};
             let store = wangge::store::GeoPackage::open(&store)?;
-            let head = store
-                .head()?
-                .ok_or_else(|| anyhow::anyhow!("the store has no revision yet"))?;
-            let revision = revision.unwrap_or(head.revision);
-            let valid_at = match (at, revision == head.revision) {
-                (Some(t), _) => {
-                    Timestamp::parse(&t).map_err(|e| anyhow::anyhow!("--at {t}: {e}"))?
-                }
-                (None, true) => Timestamp::now(),
-                (None, false) => store.revision(revision)?.effective_at,
-            };
-            let view = View { revision, valid_at };
+            let at = at
+                .map(|t| {
+                    wangge::store::Timestamp::parse(&t)
+                        .map_err(|e| anyhow::anyhow!("--at {t}: {e}"))
+                })
+                .transpose()?;
+            let view = wangge::edit::view_of(&store, revision, at)?;
             let version = wangge::edit::export_data_dir(&store, view, &out)?;
             eprintln!(
-                "revision {revision} (valid at {}) written as version {version} of {}",
-                valid_at.to_rfc3339(),
+                "revision {} (valid at {}) written as version {version} of {}",
+                view.revision,
+                view.valid_at.to_rfc3339(),
                 out.display()
             );
         }

@@ -85,6 +85,37 @@ pub fn head_view(store: &dyn Store) -> Result<View> {
     })
 }
 
+/// The view a read asks for (time travel): the city as `revision`
+/// recorded it (default: the newest) and valid at `at` (default: the
+/// revision's effective time when one is named, else now). A revision
+/// after the newest is not found.
+pub fn view_of(
+    store: &dyn Store,
+    revision: Option<crate::store::Revision>,
+    at: Option<Timestamp>,
+) -> Result<View> {
+    let head = store
+        .head()?
+        .ok_or_else(|| StoreError::NotFound("the store has no revision yet".into()))?;
+    let named = revision.unwrap_or(head.revision);
+    if named > head.revision {
+        return Err(StoreError::NotFound(format!(
+            "no revision {named}: the newest is {}",
+            head.revision
+        ))
+        .into());
+    }
+    let valid_at = match (at, revision) {
+        (Some(t), _) => t,
+        (None, Some(r)) => store.revision(r)?.effective_at,
+        (None, None) => Timestamp::now(),
+    };
+    Ok(View {
+        revision: named,
+        valid_at,
+    })
+}
+
 /// Records an imported city as a new revision: only the grids and
 /// components that differ from the current ones are stored (a city with no
 /// components keeps the store's). The schemes must be the store's.

@@ -376,22 +376,7 @@ pub(crate) async fn snapshot_for(
     let current = state.snapshot();
     let store = editing.store.clone();
     let (view, epoch) = blocking(move || {
-        let head = store
-            .head()?
-            .ok_or_else(|| ApiError::NotFound("the store has no revision yet".into()))?;
-        let revision = selector.revision.unwrap_or(head.revision);
-        if revision > head.revision {
-            return Err(ApiError::NotFound(format!(
-                "no revision {revision}: the newest is {}",
-                head.revision
-            )));
-        }
-        let valid_at = match (selector.at, selector.revision) {
-            (Some(t), _) => t,
-            (None, Some(r)) => store.revision(r)?.effective_at,
-            (None, None) => Timestamp::now(),
-        };
-        let view = View { revision, valid_at };
+        let view = crate::edit::view_of(store.as_ref(), selector.revision, selector.at)?;
         let epoch = store.epoch(view)?;
         Ok((view, epoch))
     })
